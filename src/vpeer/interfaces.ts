@@ -1,0 +1,62 @@
+import type { DurableState, NodeId, PersistBatch } from '../paxos/types.ts'
+
+export interface AbortOptions {
+  signal?: AbortSignal
+}
+
+/**
+ * Durable state of one node. Implementations: `MemoryStorage` (simulator; can lose unsynced
+ * writes on a simulated crash) and `LevelStorage` (LevelDB, one `sync: true` batch per call).
+ *
+ * Contract:
+ * - `persist` is atomic: after a crash either the whole batch is visible to `load` or none of it.
+ * - When the promise returned by `persist` resolves, the batch is durable. The runtime sends no
+ *   message that reports a write before that write's `persist` resolved.
+ * - Batches are applied in call order; the runtime never has two `persist` calls in flight.
+ * - `load` returns an independent copy: mutating it never changes what is stored.
+ * - Errors are typed (`StorageError` with a `code`); a failed `persist` leaves the stored state
+ *   as it was before the call.
+ */
+export interface Storage {
+  load (options?: AbortOptions): Promise<DurableState>
+  persist (batch: PersistBatch, options?: AbortOptions): Promise<void>
+  close (): Promise<void>
+}
+
+/** Delivers opaque core messages between nodes. Loss, delay and reordering are allowed. */
+export interface Transport<M> {
+  send (to: NodeId, message: M): void
+  /** Registers the single receiver; returns an unsubscribe function. */
+  onMessage (handler: (from: NodeId, message: M) => void): () => void
+}
+
+/** Time as the runtime sees it. The simulator's clock is virtual; production uses timers. */
+export interface Clock {
+  nowMs (): number
+  /** Calls `fn` every `intervalMs`; returns a function that cancels it. */
+  every (intervalMs: number, fn: () => void): () => void
+  /** Calls `fn` once after `delayMs`; returns a function that cancels it. */
+  after (delayMs: number, fn: () => void): () => void
+}
+
+/** Passed to `apply`, so that a state machine never reads a clock or the log position itself. */
+export interface ApplyContext {
+  /** The slot the command was chosen in. */
+  readonly slot: number
+  /** Position of the command inside its slot's batch. */
+  readonly offset: number
+  readonly client: string
+  readonly seq: number
+}
+
+/**
+ * The application's replicated state machine. `apply` must be deterministic: the same commands
+ * in the same order produce the same state and results on every replica.
+ */
+export interface StateMachine<C, R, Q = unknown, A = unknown> {
+  apply (command: C, ctx: ApplyContext): R
+  /** Answers a read-only query against the current state (used by linearizable `read`). */
+  query (query: Q): A
+  snapshot (): Uint8Array
+  restore (bytes: Uint8Array): void
+}
