@@ -1,0 +1,13 @@
+/**
+ * Operating errors of the simulator infrastructure: a seed or a fault setting that came from
+ * outside (a CLI flag, a swarm configuration) and cannot be used. Programmer errors (a negative
+ * delay passed by our own code, cancelling a foreign timer) are assertions instead.
+ */
+export class InvalidSimOptionError extends Error {
+  static override name = 'InvalidSimOptionError'
+  readonly code = 'ERR_SIM_INVALID_OPTION'
+  constructor (message = 'Invalid simulator option', readonly option?: string) {
+    super(message)
+    this.name = 'InvalidSimOptionError'
+  }
+}
