@@ -1,0 +1,81 @@
+import { validateConfiguration } from './configuration.ts'
+import { ConfigurationError } from './errors.ts'
+import type { Configuration, NodeId } from './types.ts'
+
+/**
+ * Test-only protocol mutations. Each one breaks a safety rule on purpose so that the test suite
+ * can prove its checkers catch the bug (a checker that never fails proves nothing). Never set in
+ * production.
+ */
+export interface PaxosMutations {
+  /** Become leader without Phase 1: proposes without learning what earlier ballots accepted. */
+  skipPhase1?: boolean
+  /** Answer reads at the local commit index without confirming leadership (stale reads). */
+  unsafeLocalReads?: boolean
+  /** Hand the last committed slot out to the state machine a second time. */
+  applyTwice?: boolean
+}
+
+export interface PaxosConfig {
+  readonly id: NodeId
+  /** The configuration at slot 1 (bootstrap). */
+  readonly configuration: Configuration
+  /** Election timeouts are drawn uniformly from [min, max) ticks. Raft's 150–300 ms, at 10 ms a tick. */
+  readonly electionTicksMin: number
+  readonly electionTicksMax: number
+  /** The leader sends a heartbeat every this many ticks; must be well below electionTicksMin. */
+  readonly heartbeatTicks: number
+  /** A Phase-2 accept that has not reached a quorum is re-sent after this many ticks. */
+  readonly acceptRetryTicks: number
+  /** An unanswered catch-up request may be re-sent after this many ticks. */
+  readonly catchupRetryTicks: number
+  /** α: the leader proposes slot t only when every slot ≤ t − α is chosen (pipeline depth). */
+  readonly pipelineMax: number
+  /** Bounds on one slot's batch. */
+  readonly batchCommandsMax: number
+  readonly batchBytesMax: number
+  /** Bounds on one catch-up reply. */
+  readonly catchupEntriesMax: number
+  /** Most committed slots handed to the state machine in one Ready. */
+  readonly committedMax: number
+  /** Most commands a leader queues before it refuses proposals (back-pressure). */
+  readonly proposalQueueMax: number
+  readonly mutations?: PaxosMutations
+}
+
+/** Defaults assume one tick every 10 ms in production. */
+export const DEFAULT_PAXOS_CONFIG = {
+  electionTicksMin: 15,
+  electionTicksMax: 30,
+  heartbeatTicks: 3,
+  acceptRetryTicks: 6,
+  catchupRetryTicks: 6,
+  pipelineMax: 32,
+  batchCommandsMax: 4096,
+  batchBytesMax: 1 << 20,
+  catchupEntriesMax: 256,
+  committedMax: 1024,
+  proposalQueueMax: 100_000
+} as const
+
+export type PaxosConfigInit = Pick<PaxosConfig, 'id' | 'configuration'> & Partial<Omit<PaxosConfig, 'id' | 'configuration'>>
+
+export function resolveConfig (init: PaxosConfigInit): PaxosConfig {
+  const config: PaxosConfig = { ...DEFAULT_PAXOS_CONFIG, ...init }
+  validateConfig(config)
+  return config
+}
+
+/** Every bound is checked once, here (etcd's Config.validate). */
+export function validateConfig (config: PaxosConfig): void {
+  const positive: Array<keyof PaxosConfig> = ['electionTicksMin', 'electionTicksMax', 'heartbeatTicks', 'acceptRetryTicks',
+    'catchupRetryTicks', 'pipelineMax', 'batchCommandsMax', 'batchBytesMax', 'catchupEntriesMax', 'committedMax', 'proposalQueueMax']
+  for (const key of positive) {
+    const v = config[key]
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new ConfigurationError(`${key} must be a positive integer, got ${String(v)}`)
+  }
+  if (config.electionTicksMax <= config.electionTicksMin) throw new ConfigurationError('electionTicksMax must exceed electionTicksMin')
+  if (config.heartbeatTicks * 2 > config.electionTicksMin) throw new ConfigurationError('heartbeatTicks must be at most half of electionTicksMin')
+  if (typeof config.id !== 'string' || config.id.length === 0) throw new ConfigurationError('id must be a non-empty string')
+  validateConfiguration(config.configuration)
+}
