@@ -1,0 +1,373 @@
+/**
+ * Binary records for durable Paxos state.
+ *
+ * Every record starts with a format-version byte and a kind byte, so a future layout can be read
+ * beside this one and a meta record can never be mistaken for a log entry. Integers are unsigned
+ * LEB128 varints, strings are a varint byte length plus UTF-8, byte arrays a varint length plus
+ * the bytes.
+ *
+ * Decoding is strict: unknown versions, truncated input, trailing bytes, non-canonical varints,
+ * invalid UTF-8 and lengths over a limit all throw `CorruptRecordError`. Strictness makes the
+ * encoding canonical (every accepted input re-encodes to the same bytes), which is what lets a
+ * checksum or a byte comparison of two replicas' records mean something.
+ *
+ * Entry (kind 'E'): version, kind, round, node, value id, command count,
+ *                   then per command: client, seq, data.
+ * Meta  (kind 'M'): version, kind, promised round, promised node, commitIndex.
+ */
+import type { Ballot, Command, LogEntry, Slot } from '../paxos/types.ts'
+import { CorruptRecordError, InvalidRecordError } from './errors.ts'
+
+export const FORMAT_VERSION = 1
+
+const KIND_ENTRY = 0x45 // 'E'
+const KIND_META = 0x4d // 'M'
+
+/**
+ * Hard bounds, checked on encode (the caller gets `InvalidRecordError` before anything is written)
+ * and on decode (garbage cannot make us allocate gigabytes). Ids are short by construction: a
+ * libp2p PeerId string is about 52 characters and a value id is `<round>.<node>.<slot>`.
+ */
+export const CODEC_LIMITS = Object.freeze({
+  /** UTF-8 bytes of a node id, value id or client id. */
+  idBytesMax: 1024,
+  /** Commands batched into one slot. */
+  commandsPerValueMax: 65_536,
+  /** Bytes of one command's opaque data. */
+  commandDataBytesMax: 16 * 1024 * 1024,
+  /** Bytes of one whole encoded record. */
+  recordBytesMax: 64 * 1024 * 1024
+})
+
+/** The meta record: everything durable that is not a log entry. */
+export interface MetaRecord {
+  readonly promised: Ballot
+  readonly commitIndex: Slot
+}
+
+// A JS number holds integers exactly up to 2^53 - 1, which needs 8 groups of 7 bits.
+const VARINT_BYTES_MAX = 8
+
+const utf8Encoder = new TextEncoder()
+// ignoreBOM: a leading U+FEFF is data (a client id may start with it), not a byte-order mark.
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+// ---------------------------------------------------------------------------------------------
+// Sizing and validation
+
+function checkNat (field: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidRecordError(field, `expected an integer in 0..2^53-1, got ${String(value)}`)
+  }
+}
+
+function varintBytes (value: number): number {
+  let bytes = 1
+  while (value >= 0x80) {
+    value = Math.floor(value / 0x80)
+    bytes++
+  }
+  return bytes
+}
+
+/**
+ * UTF-8 length of `text`. Throws on a lone surrogate, because `TextEncoder` would silently
+ * replace it with U+FFFD and the string would not come back as it went in.
+ */
+function utf8Bytes (field: string, text: string): number {
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit < 0x80) {
+      bytes += 1
+    } else if (unit < 0x800) {
+      bytes += 2
+    } else if (unit >= 0xd800 && unit <= 0xdbff) {
+      const low = text.charCodeAt(i + 1)
+      if (!(low >= 0xdc00 && low <= 0xdfff)) {
+        throw new InvalidRecordError(field, `lone UTF-16 surrogate at index ${i}`)
+      }
+      bytes += 4
+      i++
+    } else if (unit >= 0xdc00 && unit <= 0xdfff) {
+      throw new InvalidRecordError(field, `lone UTF-16 surrogate at index ${i}`)
+    } else {
+      bytes += 3
+    }
+  }
+  return bytes
+}
+
+function stringBytes (field: string, text: unknown, max: number): number {
+  if (typeof text !== 'string') throw new InvalidRecordError(field, 'expected a string')
+  const bytes = utf8Bytes(field, text)
+  if (bytes > max) throw new InvalidRecordError(field, `${bytes} UTF-8 bytes exceed the limit of ${max}`)
+  return varintBytes(bytes) + bytes
+}
+
+function ballotBytes (field: string, ballot: Ballot): number {
+  checkNat(`${field}.round`, ballot.round)
+  return varintBytes(ballot.round) + stringBytes(`${field}.node`, ballot.node, CODEC_LIMITS.idBytesMax)
+}
+
+function commandBytes (field: string, command: Command): number {
+  checkNat(`${field}.seq`, command.seq)
+  if (!(command.data instanceof Uint8Array)) throw new InvalidRecordError(`${field}.data`, 'expected a Uint8Array')
+  const dataBytes = command.data.byteLength
+  if (dataBytes > CODEC_LIMITS.commandDataBytesMax) {
+    throw new InvalidRecordError(`${field}.data`, `${dataBytes} bytes exceed the limit of ${CODEC_LIMITS.commandDataBytesMax}`)
+  }
+  return stringBytes(`${field}.client`, command.client, CODEC_LIMITS.idBytesMax) +
+    varintBytes(command.seq) + varintBytes(dataBytes) + dataBytes
+}
+
+function checkRecordBytes (field: string, bytes: number): void {
+  if (bytes > CODEC_LIMITS.recordBytesMax) {
+    throw new InvalidRecordError(field, `encoded size ${bytes} exceeds the limit of ${CODEC_LIMITS.recordBytesMax}`)
+  }
+}
+
+/**
+ * Encoded size of `entry` in bytes. Throws `InvalidRecordError` if the entry cannot be stored, so
+ * an in-memory storage can enforce exactly the limits of the on-disk one without encoding.
+ */
+export function logEntryEncodedBytes (entry: LogEntry): number {
+  const commands = entry.value.commands
+  if (commands.length > CODEC_LIMITS.commandsPerValueMax) {
+    throw new InvalidRecordError('value.commands', `${commands.length} commands exceed the limit of ${CODEC_LIMITS.commandsPerValueMax}`)
+  }
+  let bytes = 2 + ballotBytes('ballot', entry.ballot) +
+    stringBytes('value.id', entry.value.id, CODEC_LIMITS.idBytesMax) + varintBytes(commands.length)
+  for (let i = 0; i < commands.length; i++) {
+    bytes += commandBytes(`value.commands[${i}]`, commands[i] as Command)
+  }
+  checkRecordBytes('log entry', bytes)
+  return bytes
+}
+
+/** Encoded size of a meta record; throws `InvalidRecordError` like `logEntryEncodedBytes`. */
+export function metaEncodedBytes (meta: MetaRecord): number {
+  checkNat('commitIndex', meta.commitIndex)
+  return 2 + ballotBytes('promised', meta.promised) + varintBytes(meta.commitIndex)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+class Writer {
+  readonly bytes: Uint8Array
+  private pos = 0
+
+  constructor (size: number) {
+    this.bytes = new Uint8Array(size)
+  }
+
+  byte (value: number): void {
+    this.bytes[this.pos++] = value
+  }
+
+  varint (value: number): void {
+    // Division, not bit shifts: shifts truncate to 32 bits and values go up to 2^53 - 1.
+    while (value >= 0x80) {
+      this.bytes[this.pos++] = (value % 0x80) | 0x80
+      value = Math.floor(value / 0x80)
+    }
+    this.bytes[this.pos++] = value
+  }
+
+  string (text: string): void {
+    const length = utf8Bytes('string', text)
+    this.varint(length)
+    utf8Encoder.encodeInto(text, this.bytes.subarray(this.pos, this.pos + length))
+    this.pos += length
+  }
+
+  data (data: Uint8Array): void {
+    this.varint(data.byteLength)
+    this.bytes.set(data, this.pos)
+    this.pos += data.byteLength
+  }
+
+  finish (): Uint8Array {
+    // A mismatch means sizing and writing disagree: our bug, not the caller's.
+    if (this.pos !== this.bytes.byteLength) {
+      throw new Error(`codec: wrote ${this.pos} bytes, sized ${this.bytes.byteLength}`)
+    }
+    return this.bytes
+  }
+}
+
+export function encodeLogEntry (entry: LogEntry): Uint8Array {
+  const writer = new Writer(logEntryEncodedBytes(entry))
+  writer.byte(FORMAT_VERSION)
+  writer.byte(KIND_ENTRY)
+  writer.varint(entry.ballot.round)
+  writer.string(entry.ballot.node)
+  writer.string(entry.value.id)
+  writer.varint(entry.value.commands.length)
+  for (const command of entry.value.commands) {
+    writer.string(command.client)
+    writer.varint(command.seq)
+    writer.data(command.data)
+  }
+  return writer.finish()
+}
+
+export function encodeMeta (meta: MetaRecord): Uint8Array {
+  const writer = new Writer(metaEncodedBytes(meta))
+  writer.byte(FORMAT_VERSION)
+  writer.byte(KIND_META)
+  writer.varint(meta.promised.round)
+  writer.string(meta.promised.node)
+  writer.varint(meta.commitIndex)
+  return writer.finish()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+class Reader {
+  private pos = 0
+
+  constructor (
+    private readonly bytes: Uint8Array,
+    private readonly record: string,
+    private readonly key: string | undefined
+  ) {}
+
+  fail (reason: string, cause?: unknown): never {
+    throw new CorruptRecordError(this.record, reason, {
+      ...(this.key === undefined ? {} : { key: this.key }),
+      offset: this.pos,
+      ...(cause === undefined ? {} : { cause })
+    })
+  }
+
+  header (kind: number): void {
+    if (this.bytes.byteLength > CODEC_LIMITS.recordBytesMax) {
+      this.fail(`record of ${this.bytes.byteLength} bytes exceeds the limit of ${CODEC_LIMITS.recordBytesMax}`)
+    }
+    const version = this.byte('format version')
+    if (version !== FORMAT_VERSION) this.fail(`unknown format version ${version}`)
+    const actual = this.byte('record kind')
+    if (actual !== kind) this.fail(`record kind 0x${actual.toString(16)}, expected 0x${kind.toString(16)}`)
+  }
+
+  byte (field: string): number {
+    const value = this.bytes[this.pos]
+    if (value === undefined) this.fail(`truncated before ${field}`)
+    this.pos++
+    return value
+  }
+
+  varint (field: string): number {
+    const start = this.pos
+    let value = 0
+    let scale = 1
+    for (let i = 0; i < VARINT_BYTES_MAX; i++) {
+      const byte = this.byte(field)
+      value += (byte & 0x7f) * scale
+      if ((byte & 0x80) === 0) {
+        if (byte === 0 && i > 0) {
+          this.pos = start
+          this.fail(`non-canonical varint in ${field}`)
+        }
+        if (value > Number.MAX_SAFE_INTEGER) {
+          this.pos = start
+          this.fail(`${field} exceeds 2^53-1`)
+        }
+        return value
+      }
+      scale *= 0x80
+    }
+    this.pos = start
+    return this.fail(`varint in ${field} longer than ${VARINT_BYTES_MAX} bytes`)
+  }
+
+  length (field: string, max: number): number {
+    const start = this.pos
+    const length = this.varint(`${field} length`)
+    if (length > max) {
+      this.pos = start
+      this.fail(`${field} length ${length} exceeds the limit of ${max}`)
+    }
+    if (length > this.bytes.byteLength - this.pos) {
+      this.fail(`truncated in ${field}: ${length} bytes announced, ${this.bytes.byteLength - this.pos} left`)
+    }
+    return length
+  }
+
+  string (field: string, max: number): string {
+    const length = this.length(field, max)
+    let text: string
+    try {
+      text = utf8Decoder.decode(this.bytes.subarray(this.pos, this.pos + length))
+    } catch (err) {
+      return this.fail(`${field} is not valid UTF-8`, err)
+    }
+    this.pos += length
+    return text
+  }
+
+  data (field: string, max: number): Uint8Array {
+    const length = this.length(field, max)
+    // A plain Uint8Array copy. The input is often a Node Buffer (LevelDB reads), whose `slice`
+    // is a view, not a copy, and whose memory may be a shared pool.
+    const data = new Uint8Array(length)
+    data.set(this.bytes.subarray(this.pos, this.pos + length))
+    this.pos += length
+    return data
+  }
+
+  end (): void {
+    if (this.pos !== this.bytes.byteLength) {
+      this.fail(`${this.bytes.byteLength - this.pos} trailing bytes`)
+    }
+  }
+}
+
+function toBytes (bytes: Uint8Array, record: string, key: string | undefined): Uint8Array {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new CorruptRecordError(record, 'expected bytes', key === undefined ? {} : { key })
+  }
+  return bytes
+}
+
+/**
+ * Decodes a log entry. `key` only names the record in a `CorruptRecordError`.
+ * @throws CorruptRecordError
+ */
+export function decodeLogEntry (bytes: Uint8Array, key?: string): LogEntry {
+  const reader = new Reader(toBytes(bytes, 'log entry', key), 'log entry', key)
+  reader.header(KIND_ENTRY)
+  const round = reader.varint('ballot.round')
+  const node = reader.string('ballot.node', CODEC_LIMITS.idBytesMax)
+  const id = reader.string('value.id', CODEC_LIMITS.idBytesMax)
+  const count = reader.varint('command count')
+  if (count > CODEC_LIMITS.commandsPerValueMax) {
+    reader.fail(`${count} commands exceed the limit of ${CODEC_LIMITS.commandsPerValueMax}`)
+  }
+  const commands: Command[] = []
+  for (let i = 0; i < count; i++) {
+    const client = reader.string(`commands[${i}].client`, CODEC_LIMITS.idBytesMax)
+    const seq = reader.varint(`commands[${i}].seq`)
+    const data = reader.data(`commands[${i}].data`, CODEC_LIMITS.commandDataBytesMax)
+    commands.push({ client, seq, data })
+  }
+  reader.end()
+  return { ballot: { round, node }, value: { id, commands } }
+}
+
+/**
+ * Decodes a meta record. `key` only names the record in a `CorruptRecordError`.
+ * @throws CorruptRecordError
+ */
+export function decodeMeta (bytes: Uint8Array, key?: string): MetaRecord {
+  const reader = new Reader(toBytes(bytes, 'meta', key), 'meta', key)
+  reader.header(KIND_META)
+  const round = reader.varint('promised.round')
+  const node = reader.string('promised.node', CODEC_LIMITS.idBytesMax)
+  const commitIndex = reader.varint('commitIndex')
+  reader.end()
+  return { promised: { round, node }, commitIndex }
+}

@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest'
+import { MemoryStorage, StorageCrashedError, StorageWriteError } from '../../src/storage/index.ts'
+import { ballot, bytes, describeStorageCompliance, entry, sortedLog } from './storage.ts'
+
+describeStorageCompliance('MemoryStorage', async () => {
+  const storage = new MemoryStorage()
+  return {
+    storage,
+    // A restart of a simulated node reuses the same object: the durable image is its disk.
+    reopen: async () => {
+      storage.crash()
+      return storage
+    },
+    cleanup: async () => {}
+  }
+})
+
+describeStorageCompliance('MemoryStorage with a scheduled fsync', async () => {
+  // The fsync completes on a later macrotask, as a simulator's virtual clock would complete it.
+  const storage = new MemoryStorage({ schedule: (sync) => { setImmediate(sync) } })
+  return {
+    storage,
+    reopen: async () => {
+      storage.crash()
+      return storage
+    },
+    cleanup: async () => {}
+  }
+})
+
+/** A storage whose fsyncs complete only when the test says so. */
+function manual (): { storage: MemoryStorage, syncs: Array<() => void> } {
+  const syncs: Array<() => void> = []
+  const storage = new MemoryStorage({ schedule: (sync) => { syncs.push(sync) } })
+  return { storage, syncs }
+}
+
+/** Settles a promise into a value the test can inspect without awaiting its rejection late. */
+function outcome (promise: Promise<void>): { state: 'pending' | 'resolved' | 'rejected', error?: unknown } {
+  const result: { state: 'pending' | 'resolved' | 'rejected', error?: unknown } = { state: 'pending' }
+  promise.then(() => { result.state = 'resolved' }, (error: unknown) => {
+    result.state = 'rejected'
+    result.error = error
+  })
+  return result
+}
+
+async function flush (): Promise<void> {
+  for (let i = 0; i < 5; i++) await Promise.resolve()
+}
+
+describe('MemoryStorage', () => {
+  it('keeps a write pending until its fsync completes', async () => {
+    const { storage, syncs } = manual()
+    const write = outcome(storage.persist({ promised: ballot(1, 'a'), entries: [[1, entry(1, 'a', 'v')]] }))
+    await flush()
+    expect(write.state).toBe('pending')
+    expect(storage.pendingCount).toBe(1)
+    // Not durable, so not visible: load returns the durable image only.
+    expect((await storage.load()).log.size).toBe(0)
+    syncs[0]?.()
+    await flush()
+    expect(write.state).toBe('resolved')
+    expect(storage.pendingCount).toBe(0)
+    expect(sortedLog(await storage.load())).toEqual([[1, entry(1, 'a', 'v')]])
+  })
+
+  it('loses unsynced writes in a crash, keeps synced ones and rejects the lost ones', async () => {
+    const { storage, syncs } = manual()
+    const first = outcome(storage.persist({ promised: ballot(1, 'a'), commitIndex: 0, entries: [[1, entry(1, 'a', 'one')]] }))
+    const second = outcome(storage.persist({ commitIndex: 1, entries: [[2, entry(1, 'a', 'two')]] }))
+    const third = outcome(storage.persist({ promised: ballot(2, 'b'), entries: [[1, entry(2, 'b', 'three')]] }))
+    syncs[0]?.()
+    expect(storage.crash()).toBe(2)
+    await flush()
+    expect(first.state).toBe('resolved')
+    expect(second.state).toBe('rejected')
+    expect(second.error).toBeInstanceOf(StorageCrashedError)
+    expect(second.error).toMatchObject({ code: 'ERR_STORAGE_CRASHED' })
+    expect(third.error).toBeInstanceOf(StorageCrashedError)
+    const state = await storage.load()
+    expect(state.promised).toEqual(ballot(1, 'a'))
+    expect(state.commitIndex).toBe(0)
+    expect(sortedLog(state)).toEqual([[1, entry(1, 'a', 'one')]])
+    // A late fsync of a lost write must not resurrect it.
+    syncs[1]?.()
+    syncs[2]?.()
+    expect(sortedLog(await storage.load())).toEqual([[1, entry(1, 'a', 'one')]])
+    // The restarted node writes normally.
+    const after = outcome(storage.persist({ commitIndex: 1, entries: [] }))
+    syncs[3]?.()
+    await flush()
+    expect(after.state).toBe('resolved')
+    expect((await storage.load()).commitIndex).toBe(1)
+  })
+
+  it('makes earlier pending writes durable when a later fsync completes', async () => {
+    const { storage, syncs } = manual()
+    const first = outcome(storage.persist({ entries: [[1, entry(1, 'a', 'one')]] }))
+    const second = outcome(storage.persist({ commitIndex: 1, entries: [[2, entry(1, 'a', 'two')]] }))
+    syncs[1]?.()
+    syncs[0]?.()
+    storage.crash()
+    await flush()
+    expect(first.state).toBe('resolved')
+    expect(second.state).toBe('resolved')
+    const state = await storage.load()
+    expect(state.commitIndex).toBe(1)
+    expect(state.log.size).toBe(2)
+  })
+
+  it('loses a write that a crash cuts off before its microtask in immediate mode', async () => {
+    const storage = new MemoryStorage()
+    const write = outcome(storage.persist({ commitIndex: 1, entries: [] }))
+    storage.crash()
+    await flush()
+    expect(write.error).toBeInstanceOf(StorageCrashedError)
+    expect((await storage.load()).commitIndex).toBe(0)
+  })
+
+  it('failNextPersist rejects the next write with StorageWriteError and applies nothing', async () => {
+    const storage = new MemoryStorage()
+    await storage.persist({ promised: ballot(1, 'a'), commitIndex: 1, entries: [[1, entry(1, 'a', 'v')]] })
+    storage.failNextPersist()
+    const failed = storage.persist({ promised: ballot(2, 'b'), commitIndex: 2, entries: [[1, entry(2, 'b', 'w')], [2, entry(2, 'b', 'x')]] })
+    await expect(failed).rejects.toBeInstanceOf(StorageWriteError)
+    await expect(failed).rejects.toMatchObject({ code: 'ERR_STORAGE_WRITE', cause: { code: 'ENOSPC' } })
+    const state = await storage.load()
+    expect(state.promised).toEqual(ballot(1, 'a'))
+    expect(state.commitIndex).toBe(1)
+    expect(sortedLog(state)).toEqual([[1, entry(1, 'a', 'v')]])
+    // One shot: the following write succeeds.
+    await storage.persist({ commitIndex: 2, entries: [] })
+    expect((await storage.load()).commitIndex).toBe(2)
+  })
+
+  it('failNextPersist wraps a given cause', async () => {
+    const storage = new MemoryStorage()
+    const cause = new Error('EIO: i/o error')
+    storage.failNextPersist(cause)
+    await expect(storage.persist({ entries: [] })).rejects.toMatchObject({ code: 'ERR_STORAGE_WRITE', cause })
+  })
+
+  it('is usable again after a crash even if it had been closed', async () => {
+    const storage = new MemoryStorage()
+    await storage.persist({ commitIndex: 0, entries: [[1, entry(1, 'a', 'v', [['c', 1, bytes(1)]])]] })
+    await storage.close()
+    await expect(storage.load()).rejects.toMatchObject({ code: 'ERR_STORAGE_CLOSED' })
+    storage.crash()
+    expect((await storage.load()).log.size).toBe(1)
+  })
+
+  it('uses no timer: every write completes within the microtask queue', async () => {
+    const storage = new MemoryStorage()
+    let done = false
+    void storage.persist({ commitIndex: 1, entries: [] }).then(() => { done = true })
+    await flush()
+    expect(done).toBe(true)
+  })
+})

@@ -1,0 +1,254 @@
+/**
+ * One behavioural suite for every `Storage` implementation (the js-libp2p
+ * interface-compliance-tests shape). It checks the written contract of `Storage` in
+ * `src/vpeer/interfaces.ts`; implementation details are tested beside each implementation.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { Ballot, DurableState, LogEntry, PersistBatch, Slot } from '../../src/paxos/types.ts'
+import type { Storage } from '../../src/vpeer/interfaces.ts'
+
+export interface StorageHarness {
+  /** A fresh, empty storage. */
+  storage: Storage
+  /**
+   * Simulates a restart: the current handle goes away (closed, or crashed) and a storage over the
+   * same durable data is returned. May be called several times.
+   */
+  reopen (): Promise<Storage>
+  /** Releases everything (closes open handles, removes folders). Must work after `close`. */
+  cleanup (): Promise<void>
+}
+
+export type StorageFactory = () => Promise<StorageHarness>
+
+export function ballot (round: number, node: string): Ballot {
+  return { round, node }
+}
+
+export function entry (round: number, node: string, id: string, commands: Array<[string, number, Uint8Array]> = []): LogEntry {
+  return {
+    ballot: { round, node },
+    value: { id, commands: commands.map(([client, seq, data]) => ({ client, seq, data })) }
+  }
+}
+
+export function bytes (...values: number[]): Uint8Array {
+  return Uint8Array.from(values)
+}
+
+/** The log as `[slot, entry]` pairs in slot order: Map iteration order is not part of the contract. */
+export function sortedLog (state: DurableState): Array<[Slot, LogEntry]> {
+  return [...state.log.entries()].sort(([a], [b]) => a - b)
+}
+
+/**
+ * The log with command data as hex: the same comparison, but vitest's element-by-element walk
+ * over millions of typed-array elements would take seconds.
+ */
+export function hexLog (state: DurableState): unknown[] {
+  return sortedLog(state).map(([slot, e]) => [slot, {
+    ballot: e.ballot,
+    value: {
+      id: e.value.id,
+      commands: e.value.commands.map((c) => ({ client: c.client, seq: c.seq, data: Buffer.from(c.data).toString('hex') }))
+    }
+  }])
+}
+
+function comparable (state: DurableState): unknown {
+  return { promised: state.promised, commitIndex: state.commitIndex, log: sortedLog(state) }
+}
+
+export function describeStorageCompliance (name: string, factory: StorageFactory): void {
+  describe(`${name}: Storage compliance`, () => {
+    let harness: StorageHarness
+    let storage: Storage
+
+    beforeEach(async () => {
+      harness = await factory()
+      storage = harness.storage
+    })
+
+    afterEach(async () => {
+      await harness.cleanup()
+    })
+
+    it('loads the empty state from a new storage', async () => {
+      const state = await storage.load()
+      expect(state.promised).toEqual({ round: 0, node: '' })
+      expect(state.commitIndex).toBe(0)
+      expect(state.log.size).toBe(0)
+    })
+
+    it('round-trips promised, commitIndex and entries', async () => {
+      const e1 = entry(3, 'n1', '3.n1.1', [['c1', 1, bytes(1, 2, 3)]])
+      const e2 = entry(3, 'n1', '3.n1.2', [['c1', 2, bytes()], ['c2', 7, bytes(255)]])
+      await storage.persist({ promised: ballot(3, 'n1'), commitIndex: 1, entries: [[1, e1], [2, e2]] })
+      const state = await storage.load()
+      expect(comparable(state)).toEqual({
+        promised: { round: 3, node: 'n1' },
+        commitIndex: 1,
+        log: [[1, e1], [2, e2]]
+      })
+    })
+
+    it('upserts an existing slot', async () => {
+      await storage.persist({ entries: [[5, entry(1, 'n1', '1.n1.5')], [6, entry(1, 'n1', '1.n1.6')]] })
+      const replacement = entry(2, 'n2', '1.n1.5', [['c', 1, bytes(9)]])
+      await storage.persist({ entries: [[5, replacement]] })
+      const state = await storage.load()
+      expect(sortedLog(state)).toEqual([[5, replacement], [6, entry(1, 'n1', '1.n1.6')]])
+    })
+
+    it('leaves fields that a batch does not set unchanged', async () => {
+      const check = async (target: Storage, expected: unknown): Promise<void> => {
+        expect(comparable(await target.load())).toEqual(expected)
+      }
+      const e1 = entry(1, 'a', '1.a.1')
+      await storage.persist({ promised: ballot(1, 'a'), commitIndex: 0, entries: [[1, e1]] })
+      await storage.persist({ entries: [] })
+      await check(storage, { promised: ballot(1, 'a'), commitIndex: 0, log: [[1, e1]] })
+      await storage.persist({ commitIndex: 1, entries: [] })
+      await check(storage, { promised: ballot(1, 'a'), commitIndex: 1, log: [[1, e1]] })
+      await storage.persist({ promised: ballot(2, 'b'), entries: [] })
+      await check(storage, { promised: ballot(2, 'b'), commitIndex: 1, log: [[1, e1]] })
+      // Each half of the meta must also be right on disk, not only in a cache.
+      const reopened = await harness.reopen()
+      await check(reopened, { promised: ballot(2, 'b'), commitIndex: 1, log: [[1, e1]] })
+      await reopened.persist({ commitIndex: 2, entries: [[2, entry(2, 'b', '2.b.2')]] })
+      await check(await harness.reopen(), {
+        promised: ballot(2, 'b'),
+        commitIndex: 2,
+        log: [[1, e1], [2, entry(2, 'b', '2.b.2')]]
+      })
+    })
+
+    it('applies batches in call order', async () => {
+      const writes = [
+        storage.persist({ promised: ballot(1, 'a'), entries: [[1, entry(1, 'a', 'first')]] }),
+        storage.persist({ promised: ballot(2, 'b'), commitIndex: 1, entries: [[1, entry(2, 'b', 'second')]] }),
+        storage.persist({ commitIndex: 3, entries: [[1, entry(3, 'c', 'third')], [2, entry(3, 'c', 'x')]] })
+      ]
+      await Promise.all(writes)
+      const state = await storage.load()
+      expect(comparable(state)).toEqual({
+        promised: ballot(2, 'b'),
+        commitIndex: 3,
+        log: [[1, entry(3, 'c', 'third')], [2, entry(3, 'c', 'x')]]
+      })
+    })
+
+    it('lets the last write to a slot within one batch win', async () => {
+      await storage.persist({ entries: [[4, entry(1, 'a', 'old')], [4, entry(1, 'a', 'new')]] })
+      expect(sortedLog(await storage.load())).toEqual([[4, entry(1, 'a', 'new')]])
+    })
+
+    it('returns an independent copy from load', async () => {
+      const batch: PersistBatch = { promised: ballot(1, 'a'), commitIndex: 1, entries: [[1, entry(1, 'a', 'v')]] }
+      await storage.persist(batch)
+      // The caller may reuse its batch object once persist resolved.
+      batch.entries.push([2, entry(1, 'a', 'late')])
+      batch.commitIndex = 9
+      const first = await storage.load()
+      const log = first.log as Map<Slot, LogEntry>
+      log.delete(1)
+      log.set(3, entry(9, 'z', 'intruder'))
+      const second = await storage.load()
+      expect(second.log).not.toBe(first.log)
+      expect(comparable(second)).toEqual({ promised: ballot(1, 'a'), commitIndex: 1, log: [[1, entry(1, 'a', 'v')]] })
+    })
+
+    it('keeps a persisted state across a restart', async () => {
+      const entries: Array<[Slot, LogEntry]> = [
+        [1, entry(4, 'n2', '4.n2.1', [['alice', 1, bytes(1)]])],
+        [2, entry(4, 'n2', '4.n2.2')],
+        [3, entry(5, 'n3', '4.n2.3', [['bob', 2, bytes(2, 2)]])]
+      ]
+      await storage.persist({ promised: ballot(5, 'n3'), commitIndex: 2, entries })
+      const expected = { promised: ballot(5, 'n3'), commitIndex: 2, log: entries }
+      const reopened = await harness.reopen()
+      expect(comparable(await reopened.load())).toEqual(expected)
+      // And again: a restart must not depend on the previous incarnation having loaded.
+      expect(comparable(await (await harness.reopen()).load())).toEqual(expected)
+    })
+
+    it('rejects every call after close with StorageClosedError', async () => {
+      await storage.persist({ commitIndex: 0, entries: [[1, entry(1, 'a', 'v')]] })
+      await storage.close()
+      await expect(storage.load()).rejects.toMatchObject({ name: 'StorageClosedError', code: 'ERR_STORAGE_CLOSED' })
+      await expect(storage.persist({ entries: [] })).rejects.toMatchObject({ code: 'ERR_STORAGE_CLOSED' })
+      await expect(storage.persist({ commitIndex: 1, entries: [] })).rejects.toMatchObject({ code: 'ERR_STORAGE_CLOSED' })
+      // Closing twice is harmless, so cleanup paths need no bookkeeping.
+      await expect(storage.close()).resolves.toBeUndefined()
+      // Nothing was lost by closing.
+      expect(sortedLog(await (await harness.reopen()).load())).toEqual([[1, entry(1, 'a', 'v')]])
+    })
+
+    it('lets writes already accepted finish when closed', async () => {
+      const write = storage.persist({ commitIndex: 1, entries: [[1, entry(1, 'a', 'v')]] })
+      await storage.close()
+      await write
+      const state = await (await harness.reopen()).load()
+      expect(state.commitIndex).toBe(1)
+    })
+
+    it('round-trips a large batch (5,000 entries of 1 KiB)', async () => {
+      const entries: Array<[Slot, LogEntry]> = []
+      for (let slot = 1; slot <= 5000; slot++) {
+        const data = new Uint8Array(1024)
+        for (let i = 0; i < data.length; i++) data[i] = (slot * 31 + i) & 0xff
+        entries.push([slot, entry(7, 'leader', `7.leader.${slot}`, [[`client-${slot % 13}`, slot, data]])])
+      }
+      await storage.persist({ promised: ballot(7, 'leader'), commitIndex: 5000, entries })
+      const state = await (await harness.reopen()).load()
+      expect(state.commitIndex).toBe(5000)
+      expect(state.log.size).toBe(5000)
+      expect(hexLog(state)).toEqual(hexLog({ ...state, log: new Map(entries) }))
+    })
+
+    it('round-trips binary data with every byte value, unicode ids and extreme integers', async () => {
+      const all = new Uint8Array(512)
+      for (let i = 0; i < all.length; i++) all[i] = i % 256
+      const max = Number.MAX_SAFE_INTEGER
+      const entries: Array<[Slot, LogEntry]> = [
+        [1, entry(max, 'nœud-ü', 'id-\u{1F600}', [['\u{FEFF}client-\u{1F680}', max, all], ['', 0, bytes()]])],
+        [255, entry(0, '', '', [['\u0000', 1, bytes(0)]])],
+        [256, entry(1, 'a', 'b')],
+        [65_536, entry(2, 'a', 'c')],
+        [2 ** 32, entry(3, 'a', 'd')],
+        [2 ** 32 + 1, entry(4, 'a', 'e')],
+        [max, entry(5, 'a', 'f')]
+      ]
+      await storage.persist({ promised: ballot(max, '\u{10FFFF}'), commitIndex: max, entries })
+      const expected = { promised: ballot(max, '\u{10FFFF}'), commitIndex: max, log: entries }
+      expect(comparable(await storage.load())).toEqual(expected)
+      expect(comparable(await (await harness.reopen()).load())).toEqual(expected)
+    })
+
+    it('rejects a batch it cannot store and leaves the state as it was', async () => {
+      await storage.persist({ promised: ballot(1, 'a'), commitIndex: 1, entries: [[1, entry(1, 'a', 'v')]] })
+      const before = comparable(await storage.load())
+      const invalid: PersistBatch[] = [
+        { commitIndex: 2, entries: [[2, entry(1, 'a', 'ok')], [3, entry(1, 'a', 'bad', [['c', -1, bytes()]])]] },
+        { promised: ballot(2 ** 53, 'a'), entries: [[2, entry(1, 'a', 'ok')]] },
+        { commitIndex: 1.5, entries: [] },
+        { entries: [[0, entry(1, 'a', 'slot zero')]] },
+        { entries: [[2, entry(1, '\uD800', 'lone surrogate')]] }
+      ]
+      for (const batch of invalid) {
+        await expect(storage.persist(batch)).rejects.toMatchObject({ name: 'InvalidRecordError', code: 'ERR_INVALID_RECORD' })
+      }
+      expect(comparable(await storage.load())).toEqual(before)
+      expect(comparable(await (await harness.reopen()).load())).toEqual(before)
+    })
+
+    it('rejects an aborted call without doing anything', async () => {
+      const controller = new AbortController()
+      controller.abort()
+      await expect(storage.persist({ commitIndex: 1, entries: [] }, { signal: controller.signal }))
+        .rejects.toMatchObject({ name: 'AbortError' })
+      await expect(storage.load({ signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' })
+      expect((await storage.load()).commitIndex).toBe(0)
+    })
+  })
+}
