@@ -265,7 +265,12 @@ class Reader {
     let value = 0
     let scale = 1
     for (let i = 0; i < VARINT_BYTES_MAX; i++) {
-      const byte = this.byte(field)
+      const byte = this.bytes[this.pos]
+      if (byte === undefined) {
+        this.pos = start
+        this.fail(`truncated in ${field}`)
+      }
+      this.pos++
       value += (byte & 0x7f) * scale
       if ((byte & 0x80) === 0) {
         if (byte === 0 && i > 0) {
