@@ -92,21 +92,22 @@ export class LevelStorage implements Storage {
   }
 
   persist (batch: PersistBatch, options: AbortOptions = {}): Promise<void> {
+    // Taken now, not when the queued operation starts: the caller may reuse its batch object.
+    const { promised, commitIndex } = batch
+    const entries = batch.entries.slice()
     return this.run(options, async () => {
       // Encode everything first: an entry that cannot be stored rejects before any I/O.
       type Op = { type: 'put', key: Uint8Array, value: Uint8Array }
       const ops: Op[] = []
-      for (const [slot, entry] of batch.entries) {
+      for (const [slot, entry] of entries) {
         ops.push({ type: 'put', key: logKey(slot), value: checkEntry(slot, entry, encodeLogEntry) })
       }
       let meta: MetaRecord | undefined
-      if (batch.promised !== undefined || batch.commitIndex !== undefined) {
-        const current = batch.promised !== undefined && batch.commitIndex !== undefined
-          ? undefined
-          : await this.readMeta()
+      if (promised !== undefined || commitIndex !== undefined) {
+        const current = promised !== undefined && commitIndex !== undefined ? undefined : await this.readMeta()
         meta = {
-          promised: batch.promised ?? current?.promised ?? BOTTOM_BALLOT,
-          commitIndex: batch.commitIndex ?? current?.commitIndex ?? 0
+          promised: promised ?? current?.promised ?? BOTTOM_BALLOT,
+          commitIndex: commitIndex ?? current?.commitIndex ?? 0
         }
         ops.push({ type: 'put', key: META_KEY, value: encodeMeta(meta) })
       }

@@ -158,6 +158,16 @@ export function describeStorageCompliance (name: string, factory: StorageFactory
       expect(comparable(second)).toEqual({ promised: ballot(1, 'a'), commitIndex: 1, log: [[1, entry(1, 'a', 'v')]] })
     })
 
+    it('takes the batch as it was when persist was called', async () => {
+      const batch: PersistBatch = { commitIndex: 1, entries: [[1, entry(1, 'a', 'v')]] }
+      const write = storage.persist(batch)
+      batch.entries.length = 0
+      batch.entries.push([2, entry(1, 'a', 'late')])
+      batch.commitIndex = 7
+      await write
+      expect(comparable(await storage.load())).toEqual({ promised: ballot(0, ''), commitIndex: 1, log: [[1, entry(1, 'a', 'v')]] })
+    })
+
     it('keeps a persisted state across a restart', async () => {
       const entries: Array<[Slot, LogEntry]> = [
         [1, entry(4, 'n2', '4.n2.1', [['alice', 1, bytes(1)]])],
