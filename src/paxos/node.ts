@@ -129,6 +129,12 @@ interface LeaderRole {
   quorumCheckElapsed: number
   commitSent: Slot
   transfer: { readonly target: NodeId, ticks: number } | undefined
+  /**
+   * Slots up to here are known chosen (Phase 1 or a follower's heartbeat ack said so) but may be
+   * missing here: the leader fetches them, retrying, before its commit index can pass them.
+   */
+  catchupTarget: Slot
+  catchupAttempt: number
 }
 
 type Role = FollowerRole | CandidateRole | LeaderRole
@@ -593,7 +599,9 @@ export class PaxosNode {
       heartbeatElapsed: 0,
       quorumCheckElapsed: 0,
       commitSent: 0,
-      transfer: undefined
+      transfer: undefined,
+      catchupTarget: knownChosen,
+      catchupAttempt: 0
     }
     this.role = role
     this.setLeader(this.id, ballot)
@@ -602,6 +610,8 @@ export class PaxosNode {
     if (catchupSource !== undefined && knownChosen > this.commitIndex) {
       mark('leader: catching up after phase 1')
       this.sendCatchup(catchupSource, this.commitIndex + 1, knownChosen)
+    } else {
+      this.catchupSentTick = undefined
     }
     this.broadcastHeartbeat(role)
     this.maybePropose(role)
@@ -830,6 +840,7 @@ export class PaxosNode {
     if (role.kind !== 'leader' || !ballotEquals(role.ballot, m.ballot)) return
     role.lastAck.set(from, this.now)
     role.peerCommit.set(from, m.commitIndex)
+    if (m.commitIndex > role.catchupTarget) role.catchupTarget = m.commitIndex
     if (m.readSeq > (role.readAcks.get(from) ?? 0)) {
       role.readAcks.set(from, m.readSeq)
       this.resolveLeaderReads(role)
@@ -873,10 +884,32 @@ export class PaxosNode {
   }
 
   private maybeRequestCatchup (): void {
-    if (this.role.kind === 'leader' || this.leaderId === undefined || this.leaderId === this.id) return
+    const role = this.role
+    if (role.kind === 'leader') {
+      this.maybeLeaderCatchup(role)
+      return
+    }
+    if (this.leaderId === undefined || this.leaderId === this.id) return
     if (this.commitIndex >= this.leaderCommit) return
     if (this.catchupSentTick !== undefined && this.now - this.catchupSentTick < this.config.catchupRetryTicks) return
     this.sendCatchup(this.leaderId, this.commitIndex + 1, this.leaderCommit)
+  }
+
+  /**
+   * A leader missing chosen values retries its catch-up, asking a voter known to have them
+   * (from heartbeat acks) and otherwise rotating through the voters: the first source may
+   * have crashed, or the request or reply been lost.
+   */
+  private maybeLeaderCatchup (role: LeaderRole): void {
+    if (this.commitIndex >= role.catchupTarget) return
+    if (this.catchupSentTick !== undefined && this.now - this.catchupSentTick < this.config.catchupRetryTicks) return
+    const others = this.configuration.voters.filter(v => v !== this.id)
+    const holders = others.filter(v => (role.peerCommit.get(v) ?? 0) > this.commitIndex)
+    const pool = holders.length > 0 ? holders : others
+    const to = pool[role.catchupAttempt++ % pool.length]
+    if (to === undefined) return
+    mark('leader: catch-up retried')
+    this.sendCatchup(to, this.commitIndex + 1, role.catchupTarget)
   }
 
   private sendCatchup (to: NodeId, fromSlot: Slot, toSlot: Slot): void {

@@ -1,0 +1,212 @@
+import type { PaxosConfig, PaxosMutations } from '../paxos/config.ts'
+import type { PaxosMessage } from '../paxos/messages.ts'
+import type { DurableState, NodeId } from '../paxos/types.ts'
+import { BOTTOM_BALLOT } from '../paxos/types.ts'
+import { MemoryStorage } from '../storage/memory-storage.ts'
+import { VirtualPeer } from '../vpeer/virtual-peer.ts'
+import type { Storage } from '../vpeer/interfaces.ts'
+import { SafetyChecker } from './checkers.ts'
+import { KvStateMachine } from './kv.ts'
+import type { KvAnswer, KvCommand, KvQuery, KvResult } from './kv.ts'
+import { Prng } from './prng.ts'
+import { Scheduler } from './scheduler.ts'
+import { SimClock } from './sim-clock.ts'
+import { SimNetwork } from './sim-network.ts'
+import type { NetworkFaults } from './sim-network.ts'
+
+export type KvPeer = VirtualPeer<KvCommand, KvResult, KvQuery, KvAnswer>
+
+/** Mutations of the runtime around the core (the core's own are in PaxosMutations). */
+export interface SimMutations extends PaxosMutations {
+  /** An acceptor that loses its promised ballot when it restarts (a storage bug). */
+  forgetPromiseOnRestart?: boolean
+  /**
+   * An acceptor that loses its promise and its votes above the commit index when it restarts
+   * (it persisted only the learned log): the classic "acceptor forgets what it accepted" bug.
+   */
+  forgetVotesOnRestart?: boolean
+}
+
+export interface SimClusterOptions {
+  readonly seed: number
+  readonly nodes: number
+  readonly network?: Partial<NetworkFaults>
+  /** Fsync latency, uniform in [min, max] ms of virtual time. */
+  readonly fsyncMs?: { readonly min: number, readonly max: number }
+  /** Each node's clock runs at a rate drawn from [1 − skew, 1 + skew]. */
+  readonly clockSkew?: number
+  readonly tickMs?: number
+  readonly paxos?: Partial<Omit<PaxosConfig, 'id' | 'configuration'>>
+  readonly mutations?: SimMutations
+  readonly trace?: (line: string) => void
+}
+
+interface SimNode {
+  readonly id: NodeId
+  readonly storage: MemoryStorage
+  readonly clock: SimClock
+  peer: KvPeer | undefined
+  sm: KvStateMachine | undefined
+  incarnation: number
+  up: boolean
+}
+
+/**
+ * N VirtualPeers over one seeded simulated world: virtual time, a faulty network, disks that
+ * lose unsynced writes on a crash, skewed clocks. Every apply is reported to a SafetyChecker.
+ * Same seed ⇒ same run.
+ */
+export class SimCluster {
+  readonly scheduler = new Scheduler()
+  readonly prng: Prng
+  readonly network: SimNetwork<PaxosMessage>
+  readonly checker: SafetyChecker
+  readonly ids: readonly NodeId[]
+  crashes = 0
+  restarts = 0
+  private readonly nodes = new Map<NodeId, SimNode>()
+  private readonly options: SimClusterOptions
+  private readonly storagePrng: Prng
+
+  constructor (options: SimClusterOptions) {
+    this.options = options
+    this.prng = new Prng(options.seed)
+    this.network = new SimNetwork<PaxosMessage>(this.scheduler, this.prng.fork('network'), options.network)
+    this.checker = new SafetyChecker(() => this.scheduler.now())
+    this.storagePrng = this.prng.fork('storage')
+    this.ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`)
+    const clockPrng = this.prng.fork('clocks')
+    const skew = options.clockSkew ?? 0
+    for (const id of this.ids) {
+      const fsync = options.fsyncMs ?? { min: 0.2, max: 2 }
+      const storage = new MemoryStorage({
+        schedule: sync => { this.scheduler.after(fsync.min + this.storagePrng.float() * (fsync.max - fsync.min), sync, 'fsync') }
+      })
+      const clock = new SimClock(this.scheduler, { rate: 1 - skew + clockPrng.float() * 2 * skew })
+      this.nodes.set(id, { id, storage, clock, peer: undefined, sm: undefined, incarnation: 0, up: false })
+    }
+  }
+
+  async start (): Promise<void> {
+    for (const id of this.ids) await this.boot(id)
+  }
+
+  peer (id: NodeId): KvPeer | undefined {
+    const n = this.nodes.get(id)
+    return n?.up === true ? n.peer : undefined
+  }
+
+  isUp (id: NodeId): boolean {
+    return this.nodes.get(id)?.up === true
+  }
+
+  upIds (): NodeId[] {
+    return this.ids.filter(id => this.isUp(id))
+  }
+
+  /** The highest-ballot live leader, if any. */
+  leader (): NodeId | undefined {
+    let best: { id: NodeId, round: number } | undefined
+    for (const id of this.upIds()) {
+      const s = this.peer(id)?.status()
+      if (s?.role === 'leader' && (best === undefined || s.ballot.round > best.round)) best = { id, round: s.ballot.round }
+    }
+    return best?.id
+  }
+
+  /** Crash: volatile state and unsynced writes are lost; in-flight messages to it are dropped. */
+  crash (id: NodeId): void {
+    const n = this.node(id)
+    if (!n.up) return
+    n.up = false
+    this.crashes++
+    n.peer?.halt()
+    n.clock.stopAll()
+    n.storage.crash()
+    this.network.disconnect(id)
+    this.trace(`${id} crashed`)
+  }
+
+  async restart (id: NodeId): Promise<void> {
+    const n = this.node(id)
+    if (n.up) return
+    this.restarts++
+    await this.boot(id)
+    this.trace(`${id} restarted (incarnation ${n.incarnation})`)
+  }
+
+  /** Stops every peer (end of run). */
+  haltAll (): void {
+    for (const n of this.nodes.values()) {
+      n.peer?.halt()
+      n.clock.stopAll()
+      n.up = false
+    }
+  }
+
+  digest (id: NodeId): string | undefined {
+    return this.nodes.get(id)?.sm?.digest()
+  }
+
+  private node (id: NodeId): SimNode {
+    const n = this.nodes.get(id)
+    if (n === undefined) throw new Error(`no node ${id}`)
+    return n
+  }
+
+  private async boot (id: NodeId): Promise<void> {
+    const n = this.node(id)
+    n.incarnation++
+    const incarnation = n.incarnation
+    const sm = new KvStateMachine()
+    if (incarnation > 1) this.network.reconnect(id)
+    const forget = this.options.mutations?.forgetVotesOnRestart === true ? 'votes' : this.options.mutations?.forgetPromiseOnRestart === true ? 'promise' : undefined
+    const storage = forget !== undefined && incarnation > 1 ? forgetfulStorage(n.storage, forget) : n.storage
+    const paxos = { ...this.options.paxos, ...mutationsOf(this.options.mutations) }
+    const peer: KvPeer = await VirtualPeer.create<KvCommand, KvResult, KvQuery, KvAnswer>({
+      id,
+      configuration: { epoch: 0, voters: [...this.ids], learners: [] },
+      transport: this.network.endpoint(id),
+      storage,
+      clock: n.clock,
+      stateMachine: sm,
+      random: this.prng.fork(`node:${id}:${incarnation}`),
+      tickMs: this.options.tickMs ?? 10,
+      paxos,
+      ...(this.options.trace !== undefined ? { trace: (line: string) => { this.trace(line) } } : {}),
+      observer: {
+        slot: (slot, value) => { this.checker.onSlot(id, incarnation, slot, value) },
+        command: (_slot, command) => { this.checker.onCommand(id, incarnation, command) },
+        applied: slot => { this.checker.onApplied(id, slot, sm.digest()) }
+      }
+    })
+    n.peer = peer
+    n.sm = sm
+    n.up = true
+    peer.start()
+  }
+
+  private trace (line: string): void {
+    this.options.trace?.(`T=${(this.scheduler.now() / 1000).toFixed(3)} ${line}`)
+  }
+}
+
+function mutationsOf (m: SimMutations | undefined): { mutations?: PaxosMutations } {
+  if (m === undefined) return {}
+  const { forgetPromiseOnRestart: _p, forgetVotesOnRestart: _v, ...core } = m
+  return { mutations: core }
+}
+
+/** A storage whose `load` forgets the promised ballot: the "acceptor forgets promises" bug. */
+function forgetfulStorage (inner: MemoryStorage, what: 'promise' | 'votes'): Storage {
+  return {
+    load: async (options) => {
+      const state: DurableState = await inner.load(options)
+      if (what === 'promise') return { ...state, promised: BOTTOM_BALLOT }
+      const log = new Map([...state.log].filter(([slot]) => slot <= state.commitIndex))
+      return { ...state, promised: BOTTOM_BALLOT, log }
+    },
+    persist: async (batch, options) => { await inner.persist(batch, options) },
+    close: async () => { await inner.close() }
+  }
+}

@@ -1,0 +1,289 @@
+import { checkHistory } from './lincheck/index.ts'
+import type { HistoryEvent } from './lincheck/index.ts'
+import { formatViolation } from './lincheck/index.ts'
+import type { Violation } from './checkers.ts'
+import { SimClient } from './client.ts'
+import { SimCluster } from './cluster.ts'
+import type { SimMutations } from './cluster.ts'
+import { Prng } from './prng.ts'
+
+/** Which faults the safety phase may inject; each seed then draws its own intensities (swarm testing). */
+export interface FaultSet {
+  readonly loss: boolean
+  readonly duplication: boolean
+  readonly reordering: boolean
+  readonly crashes: boolean
+  readonly partitions: boolean
+  readonly oneWay: boolean
+  readonly clockSkew: boolean
+}
+
+export const ALL_FAULTS: FaultSet = { loss: true, duplication: true, reordering: true, crashes: true, partitions: true, oneWay: true, clockSkew: true }
+export const NO_FAULTS: FaultSet = { loss: false, duplication: false, reordering: false, crashes: false, partitions: false, oneWay: false, clockSkew: false }
+
+export function parseFaults (spec: string): FaultSet {
+  if (spec === 'all' || spec === 'mixed') return ALL_FAULTS
+  if (spec === 'none') return NO_FAULTS
+  const out: Record<keyof FaultSet, boolean> = { ...NO_FAULTS }
+  for (const name of spec.split(',').map(s => s.trim()).filter(s => s.length > 0)) {
+    if (!(name in out)) throw new Error(`unknown fault "${name}" (known: ${Object.keys(out).join(', ')}, all, none)`)
+    out[name as keyof FaultSet] = true
+  }
+  return out
+}
+
+export interface RunOptions {
+  readonly seed: number
+  /** Cluster size; by default the seed picks 3 or 5. */
+  readonly nodes?: number
+  readonly faults?: FaultSet
+  readonly safetyMs?: number
+  readonly livenessMs?: number
+  readonly clients?: number
+  readonly mutations?: SimMutations
+  readonly trace?: (line: string) => void
+  /**
+   * Fault intensity. 'swarm' draws it from the seed; 'nemesis' crashes a node every ~100 ms
+   * with short downtimes and loses many messages, which is what it takes for the
+   * acceptor-amnesia bugs to show within a few dozen seeds.
+   */
+  readonly intensity?: 'swarm' | 'nemesis'
+  /** Search steps per key for the linearizability checker (deterministic budget). */
+  readonly lincheckSteps?: number
+}
+
+export interface RunStats {
+  readonly nodes: number
+  readonly slots: number
+  readonly commandsApplied: number
+  readonly opsOk: number
+  readonly opsFailed: number
+  readonly opsUnknown: number
+  readonly crashes: number
+  readonly restarts: number
+  readonly partitions: number
+  readonly messagesSent: number
+  readonly messagesDropped: number
+  readonly virtualMs: number
+  readonly lossRate: number
+  readonly pipelineMax: number
+  readonly lincheck: 'linearizable' | 'violation' | 'undecided'
+}
+
+export interface RunResult {
+  readonly seed: number
+  readonly ok: boolean
+  readonly violations: readonly Violation[]
+  readonly stats: RunStats
+  readonly history: readonly HistoryEvent[]
+}
+
+const KEYS = ['k1', 'k2', 'k3']
+const GRACE_MS = 2500
+const CONVERGE_MS = 6000
+
+/**
+ * One simulated run (TigerBeetle's VOPR shape): a safety phase under the seed's faults, then a
+ * liveness phase on a healed cluster that must make progress and converge. Every safety checker
+ * runs throughout; linearizability is checked on the whole client history at the end.
+ */
+export async function runSeed (options: RunOptions): Promise<RunResult> {
+  try {
+    return await runSeedUnguarded(options)
+  } catch (error) {
+    // An assertion inside the core or runtime: an invariant broke, which is a finding too.
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error)
+    return { seed: options.seed, ok: false, violations: [{ kind: 'crash', message, time: -1 }], history: [], stats: EMPTY_STATS }
+  }
+}
+
+const EMPTY_STATS: RunStats = {
+  nodes: 0, slots: 0, commandsApplied: 0, opsOk: 0, opsFailed: 0, opsUnknown: 0, crashes: 0, restarts: 0, partitions: 0,
+  messagesSent: 0, messagesDropped: 0, virtualMs: 0, lossRate: 0, pipelineMax: 0, lincheck: 'undecided'
+}
+
+async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
+  const swarm = new Prng(options.seed).fork('swarm')
+  const faults = options.faults ?? ALL_FAULTS
+  const nodes = options.nodes ?? (swarm.chance(0.5) ? 3 : 5)
+  const nemesis = options.intensity === 'nemesis'
+  const lossRate = faults.loss ? (nemesis ? 0.2 : swarm.pick([0, 0.01, 0.05, 0.1, 0.2, 0.3])) : 0
+  const pipelineMax = swarm.pick([1, 4, 32])
+  const cluster = new SimCluster({
+    seed: options.seed,
+    nodes,
+    network: {
+      lossRate,
+      duplicateRate: faults.duplication ? swarm.float() * 0.05 : 0,
+      reorderRate: faults.reordering ? swarm.float() * 0.1 : 0
+    },
+    clockSkew: faults.clockSkew ? swarm.float() * 0.2 : 0,
+    paxos: { pipelineMax, batchCommandsMax: swarm.pick([1, 8, 4096]) },
+    ...(options.mutations !== undefined ? { mutations: options.mutations } : {}),
+    ...(options.trace !== undefined ? { trace: options.trace } : {})
+  })
+  const safetyMs = options.safetyMs ?? 8000
+  const livenessMs = options.livenessMs ?? 5000
+  const history: HistoryEvent[] = []
+  const clientPrng = cluster.prng.fork('clients')
+  const clients = Array.from({ length: options.clients ?? 5 }, (_, i) => new SimClient(cluster, clientPrng.fork(`c${i}`), history, {
+    process: i + 1, keys: KEYS, attemptTimeoutMs: 1000, attempts: 3, thinkMsMax: 40, readRatio: 0.4, casRatio: 0.2
+  }))
+
+  await cluster.start()
+  const loops = clients.map(async c => { await c.run() })
+  const injector = new FaultInjector(cluster, cluster.prng.fork('faults'), faults, nemesis)
+  injector.start(safetyMs)
+  await cluster.scheduler.runUntilAsync(safetyMs)
+
+  // Liveness phase: heal everything, bring every node back, and demand progress.
+  injector.stop()
+  await injector.settle()
+  cluster.network.heal()
+  cluster.network.setFaults({ lossRate: 0, duplicateRate: 0, reorderRate: 0 })
+  for (const id of cluster.ids) await cluster.restart(id)
+  const liveFrom = cluster.scheduler.now() + GRACE_MS
+  const firstLiveOp = history.length
+  await cluster.scheduler.runUntilAsync(safetyMs + livenessMs)
+  for (const c of clients) c.stop()
+  // Let every client finish the operation it is in, so none is cut off by the end of the run.
+  while (clients.some(c => c.running) && cluster.scheduler.now() < safetyMs + livenessMs + CONVERGE_MS) {
+    await cluster.scheduler.runUntilAsync(cluster.scheduler.now() + 50)
+  }
+  const converged = await waitForConvergence(cluster, safetyMs + livenessMs + 2 * CONVERGE_MS)
+  cluster.haltAll()
+  await cluster.scheduler.runUntilAsync(cluster.scheduler.now() + 1)
+  await Promise.all(loops)
+
+  const violations = [...cluster.checker.violations]
+  if (!converged.ok) violations.push({ kind: 'liveness', message: converged.message, time: cluster.scheduler.now() })
+  const stalled = unavailableOps(history.slice(firstLiveOp), liveFrom)
+  if (stalled > 0) violations.push({ kind: 'liveness', message: `${stalled} operation(s) invoked after the cluster healed did not complete`, time: cluster.scheduler.now() })
+  const lin = checkHistory(history, { maxSteps: options.lincheckSteps ?? 2_000_000 })
+  if (lin.outcome === 'violation') violations.push({ kind: 'linearizability', message: formatViolation(lin), time: cluster.scheduler.now() })
+
+  const net = cluster.network.stats()
+  return {
+    seed: options.seed,
+    ok: violations.length === 0,
+    violations,
+    history,
+    stats: {
+      nodes,
+      slots: cluster.checker.highestChosen(),
+      commandsApplied: cluster.checker.commandsApplied,
+      opsOk: clients.reduce((n, c) => n + c.ok, 0),
+      opsFailed: clients.reduce((n, c) => n + c.failed, 0),
+      opsUnknown: clients.reduce((n, c) => n + c.unknown, 0),
+      crashes: cluster.crashes,
+      restarts: cluster.restarts,
+      partitions: injector.partitions,
+      messagesSent: net.sent,
+      messagesDropped: net.dropped + net.droppedPartition + net.droppedDown,
+      virtualMs: Math.round(cluster.scheduler.now()),
+      lossRate,
+      pipelineMax,
+      lincheck: lin.outcome
+    }
+  }
+}
+
+/** Ops invoked at or after `since` that ended without an answer (info, or a failed read/write). */
+function unavailableOps (events: readonly HistoryEvent[], since: number): number {
+  const open = new Map<HistoryEvent['process'], HistoryEvent>()
+  let stalled = 0
+  for (const e of events) {
+    if (e.type === 'invoke') { open.set(e.process, e); continue }
+    const inv = open.get(e.process)
+    open.delete(e.process)
+    if (inv === undefined || inv.time < since) continue
+    // A failed cas may be a plain mismatch, which is an answer; anything else is unavailability.
+    if (e.type === 'info' || (e.type === 'fail' && e.f !== 'cas')) stalled++
+  }
+  return stalled
+}
+
+async function waitForConvergence (cluster: SimCluster, deadline: number): Promise<{ ok: boolean, message: string }> {
+  for (;;) {
+    const applied = cluster.ids.map(id => cluster.peer(id)?.applied ?? -1)
+    const target = cluster.checker.highestChosen()
+    const digests = new Set(cluster.ids.map(id => cluster.digest(id)))
+    if (applied.every(a => a >= target) && new Set(applied).size === 1 && digests.size === 1) return { ok: true, message: '' }
+    if (cluster.scheduler.now() >= deadline) {
+      return { ok: false, message: `replicas did not converge after healing: applied ${cluster.ids.map((id, i) => `${id}=${applied[i]}`).join(' ')}, highest chosen ${target}` }
+    }
+    await cluster.scheduler.runUntilAsync(cluster.scheduler.now() + 100)
+  }
+}
+
+/**
+ * Draws faults from the seed during the safety phase: crashes with restarts after a random
+ * downtime, symmetric partitions, one-way blocks and loss-rate changes.
+ */
+class FaultInjector {
+  partitions = 0
+  private readonly cluster: SimCluster
+  private readonly prng: Prng
+  private readonly faults: FaultSet
+  private running = false
+  private readonly restarts: Array<Promise<void>> = []
+  private readonly intervalMs: number
+  private readonly downtimeMs: number
+
+  constructor (cluster: SimCluster, prng: Prng, faults: FaultSet, nemesis: boolean) {
+    this.cluster = cluster
+    this.prng = prng
+    this.faults = faults
+    this.intervalMs = nemesis ? 80 : prng.pick([100, 250, 500])
+    this.downtimeMs = nemesis ? 150 : 800
+  }
+
+  start (untilMs: number): void {
+    this.running = true
+    const step = (): void => {
+      if (!this.running || this.cluster.scheduler.now() >= untilMs) return
+      this.inject()
+      this.cluster.scheduler.after(this.prng.exponential(this.intervalMs), step, 'fault')
+    }
+    this.cluster.scheduler.after(this.prng.exponential(this.intervalMs), step, 'fault')
+  }
+
+  stop (): void {
+    this.running = false
+  }
+
+  async settle (): Promise<void> {
+    await Promise.all(this.restarts)
+  }
+
+  private inject (): void {
+    const c = this.cluster
+    const r = this.prng.float()
+    if (r < 0.35 && this.faults.crashes) {
+      const up = c.upIds()
+      if (up.length === 0) return
+      const id = this.prng.pick(up)
+      c.crash(id)
+      const downtime = this.prng.exponential(this.downtimeMs)
+      c.scheduler.after(downtime, () => {
+        if (this.running) this.restarts.push(c.restart(id))
+      }, 'restart')
+    } else if (r < 0.55 && this.faults.partitions) {
+      const ids = [...c.ids]
+      this.prng.shuffle(ids)
+      const cut = this.prng.int(1, ids.length)
+      c.network.partition([ids.slice(0, cut), ids.slice(cut)])
+      this.partitions++
+      c.scheduler.after(this.prng.exponential(1200), () => { if (this.running) c.network.heal() }, 'heal')
+    } else if (r < 0.7 && this.faults.oneWay) {
+      const from = this.prng.pick(c.ids)
+      const to = this.prng.pick(c.ids)
+      if (from !== to) {
+        c.network.blockOneWay(from, to)
+        c.scheduler.after(this.prng.exponential(1000), () => { c.network.unblockOneWay(from, to) }, 'unblock')
+      }
+    } else if (r < 0.8 && this.faults.loss) {
+      c.network.setFaults({ lossRate: this.prng.pick([0, 0.05, 0.1, 0.3]) })
+    }
+  }
+}

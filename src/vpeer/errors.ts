@@ -1,0 +1,59 @@
+/** Operating errors of the VirtualPeer runtime, each with a stable `code`. */
+export class VirtualPeerError extends Error {
+  static override name = 'VirtualPeerError'
+  readonly code: string
+  constructor (message: string, code = 'ERR_VIRTUAL_PEER', options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+
+/** The peer is stopped (or crashed); the operation was not started, or its outcome is unknown. */
+export class StoppedError extends VirtualPeerError {
+  static override name = 'StoppedError'
+  constructor (message = 'the virtual peer is stopped', options?: { cause?: unknown }) { super(message, 'ERR_STOPPED', options) }
+}
+
+export class NotStartedError extends VirtualPeerError {
+  static override name = 'NotStartedError'
+  constructor (message = 'the virtual peer has not been started') { super(message, 'ERR_NOT_STARTED') }
+}
+
+/** The operation's signal aborted. For a submit the command may still be applied later. */
+export class AbortError extends VirtualPeerError {
+  static override name = 'AbortError'
+  constructor (message = 'the operation was aborted', options?: { cause?: unknown }) { super(message, 'ERR_ABORTED', options) }
+}
+
+export class CommandTooLargeError extends VirtualPeerError {
+  static override name = 'CommandTooLargeError'
+  constructor (message = 'the command exceeds the batch size limit') { super(message, 'ERR_COMMAND_TOO_LARGE') }
+}
+
+/** Too many of this client's commands are pending; retry after some complete. */
+export class BusyError extends VirtualPeerError {
+  static override name = 'BusyError'
+  constructor (message = 'too many pending commands for this client session') { super(message, 'ERR_BUSY') }
+}
+
+/** The state machine rejected the command (it threw while applying it, on every replica alike). */
+export class ApplyError extends VirtualPeerError {
+  static override name = 'ApplyError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, 'ERR_APPLY', options) }
+}
+
+/** The command's bytes could not be decoded into a command (the same on every replica). */
+export class InvalidCommandError extends VirtualPeerError {
+  static override name = 'InvalidCommandError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, 'ERR_INVALID_COMMAND', options) }
+}
+
+/**
+ * A retried command whose session sequence number is older than the session window: the
+ * group no longer remembers whether it ran. The client broke the window contract.
+ */
+export class SessionExpiredError extends VirtualPeerError {
+  static override name = 'SessionExpiredError'
+  constructor (message = 'the command is older than the session window') { super(message, 'ERR_SESSION_EXPIRED') }
+}

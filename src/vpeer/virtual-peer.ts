@@ -1,0 +1,436 @@
+import { PaxosNode } from '../paxos/node.ts'
+import type { CommittedSlot, NodeStatus, RandomSource, Ready } from '../paxos/node.ts'
+import type { PaxosConfigInit } from '../paxos/config.ts'
+import type { PaxosMessage } from '../paxos/messages.ts'
+import type { Command, Configuration, NodeId, Slot, Value } from '../paxos/types.ts'
+import type { AbortOptions, Clock, StateMachine, Storage, Transport } from './interfaces.ts'
+import { SessionTable } from './sessions.ts'
+import type { Outcome } from './sessions.ts'
+import {
+  AbortError, ApplyError, BusyError, CommandTooLargeError, InvalidCommandError, NotStartedError, SessionExpiredError, StoppedError
+} from './errors.ts'
+
+/** Turns application commands into the opaque bytes the log carries, and back. */
+export interface CommandCodec<C> {
+  encode (command: C): Uint8Array
+  /** Throws on bytes that are not a command; the command then fails alike on every replica. */
+  decode (bytes: Uint8Array): C
+}
+
+export function jsonCodec<C> (): CommandCodec<C> {
+  const enc = new TextEncoder()
+  const dec = new TextDecoder('utf-8', { fatal: true })
+  return {
+    encode: c => enc.encode(JSON.stringify(c)),
+    decode: b => JSON.parse(dec.decode(b)) as C
+  }
+}
+
+/** Observes what the runtime applies; the simulator's checkers hang off this. */
+export interface ApplyObserver<R> {
+  /** A slot is about to be applied (every slot, in the order handed out). */
+  slot? (slot: Slot, value: Value): void
+  /** A command was applied to the state machine (not a duplicate), with its outcome. */
+  command? (slot: Slot, command: Command, outcome: Outcome<R>): void
+  /** All commands of the slot have been applied. */
+  applied? (slot: Slot): void
+}
+
+export interface VirtualPeerInit<C, R, Q, A> {
+  readonly id: NodeId
+  /** The bootstrap configuration (every member must start with the same one). */
+  readonly configuration: Configuration
+  readonly transport: Transport<PaxosMessage>
+  readonly storage: Storage
+  readonly clock: Clock
+  readonly stateMachine: StateMachine<C, R, Q, A>
+  readonly random: RandomSource
+  readonly codec?: CommandCodec<C>
+  /** One core tick every this many ms. */
+  readonly tickMs?: number
+  /** Pending commands and reads are re-sent this often until they complete. */
+  readonly retryMs?: number
+  /** Outcomes remembered per client session (see SessionTable). */
+  readonly sessionWindow?: number
+  /** This peer's own client id for `submit` without an explicit session. Must be unique per incarnation. */
+  readonly clientId?: string
+  readonly paxos?: Partial<Omit<PaxosConfigInit, 'id' | 'configuration'>>
+  readonly observer?: ApplyObserver<R>
+  readonly trace?: (line: string) => void
+}
+
+export interface ClientSession {
+  readonly client: string
+  readonly seq: number
+}
+
+export interface SubmitOptions extends AbortOptions {
+  /** Submit as this client session (a retry elsewhere must use the same pair). */
+  readonly session?: ClientSession
+}
+
+export interface VirtualPeerStatus extends NodeStatus {
+  readonly running: boolean
+  readonly pendingCommands: number
+  readonly pendingReads: number
+}
+
+export interface VirtualPeerEvents {
+  leader: CustomEvent<{ leader: NodeId | undefined, role: string }>
+  applied: CustomEvent<{ index: Slot }>
+  error: CustomEvent<{ error: unknown }>
+}
+
+interface PendingCommand<R> {
+  readonly command: Command
+  readonly resolve: (r: R) => void
+  readonly reject: (e: unknown) => void
+  proposedAt: number
+  readonly cleanup: () => void
+}
+
+interface PendingRead<Q, A> {
+  readonly query: Q
+  readonly resolve: (a: A) => void
+  readonly reject: (e: unknown) => void
+  index: Slot | undefined
+  requested: boolean
+  requestedAt: number
+  readonly cleanup: () => void
+}
+
+const DEFAULT_TICK_MS = 10
+const DEFAULT_RETRY_MS = 300
+const DEFAULT_SESSION_WINDOW = 1024
+
+/**
+ * The runtime around one PaxosNode: it feeds ticks, messages and proposals in, and carries out
+ * each Ready in the order the core demands (persist, then send, then apply). Written against
+ * the Transport, Storage, Clock and StateMachine interfaces so that the simulator runs this
+ * very code.
+ */
+export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
+  readonly id: NodeId
+  private readonly init: VirtualPeerInit<C, R, Q, A>
+  private readonly node: PaxosNode
+  private readonly codec: CommandCodec<C>
+  private readonly sessions: SessionTable<R>
+  private readonly clientId: string
+  private readonly pending = new Map<string, PendingCommand<R>>()
+  private readonly reads = new Map<string, PendingRead<Q, A>>()
+  private readonly tickMs: number
+  private readonly retryMs: number
+  private seq = 0
+  private readSeq = 0
+  private appliedIndex: Slot = 0
+  private state: 'new' | 'running' | 'stopped' = 'new'
+  private failure: unknown
+  private driving = false
+  private drive: Promise<void> = Promise.resolve()
+  private readonly cancels: Array<() => void> = []
+
+  private constructor (init: VirtualPeerInit<C, R, Q, A>, node: PaxosNode) {
+    super()
+    this.init = init
+    this.id = init.id
+    this.node = node
+    this.codec = init.codec ?? jsonCodec<C>()
+    this.sessions = new SessionTable<R>(init.sessionWindow ?? DEFAULT_SESSION_WINDOW)
+    this.clientId = init.clientId ?? `${init.id}#${init.random.int(0, 2 ** 31).toString(36)}${init.random.int(0, 2 ** 31).toString(36)}`
+    this.tickMs = init.tickMs ?? DEFAULT_TICK_MS
+    this.retryMs = init.retryMs ?? DEFAULT_RETRY_MS
+  }
+
+  /** Loads durable state and builds the core. The state machine is rebuilt by replaying the log. */
+  static async create<C, R, Q, A> (init: VirtualPeerInit<C, R, Q, A>, options?: AbortOptions): Promise<VirtualPeer<C, R, Q, A>> {
+    const durable = await init.storage.load(options)
+    const node = new PaxosNode({ ...init.paxos, id: init.id, configuration: init.configuration }, durable, init.random,
+      init.trace !== undefined ? { trace: init.trace } : {})
+    return new VirtualPeer(init, node)
+  }
+
+  start (): void {
+    if (this.state !== 'new') return
+    this.state = 'running'
+    this.cancels.push(this.init.transport.onMessage((from, message) => {
+      if (this.state !== 'running') return
+      this.node.step(from, message)
+      this.kick()
+    }))
+    this.cancels.push(this.init.clock.every(this.tickMs, () => {
+      if (this.state !== 'running') return
+      this.node.tick()
+      this.kick()
+    }))
+    this.cancels.push(this.init.clock.every(this.retryMs, () => { this.retryPending() }))
+    this.kick()
+  }
+
+  /**
+   * Stops the peer: timers and the transport handler are removed and every pending operation is
+   * rejected with StoppedError. Waits for a persist already in progress, so storage can be closed
+   * afterwards. (A crash in the simulator is `halt()` plus losing unsynced writes.)
+   */
+  async stop (): Promise<void> {
+    this.halt()
+    await this.drive
+  }
+
+  /** Stops at once without waiting for anything: what a crash looks like from inside. */
+  halt (error: unknown = new StoppedError()): void {
+    if (this.state === 'stopped') return
+    this.state = 'stopped'
+    this.failure = error
+    for (const cancel of this.cancels.splice(0)) cancel()
+    for (const p of this.pending.values()) { p.cleanup(); p.reject(error) }
+    this.pending.clear()
+    for (const r of this.reads.values()) { r.cleanup(); r.reject(error) }
+    this.reads.clear()
+  }
+
+  get running (): boolean {
+    return this.state === 'running'
+  }
+
+  /**
+   * Orders `command` through the group and resolves with the state machine's result once this
+   * replica has applied it. Exactly once per (client, seq), however often it is retried.
+   * If `signal` aborts, the promise rejects with AbortError, but the command may still be applied.
+   */
+  async submit (command: C, options: SubmitOptions = {}): Promise<R> {
+    this.assertRunning()
+    const session = options.session ?? { client: this.clientId, seq: ++this.seq }
+    if (options.session === undefined && this.countOwnPending() >= this.sessions.window / 2) {
+      throw new BusyError()
+    }
+    const data = this.codec.encode(command)
+    if (data.byteLength > this.node.config.batchBytesMax) throw new CommandTooLargeError()
+    const cmd: Command = { client: session.client, seq: session.seq, data }
+    const key = sessionKey(cmd)
+    options.signal?.throwIfAborted()
+    const existing = this.pending.get(key)
+    if (existing !== undefined) { existing.cleanup(); existing.reject(new AbortError('superseded by a retry of the same session')) }
+    return await new Promise<R>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (this.pending.get(key) === entry) this.pending.delete(key)
+        reject(new AbortError(undefined, { cause: options.signal?.reason }))
+      }
+      const entry: PendingCommand<R> = {
+        command: cmd,
+        resolve,
+        reject,
+        proposedAt: this.init.clock.nowMs(),
+        cleanup: () => options.signal?.removeEventListener('abort', onAbort)
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      this.pending.set(key, entry)
+      this.proposeNow([cmd])
+    })
+  }
+
+  /** A linearizable query (read-index): never goes through the log. */
+  async read (query: Q, options: AbortOptions = {}): Promise<A> {
+    this.assertRunning()
+    options.signal?.throwIfAborted()
+    const id = `${this.clientId}:r${++this.readSeq}`
+    return await new Promise<A>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (this.reads.delete(id)) this.node.cancelRead(id)
+        reject(new AbortError(undefined, { cause: options.signal?.reason }))
+      }
+      const entry: PendingRead<Q, A> = {
+        query, resolve, reject, index: undefined, requested: false, requestedAt: this.init.clock.nowMs(),
+        cleanup: () => options.signal?.removeEventListener('abort', onAbort)
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      this.reads.set(id, entry)
+      this.requestRead(id, entry)
+      this.kick()
+    })
+  }
+
+  transferLeadership (target: NodeId): boolean {
+    const ok = this.node.transferLeadership(target)
+    this.kick()
+    return ok
+  }
+
+  status (): VirtualPeerStatus {
+    return { ...this.node.status(), running: this.running, pendingCommands: this.pending.size, pendingReads: this.reads.size }
+  }
+
+  /** The value chosen at a committed slot (for tests and checkers). */
+  committedValue (slot: Slot): Value | undefined {
+    return this.node.committedValue(slot)
+  }
+
+  get applied (): Slot {
+    return this.appliedIndex
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private assertRunning (): void {
+    if (this.state === 'new') throw new NotStartedError()
+    if (this.state === 'stopped') throw this.failure instanceof Error ? this.failure : new StoppedError()
+  }
+
+  private countOwnPending (): number {
+    let n = 0
+    for (const p of this.pending.values()) if (p.command.client === this.clientId) n++
+    return n
+  }
+
+  private proposeNow (commands: Command[]): void {
+    const result = this.node.propose(commands)
+    if (result.kind === 'too-large') {
+      for (const c of commands) this.settle(sessionKey(c), { ok: false, code: 'ERR_COMMAND_TOO_LARGE', message: 'command too large' })
+    }
+    // 'no-leader' and 'busy' are retried by the retry timer.
+    this.kick()
+  }
+
+  private requestRead (id: string, entry: PendingRead<Q, A>): void {
+    entry.requestedAt = this.init.clock.nowMs()
+    entry.requested = this.node.requestRead(id).kind === 'pending'
+  }
+
+  /** Re-proposes commands and re-requests reads that have waited longer than retryMs. */
+  private retryPending (): void {
+    if (this.state !== 'running') return
+    const now = this.init.clock.nowMs()
+    const due: Command[] = []
+    for (const p of this.pending.values()) {
+      if (now - p.proposedAt >= this.retryMs) { p.proposedAt = now; due.push(p.command) }
+    }
+    if (due.length > 0) this.proposeNow(due)
+    for (const [id, r] of this.reads) {
+      if (r.index === undefined && (!r.requested || now - r.requestedAt >= this.retryMs * 3)) {
+        this.node.cancelRead(id)
+        this.requestRead(id, r)
+      }
+    }
+    this.kick()
+  }
+
+  /** Runs the Ready loop unless it is already running. */
+  private kick (): void {
+    if (this.driving || this.state !== 'running' || !this.node.hasReady()) return
+    this.driving = true
+    this.drive = this.runReadyLoop().finally(() => { this.driving = false })
+  }
+
+  private async runReadyLoop (): Promise<void> {
+    try {
+      for (;;) {
+        if (this.state !== 'running') return
+        const rd = this.node.ready()
+        if (rd === undefined) return
+        if (rd.persist !== undefined) await this.init.storage.persist(rd.persist)
+        // A crash (halt) during the fsync means nothing of this Ready may leave the node.
+        if (this.state !== 'running') return
+        this.carryOut(rd)
+        this.node.advance(rd)
+      }
+    } catch (error) {
+      if (this.state !== 'running') return
+      // The write did not happen (Storage guarantees all-or-nothing), so no acknowledgement
+      // left and nothing is lost; but this replica cannot go on without its disk.
+      this.halt(error)
+      this.dispatchEvent(new CustomEvent('error', { detail: { error } }))
+    }
+  }
+
+  private carryOut (rd: Ready): void {
+    for (const env of rd.send) this.init.transport.send(env.to, env.message)
+    for (const c of rd.committed) this.applySlot(c)
+    if (rd.committed.length > 0) this.dispatchEvent(new CustomEvent('applied', { detail: { index: this.appliedIndex } }))
+    for (const r of rd.reads) {
+      const entry = this.reads.get(r.id)
+      if (entry !== undefined) entry.index = r.index
+    }
+    for (const id of rd.failedReads) {
+      const entry = this.reads.get(id)
+      if (entry !== undefined) entry.requested = false
+    }
+    this.serveReads()
+    if (rd.softState !== undefined) {
+      this.dispatchEvent(new CustomEvent('leader', { detail: { leader: rd.softState.leader, role: rd.softState.role } }))
+      // A new leader may not have our forwarded commands: offer them again now.
+      if (rd.softState.leader !== undefined) {
+        const all = [...this.pending.values()].map(p => p.command)
+        if (all.length > 0) this.node.propose(all)
+      }
+    }
+  }
+
+  private applySlot ({ slot, value }: CommittedSlot): void {
+    this.init.observer?.slot?.(slot, value)
+    for (let offset = 0; offset < value.commands.length; offset++) {
+      const command = value.commands[offset] as Command
+      const known = this.sessions.lookup(command)
+      let outcome: Outcome<R>
+      if (known === 'expired') {
+        outcome = { ok: false, code: 'ERR_SESSION_EXPIRED', message: 'command older than the session window' }
+      } else if (known !== undefined) {
+        outcome = known
+      } else {
+        outcome = this.execute(command, slot, offset)
+        this.sessions.record(command, outcome)
+        this.init.observer?.command?.(slot, command, outcome)
+      }
+      this.settle(sessionKey(command), outcome)
+    }
+    this.appliedIndex = slot
+    this.init.observer?.applied?.(slot)
+  }
+
+  private execute (command: Command, slot: Slot, offset: number): Outcome<R> {
+    let decoded: C
+    try {
+      decoded = this.codec.decode(command.data)
+    } catch (error) {
+      return { ok: false, code: 'ERR_INVALID_COMMAND', message: error instanceof Error ? error.message : String(error) }
+    }
+    try {
+      return { ok: true, result: this.init.stateMachine.apply(decoded, { slot, offset, client: command.client, seq: command.seq }) }
+    } catch (error) {
+      return { ok: false, code: 'ERR_APPLY', message: error instanceof Error ? error.message : String(error) }
+    }
+  }
+
+  private settle (key: string, outcome: Outcome<R>): void {
+    const p = this.pending.get(key)
+    if (p === undefined) return
+    this.pending.delete(key)
+    p.cleanup()
+    if (outcome.ok) p.resolve(outcome.result)
+    else p.reject(outcomeError(outcome))
+  }
+
+  private serveReads (): void {
+    for (const [id, r] of this.reads) {
+      if (r.index === undefined || r.index > this.appliedIndex) continue
+      this.reads.delete(id)
+      r.cleanup()
+      try {
+        r.resolve(this.init.stateMachine.query(r.query))
+      } catch (error) {
+        r.reject(new ApplyError('query failed', { cause: error }))
+      }
+    }
+  }
+}
+
+function sessionKey (c: Command): string {
+  return `${c.client}\u0000${c.seq}`
+}
+
+function outcomeError (o: { code: string, message: string }): Error {
+  switch (o.code) {
+    case 'ERR_INVALID_COMMAND': return new InvalidCommandError(o.message)
+    case 'ERR_SESSION_EXPIRED': return new SessionExpiredError()
+    case 'ERR_COMMAND_TOO_LARGE': return new CommandTooLargeError()
+    default: return new ApplyError(o.message)
+  }
+}
