@@ -38,6 +38,8 @@ export class SafetyChecker {
   private readonly limit: number
   slotsApplied = 0
   commandsApplied = 0
+  /** Commands in chosen slots (counted once per slot, duplicates of a retried command included). */
+  commandsChosen = 0
 
   constructor (now: () => number, limit = 20) {
     this.now = now
@@ -58,6 +60,7 @@ export class SafetyChecker {
     const known = this.chosen.get(slot)
     if (known === undefined) {
       this.chosen.set(slot, value)
+      this.commandsChosen += value.commands.length
       for (const c of value.commands) {
         const data = this.proposed.get(commandKey(c))
         if (data === undefined) this.report('validity', `slot ${slot}: command ${c.client}/${c.seq} was never proposed`)

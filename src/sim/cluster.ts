@@ -186,7 +186,8 @@ export class SimCluster {
     peer.start()
   }
 
-  private trace (line: string): void {
+  /** Adds a line to the run's trace, stamped with simulated time. */
+  trace (line: string): void {
     this.options.trace?.(`T=${(this.scheduler.now() / 1000).toFixed(3)} ${line}`)
   }
 }

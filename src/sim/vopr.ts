@@ -56,6 +56,7 @@ export interface RunStats {
   readonly nodes: number
   readonly slots: number
   readonly commandsApplied: number
+  readonly commandsChosen: number
   readonly opsOk: number
   readonly opsFailed: number
   readonly opsUnknown: number
@@ -98,7 +99,7 @@ export async function runSeed (options: RunOptions): Promise<RunResult> {
 }
 
 const EMPTY_STATS: RunStats = {
-  nodes: 0, slots: 0, commandsApplied: 0, opsOk: 0, opsFailed: 0, opsUnknown: 0, crashes: 0, restarts: 0, partitions: 0,
+  nodes: 0, slots: 0, commandsApplied: 0, commandsChosen: 0, opsOk: 0, opsFailed: 0, opsUnknown: 0, crashes: 0, restarts: 0, partitions: 0,
   messagesSent: 0, messagesDropped: 0, virtualMs: 0, lossRate: 0, pipelineMax: 0, lincheck: 'undecided'
 }
 
@@ -137,6 +138,7 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
   await cluster.scheduler.runUntilAsync(safetyMs)
 
   // Liveness phase: heal everything, bring every node back, and demand progress.
+  cluster.trace('--- liveness phase: network healed, every node restarted ---')
   injector.stop()
   await injector.settle()
   cluster.network.heal()
@@ -172,6 +174,7 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
       nodes,
       slots: cluster.checker.highestChosen(),
       commandsApplied: cluster.checker.commandsApplied,
+      commandsChosen: cluster.checker.commandsChosen,
       opsOk: clients.reduce((n, c) => n + c.ok, 0),
       opsFailed: clients.reduce((n, c) => n + c.failed, 0),
       opsUnknown: clients.reduce((n, c) => n + c.unknown, 0),
@@ -274,16 +277,24 @@ class FaultInjector {
       const cut = this.prng.int(1, ids.length)
       c.network.partition([ids.slice(0, cut), ids.slice(cut)])
       this.partitions++
-      c.scheduler.after(this.prng.exponential(1200), () => { if (this.running) c.network.heal() }, 'heal')
+      c.trace(`partition {${ids.slice(0, cut).join(',')}} | {${ids.slice(cut).join(',')}}`)
+      c.scheduler.after(this.prng.exponential(1200), () => {
+        if (!this.running) return
+        c.network.heal()
+        c.trace('network healed')
+      }, 'heal')
     } else if (r < 0.7 && this.faults.oneWay) {
       const from = this.prng.pick(c.ids)
       const to = this.prng.pick(c.ids)
       if (from !== to) {
         c.network.blockOneWay(from, to)
+        c.trace(`block ${from} → ${to}`)
         c.scheduler.after(this.prng.exponential(1000), () => { c.network.unblockOneWay(from, to) }, 'unblock')
       }
     } else if (r < 0.8 && this.faults.loss) {
-      c.network.setFaults({ lossRate: this.prng.pick([0, 0.05, 0.1, 0.3]) })
+      const lossRate = this.prng.pick([0, 0.05, 0.1, 0.3])
+      c.network.setFaults({ lossRate })
+      c.trace(`loss rate ${lossRate}`)
     }
   }
 }

@@ -1,0 +1,12 @@
+import { describe, it } from 'vitest'
+import { sweep } from './sweep.ts'
+
+// Safety phase with every fault class (swarm intensities per seed), then a healed liveness phase.
+describe('simulation: 3 nodes, mixed faults', () => {
+  for (let block = 0; block < 6; block++) {
+    const from = 1000 * 3 + block * 25 + 1
+    it(`seeds ${from}–${from + 24} pass every checker`, async () => {
+      await sweep(from, from + 24, { nodes: 3 })
+    })
+  }
+})
