@@ -1,0 +1,45 @@
+import { describe, it, expect } from 'vitest'
+import { runSeed } from '../../src/sim/vopr.ts'
+import type { RunOptions, RunResult } from '../../src/sim/vopr.ts'
+import type { SimMutations } from '../../src/sim/cluster.ts'
+import type { ViolationKind } from '../../src/sim/checkers.ts'
+
+/**
+ * A checker that never fails proves nothing: each deliberately broken variant must be caught
+ * within a bounded number of seeds. `bound` is the seed budget; the seeds are fixed, so the
+ * verdict is deterministic.
+ */
+async function firstCaught (mutations: SimMutations, bound: number, options: Omit<RunOptions, 'seed' | 'mutations'> = {}): Promise<RunResult | undefined> {
+  for (let seed = 1; seed <= bound; seed++) {
+    const r = await runSeed({ ...options, seed, mutations })
+    if (!r.ok) return r
+  }
+  return undefined
+}
+
+function kinds (r: RunResult | undefined): ViolationKind[] {
+  return r?.violations.map(v => v.kind) ?? []
+}
+
+describe('the checkers catch broken variants', () => {
+  it('a learner that applies a slot twice: integrity', async () => {
+    const r = await firstCaught({ applyTwice: true }, 5)
+    expect(kinds(r)).toContain('integrity')
+  })
+
+  it('a leader that skips Phase 1: agreement, linearizability or an invariant', async () => {
+    const r = await firstCaught({ skipPhase1: true }, 10)
+    expect(r).toBeDefined()
+    expect(kinds(r).some(k => k === 'agreement' || k === 'linearizability' || k === 'replica-equality' || k === 'crash')).toBe(true)
+  })
+
+  it('reads served by a deposed leader without confirming leadership: linearizability', async () => {
+    const r = await firstCaught({ unsafeLocalReads: true }, 60)
+    expect(kinds(r)).toContain('linearizability')
+  })
+
+  it('an acceptor that forgets its votes on restart: agreement (nemesis faults, 3 nodes)', async () => {
+    const r = await firstCaught({ forgetVotesOnRestart: true }, 40, { intensity: 'nemesis', nodes: 3 })
+    expect(kinds(r)).toContain('agreement')
+  })
+})
