@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest'
+import { SessionTable } from '../../../src/vpeer/sessions.ts'
+import type { Outcome } from '../../../src/vpeer/sessions.ts'
+import type { Command } from '../../../src/paxos/types.ts'
+
+const cmd = (client: string, seq: number): Command => ({ client, seq, data: new Uint8Array() })
+const ok = (result: string): Outcome<string> => ({ ok: true, result })
+
+describe('SessionTable', () => {
+  it('runs a new command, then answers its duplicates with the remembered outcome', () => {
+    const t = new SessionTable<string>(4)
+    expect(t.lookup(cmd('a', 1))).toBeUndefined()
+    t.record(cmd('a', 1), ok('one'))
+    expect(t.lookup(cmd('a', 1))).toEqual(ok('one'))
+    expect(t.lookup(cmd('a', 1))).toEqual(ok('one'))
+    // Another client's seq 1 is another command.
+    expect(t.lookup(cmd('b', 1))).toBeUndefined()
+    expect(t.size).toBe(1)
+  })
+
+  it('remembers failures as well as results', () => {
+    const t = new SessionTable<string>(4)
+    const failure: Outcome<string> = { ok: false, code: 'ERR_APPLY', message: 'boom' }
+    t.record(cmd('a', 1), failure)
+    expect(t.lookup(cmd('a', 1))).toEqual(failure)
+  })
+
+  it('keeps the last `window` sequence numbers and answers older ones with expired', () => {
+    const t = new SessionTable<string>(3)
+    for (let seq = 1; seq <= 5; seq++) t.record(cmd('a', seq), ok(`r${seq}`))
+    // maxSeq 5, window 3: seqs 3, 4, 5 are remembered; 1 and 2 are expired.
+    expect(t.lookup(cmd('a', 1))).toBe('expired')
+    expect(t.lookup(cmd('a', 2))).toBe('expired')
+    for (const seq of [3, 4, 5]) expect(t.lookup(cmd('a', seq))).toEqual(ok(`r${seq}`))
+    expect(t.lookup(cmd('a', 6))).toBeUndefined()
+    expect(t.toJSON()).toEqual([['a', 5, [[3, ok('r3')], [4, ok('r4')], [5, ok('r5')]]]])
+  })
+
+  it('a seq inside the window that never ran is not a duplicate (it must run)', () => {
+    const t = new SessionTable<string>(4)
+    t.record(cmd('a', 1), ok('r1'))
+    t.record(cmd('a', 3), ok('r3'))
+    expect(t.lookup(cmd('a', 2))).toBeUndefined()
+    t.record(cmd('a', 2), ok('r2'))
+    expect(t.lookup(cmd('a', 2))).toEqual(ok('r2'))
+    expect(t.lookup(cmd('a', 3))).toEqual(ok('r3'))
+  })
+
+  it('evicts per client: one busy client does not expire another\'s commands', () => {
+    const t = new SessionTable<string>(2)
+    t.record(cmd('quiet', 1), ok('q1'))
+    for (let seq = 1; seq <= 10; seq++) t.record(cmd('busy', seq), ok(`b${seq}`))
+    expect(t.lookup(cmd('quiet', 1))).toEqual(ok('q1'))
+    expect(t.lookup(cmd('busy', 8))).toBe('expired')
+    expect(t.lookup(cmd('busy', 9))).toEqual(ok('b9'))
+    expect(t.size).toBe(2)
+  })
+
+  it('a window of 1 remembers only the latest command', () => {
+    const t = new SessionTable<string>(1)
+    t.record(cmd('a', 1), ok('r1'))
+    t.record(cmd('a', 2), ok('r2'))
+    expect(t.lookup(cmd('a', 1))).toBe('expired')
+    expect(t.lookup(cmd('a', 2))).toEqual(ok('r2'))
+  })
+
+  it('two tables fed the same commands evict identically (the table is replicated state)', () => {
+    const a = new SessionTable<string>(3)
+    const b = new SessionTable<string>(3)
+    const script: Array<[string, number]> = [['x', 1], ['y', 1], ['x', 3], ['x', 2], ['y', 5], ['x', 7], ['y', 2], ['x', 8]]
+    for (const [client, seq] of script) {
+      for (const t of [a, b]) t.record(cmd(client, seq), ok(`${client}${seq}`))
+    }
+    expect(a.toJSON()).toEqual(b.toJSON())
+    expect(a.lookup(cmd('x', 3))).toBe('expired')
+    expect(a.lookup(cmd('x', 8))).toEqual(ok('x8'))
+  })
+})
