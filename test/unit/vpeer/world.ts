@@ -119,6 +119,11 @@ export class PeerWorld {
     return this.member(id).storage
   }
 
+  /** Gives node `id` another storage for its next `boot` (a reopened database, for example). */
+  setStorage (id: NodeId, storage: Storage): void {
+    this.member(id).storage = new TrackedStorage(storage)
+  }
+
   digest (id: NodeId): string {
     const sm = this.member(id).sm
     if (sm === undefined) throw new Error(`${id} has no state machine`)
