@@ -823,7 +823,10 @@ export class PaxosNode {
   }
 
   private onHeartbeat (from: NodeId, m: HeartbeatMessage): void {
-    if (from !== m.ballot.node) return
+    if (!isVoter(this.configuration, from) || from !== m.ballot.node) {
+      mark('heartbeat from a non-voter or forged ballot dropped')
+      return
+    }
     this.noteRound(m.ballot)
     if (compareBallots(m.ballot, this.promised) < 0) {
       mark('heartbeat from a deposed leader rejected')

@@ -207,7 +207,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     if (data.byteLength > this.node.config.batchBytesMax) throw new CommandTooLargeError()
     const cmd: Command = { client: session.client, seq: session.seq, data }
     const key = sessionKey(cmd)
-    options.signal?.throwIfAborted()
+    throwIfAborted(options.signal)
     const existing = this.pending.get(key)
     if (existing !== undefined) { existing.cleanup(); existing.reject(new AbortError('superseded by a retry of the same session')) }
     return await new Promise<R>((resolve, reject) => {
@@ -231,7 +231,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   /** A linearizable query (read-index): never goes through the log. */
   async read (query: Q, options: AbortOptions = {}): Promise<A> {
     this.assertRunning()
-    options.signal?.throwIfAborted()
+    throwIfAborted(options.signal)
     const id = `${this.clientId}:r${++this.readSeq}`
     return await new Promise<A>((resolve, reject) => {
       const onAbort = (): void => {
@@ -420,6 +420,11 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       }
     }
   }
+}
+
+/** Aborted before it started: the same typed error as an abort while pending. */
+function throwIfAborted (signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw new AbortError(undefined, { cause: signal.reason })
 }
 
 function sessionKey (c: Command): string {
