@@ -1,38 +1,89 @@
 import { zobristTable } from './hash.ts'
 
 /**
- * The set of operations linearized so far, as a bitset with an incrementally maintained
- * Zobrist hash: adding or removing one operation is O(1), so the search can consult its cache
- * on every step without rehashing n/32 words. Two independent 32-bit halves give a 53-bit key.
+ * The set of operations linearized so far, as a bitset, with two properties the search's cache
+ * needs:
+ *
+ * - An incrementally maintained Zobrist hash: adding or removing one operation is O(1), so the
+ *   cache can be consulted on every step without rehashing. Two independent 32-bit halves give
+ *   a 53-bit key.
+ * - A compact snapshot. Required operations get bits in call order, and WGL linearizes an
+ *   operation only when every required operation that returned before its call is already
+ *   linearized. So the required bits are all ones up to a low word and all zeros above a high
+ *   word, and only the words in between (about as many as there are concurrent operations)
+ *   need storing. Optional operations get words of their own above the required ones.
  */
 export class LinearizedSet {
-  readonly words: Uint32Array
+  readonly hashes: { lo: number, hi: number } = { lo: 0, hi: 0 }
+  private readonly words: Uint32Array
+  private readonly bitOf: Int32Array
   private readonly zobristLo: Uint32Array
   private readonly zobristHi: Uint32Array
-  hashLo = 0
-  hashHi = 0
+  private readonly requiredWords: number
+  private readonly lastRequiredMask: number
+  /** Invariant: every required word below `low` is full. */
+  private low = 0
+  /** Invariant: every required word above `high` is empty. */
+  private high = -1
 
-  constructor (size: number) {
-    this.words = new Uint32Array(Math.ceil(size / 32))
+  /**
+   * @param callOrder op indexes of the required operations in call order, then the optional ones
+   * @param requiredCount how many of `callOrder` are required
+   */
+  constructor (callOrder: readonly number[], requiredCount: number) {
+    const size = callOrder.length
+    this.requiredWords = Math.ceil(requiredCount / 32)
+    const optionalWords = Math.ceil((size - requiredCount) / 32)
+    const rest = requiredCount % 32
+    this.lastRequiredMask = rest === 0 ? 0xffffffff : ((1 << rest) - 1) >>> 0
+    this.words = new Uint32Array(this.requiredWords + optionalWords)
+    this.bitOf = new Int32Array(size)
+    callOrder.forEach((opIndex, position) => {
+      this.bitOf[opIndex] = position < requiredCount ? position : this.requiredWords * 32 + position - requiredCount
+    })
     this.zobristLo = zobristTable(size, 0x6a09e667)
     this.zobristHi = zobristTable(size, 0xbb67ae85)
   }
 
-  /** Adds or removes `index`: the two are the same operation on the bits and on the hash. */
-  flip (index: number): void {
-    const w = index >>> 5
-    this.words[w] = (this.words[w] ?? 0) ^ (1 << (index & 31))
-    this.hashLo = (this.hashLo ^ (this.zobristLo[index] ?? 0)) >>> 0
-    this.hashHi = (this.hashHi ^ (this.zobristHi[index] ?? 0)) >>> 0
-  }
-
-  has (index: number): boolean {
-    return (((this.words[index >>> 5] ?? 0) >>> (index & 31)) & 1) === 1
-  }
-
-  sameBits (other: Uint32Array): boolean {
+  /** Adds or removes an operation: the two are the same operation on the bits and on the hash. */
+  flip (opIndex: number): void {
+    const bit = this.bitOf[opIndex] ?? 0
+    const w = bit >>> 5
     const words = this.words
-    for (let i = 0; i < words.length; i++) if (words[i] !== other[i]) return false
+    words[w] = (words[w] ?? 0) ^ (1 << (bit & 31))
+    this.hashes.lo = (this.hashes.lo ^ (this.zobristLo[opIndex] ?? 0)) >>> 0
+    this.hashes.hi = (this.hashes.hi ^ (this.zobristHi[opIndex] ?? 0)) >>> 0
+    if (w >= this.requiredWords) return
+    while (this.low < this.requiredWords && this.isFull(this.low)) this.low++
+    if (w < this.low && !this.isFull(w)) this.low = w
+    if (words[w] !== 0 && w > this.high) this.high = w
+    while (this.high >= 0 && words[this.high] === 0) this.high--
+  }
+
+  /** `[low, high, required words low..high, optional words]`. */
+  snapshot (): Uint32Array {
+    const span = Math.max(0, this.high - this.low + 1)
+    const optional = this.words.length - this.requiredWords
+    const out = new Uint32Array(2 + span + optional)
+    out[0] = this.low
+    out[1] = this.high + 1
+    if (span > 0) out.set(this.words.subarray(this.low, this.high + 1), 2)
+    out.set(this.words.subarray(this.requiredWords), 2 + span)
+    return out
+  }
+
+  matches (snapshot: Uint32Array): boolean {
+    if (snapshot[0] !== this.low || snapshot[1] !== this.high + 1) return false
+    const span = Math.max(0, this.high - this.low + 1)
+    const words = this.words
+    for (let i = 0; i < span; i++) if (snapshot[2 + i] !== words[this.low + i]) return false
+    const optionalAt = 2 + span
+    for (let i = this.requiredWords; i < words.length; i++) if (snapshot[optionalAt + i - this.requiredWords] !== words[i]) return false
     return true
+  }
+
+  private isFull (w: number): boolean {
+    const mask = w === this.requiredWords - 1 ? this.lastRequiredMask : 0xffffffff
+    return ((this.words[w] ?? 0) & mask) === mask
   }
 }
