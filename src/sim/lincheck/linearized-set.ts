@@ -4,9 +4,10 @@ import { zobristTable } from './hash.ts'
  * The set of operations linearized so far, as a bitset, with two properties the search's cache
  * needs:
  *
- * - An incrementally maintained Zobrist hash: adding or removing one operation is O(1), so the
- *   cache can be consulted on every step without rehashing. Two independent 32-bit halves give
- *   a 53-bit key.
+ * - An incrementally maintained Zobrist hash of the required operations: adding or removing
+ *   one is O(1), so the cache can be consulted on every step without rehashing. Two independent
+ *   32-bit halves give a 53-bit key. Optional operations are left out of the hash because the
+ *   cache compares them by inclusion, not equality (see `covers`).
  * - A compact snapshot. Required operations get bits in call order, and WGL linearizes an
  *   operation only when every required operation that returned before its call is already
  *   linearized. So the required bits are all ones up to a low word and all zeros above a high
@@ -43,6 +44,10 @@ export class LinearizedSet {
     })
     this.zobristLo = zobristTable(size, 0x6a09e667)
     this.zobristHi = zobristTable(size, 0xbb67ae85)
+    for (const opIndex of callOrder.slice(requiredCount)) {
+      this.zobristLo[opIndex] = 0
+      this.zobristHi[opIndex] = 0
+    }
   }
 
   /** Adds or removes an operation: the two are the same operation on the bits and on the hash. */
@@ -72,13 +77,39 @@ export class LinearizedSet {
     return out
   }
 
-  matches (snapshot: Uint32Array): boolean {
+  /**
+   * True when this set has the same required operations as `snapshot` and at least its
+   * optional ones. A configuration that linearized more optional operations to reach the same
+   * state has only fewer choices left, so if `snapshot`'s configuration failed, this one fails.
+   */
+  covers (snapshot: Uint32Array): boolean {
     if (snapshot[0] !== this.low || snapshot[1] !== this.high + 1) return false
     const span = Math.max(0, this.high - this.low + 1)
     const words = this.words
     for (let i = 0; i < span; i++) if (snapshot[2 + i] !== words[this.low + i]) return false
-    const optionalAt = 2 + span
-    for (let i = this.requiredWords; i < words.length; i++) if (snapshot[optionalAt + i - this.requiredWords] !== words[i]) return false
+    const optionalAt = 2 + span - this.requiredWords
+    for (let i = this.requiredWords; i < words.length; i++) {
+      const theirs = snapshot[optionalAt + i] ?? 0
+      if ((theirs & (words[i] ?? 0)) !== theirs) return false
+    }
+    return true
+  }
+
+  /** For two snapshots with the same required part: is `a`'s optional part a subset of `b`'s? */
+  static optionalSubset (a: Uint32Array, b: Uint32Array): boolean {
+    const optionalAt = 2 + Math.max(0, (a[1] ?? 0) - (a[0] ?? 0))
+    for (let i = optionalAt; i < a.length; i++) {
+      const word = a[i] ?? 0
+      if ((word & (b[i] ?? 0)) !== word) return false
+    }
+    return true
+  }
+
+  /** Same required part (the optional parts are then aligned word for word). */
+  static sameRequired (a: Uint32Array, b: Uint32Array): boolean {
+    if (a[0] !== b[0] || a[1] !== b[1]) return false
+    const end = 2 + Math.max(0, (a[1] ?? 0) - (a[0] ?? 0))
+    for (let i = 2; i < end; i++) if (a[i] !== b[i]) return false
     return true
   }
 

@@ -38,7 +38,7 @@ const clockEvery = 1024
  * Operations with `returnAt = Infinity` are optional: each may be linearized anywhere after its
  * call, or never. The history is linearizable once every required operation is. Optional
  * operations are what make a search blow up (each one pending can double the configurations),
- * so three rules keep them in check, all sound because an optional operation that is not yet
+ * so four rules keep them in check, all sound because an optional operation that is not yet
  * linearized never constrains anything:
  * 1. At each point, required candidates are tried before optional ones.
  * 2. Optional candidates with identical inputs are interchangeable once both are callable, so
@@ -48,6 +48,9 @@ const clockEvery = 1024
  *    dominates (it can do everything this one can, and may still use o later), so x is skipped.
  *    For a register this means an optional write is only ever followed by a read of its value
  *    or a cas expecting it.
+ * 4. The cache matches by inclusion on optional operations: reaching an explored (required
+ *    set, state) with a superset of its optional operations linearized cannot succeed where
+ *    the explored one failed, so it is pruned too.
  */
 export function linearize<State, Input> (model: Model<State, Input>, ops: readonly SearchOp<Input>[], budget: SearchBudget = {}): SearchResult {
   const list = new EntryList(ops)
@@ -75,19 +78,27 @@ export function linearize<State, Input> (model: Model<State, Input>, ops: readon
   let optionalPass = false
   let boundary = Infinity
 
-  // Inserts (linearized, candidate) unless it is already there; true when it was new.
+  // Inserts (linearized, candidate) unless a configuration that covers it failed already;
+  // true when it is new. Entries it makes redundant are dropped to keep buckets short.
   const remember = (candidate: State): boolean => {
     const { lo, hi } = linearized.hashes
     const key = ((lo ^ mix32(model.hash(candidate))) >>> 0) + (hi & 0x1fffff) * 0x100000000
     const bucket = cache.get(key)
-    if (bucket !== undefined) {
-      for (const seen of bucket) {
-        if (linearized.matches(seen.linearized) && model.equal(seen.state, candidate)) return false
-      }
-      bucket.push({ linearized: linearized.snapshot(), state: candidate })
-    } else {
+    if (bucket === undefined) {
       cache.set(key, [{ linearized: linearized.snapshot(), state: candidate }])
+      return true
     }
+    for (const seen of bucket) {
+      if (linearized.covers(seen.linearized) && model.equal(seen.state, candidate)) return false
+    }
+    const fresh = linearized.snapshot()
+    let kept = 0
+    for (const seen of bucket) {
+      const dominated = LinearizedSet.sameRequired(seen.linearized, fresh) && LinearizedSet.optionalSubset(fresh, seen.linearized) && model.equal(seen.state, candidate)
+      if (!dominated) bucket[kept++] = seen
+    }
+    bucket.length = kept
+    bucket.push({ linearized: fresh, state: candidate })
     return true
   }
 
