@@ -14,6 +14,8 @@ export interface PaxosMutations {
   unsafeLocalReads?: boolean
   /** Hand the last committed slot out to the state machine a second time. */
   applyTwice?: boolean
+  /** Break the α-window rule: a configuration chosen at slot s governs slots ≥ s + 1. */
+  reconfigureAtNextSlot?: boolean
 }
 
 export interface PaxosConfig {

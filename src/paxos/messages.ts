@@ -32,7 +32,8 @@ export type PaxosMessage =
  */
 export interface ProbeMessage { readonly type: 'probe', readonly ballot: Ballot, readonly transfer: boolean }
 
-export interface ProbeReplyMessage { readonly type: 'probeReply', readonly ballot: Ballot, readonly granted: boolean, readonly promised: Ballot }
+/** `commitIndex` lets a lagging or removed prober catch up and learn the configurations it missed. */
+export interface ProbeReplyMessage { readonly type: 'probeReply', readonly ballot: Ballot, readonly granted: boolean, readonly promised: Ballot, readonly commitIndex: Slot }
 
 /** Phase 1a for every slot ≥ `fromSlot`. `transfer` is set when the old leader asked for this election. */
 export interface PrepareMessage { readonly type: 'prepare', readonly ballot: Ballot, readonly fromSlot: Slot, readonly transfer: boolean }

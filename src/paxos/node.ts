@@ -3,8 +3,9 @@ import { mark } from '../util/marks.ts'
 import { ballotEquals, ballotGreater, compareBallots, formatBallot } from './ballot.ts'
 import { resolveConfig } from './config.ts'
 import type { PaxosConfig, PaxosConfigInit } from './config.ts'
-import { isMember, isVoter, members } from './configuration.ts'
-import { isQuorum, majority } from './quorum.ts'
+import { isQuorum } from './quorum.ts'
+import { configurationAt, decodeReconfiguration, isReconfigCommand, nextConfiguration } from './reconfiguration.ts'
+import type { ConfigEntry, ReconfigOutcome } from './reconfiguration.ts'
 import type {
   AcceptMessage, AcceptedMessage, CatchupReplyMessage, CatchupRequestMessage, Envelope, ForwardMessage,
   HeartbeatAckMessage, HeartbeatMessage, PaxosMessage, PrepareMessage, ProbeMessage, ProbeReplyMessage,
@@ -31,6 +32,8 @@ export type ReadRequestResult =
 export interface CommittedSlot {
   readonly slot: Slot
   readonly value: Value
+  /** Outcomes of the reconfiguration commands in this slot, by their offset in `value.commands`. */
+  readonly reconfigs?: ReadonlyMap<number, ReconfigOutcome>
 }
 
 /** A linearizable read may be answered once the state machine has applied `index`. */
@@ -72,7 +75,10 @@ export interface NodeStatus extends SoftState {
   readonly commitIndex: Slot
   readonly appliedIndex: Slot
   readonly lastSlot: Slot
+  /** The newest known configuration (it may govern only slots above the commit index + α). */
   readonly configuration: Configuration
+  /** Every known configuration still governing some slot above the commit index, ascending. */
+  readonly configurations: readonly ConfigEntry[]
   /** Leader only: how far each voter is known to have acknowledged heartbeats (commit index). */
   readonly peers: ReadonlyArray<{ readonly id: NodeId, readonly commitIndex: Slot, readonly lastAckTick: number }>
   readonly queuedCommands: number
@@ -82,6 +88,8 @@ export interface NodeStatus extends SoftState {
 interface InflightSlot {
   readonly value: Value
   readonly acks: Set<NodeId>
+  /** The configuration governing the slot: its voters decide it. */
+  readonly configuration: Configuration
   sentTick: number
 }
 
@@ -113,10 +121,18 @@ interface LeaderRole {
   readonly inflight: Map<Slot, InflightSlot>
   /** Slots chosen in this ballot above commitIndex, waiting for the slots below them. */
   readonly chosen: Map<Slot, Value>
-  /** Values found in Phase 1 (or no-ops for gaps), proposed once the α window reaches them. Ascending keys. */
-  readonly recovery: Map<Slot, Value>
-  /** Highest slot that may hold a value acknowledged by an earlier leader: reads wait for it. */
-  readonly recoveryEnd: Slot
+  /**
+   * Every promise for this ballot. Phase 1 must reach a quorum of each configuration that
+   * governs a slot before the leader proposes there; voters of a configuration learned later
+   * are asked later, with the same ballot.
+   */
+  readonly promises: Map<NodeId, PromiseMessage>
+  /** Highest-ballot vote per slot over all promises (slots ≥ nextSlot matter). */
+  readonly best: Map<Slot, LogEntry>
+  /** Highest slot any promise reported a vote for: reads wait for it, holes below it get no-ops. */
+  maxReported: Slot
+  /** When each voter not yet promised was last sent a prepare. */
+  readonly prepareSent: Map<NodeId, number>
   readonly queue: Command[]
   queueHead: number
   readonly lastAck: Map<NodeId, number>
@@ -157,7 +173,10 @@ export class PaxosNode {
   readonly config: PaxosConfig
   private readonly random: RandomSource
   private readonly trace: ((line: string) => void) | undefined
-  private configuration: Configuration
+  /** Known configurations, ascending by first governed slot; entries superseded below commitIndex + 1 are pruned. */
+  private configs: ConfigEntry[]
+  /** Outcomes of committed reconfiguration commands, until handed out with their slot. */
+  private readonly reconfigOutcomes = new Map<Slot, Map<number, ReconfigOutcome>>()
 
   // Durable state (mirrored in Storage through `persist` batches).
   private promised: Ballot
@@ -198,13 +217,15 @@ export class PaxosNode {
     this.id = this.config.id
     this.random = random
     this.trace = options.trace
-    this.configuration = this.config.configuration
+    this.configs = [{ fromSlot: 1, configuration: this.config.configuration }]
     this.promised = durable.promised
     this.log = new Map(durable.log)
-    this.commitIndex = durable.commitIndex
+    this.commitIndex = 0
     for (const slot of this.log.keys()) if (slot > this.lastSlot) this.lastSlot = slot
-    for (let s = 1; s <= this.commitIndex; s++) {
+    // Replaying the committed prefix rebuilds the configurations it chose.
+    for (let s = 1; s <= durable.commitIndex; s++) {
       assert(this.log.has(s), () => `durable state: committed slot ${s} missing from the log`)
+      this.commitTo(s)
     }
     this.roundSeen = this.promised.round
     this.electionTimeout = this.randomElectionTimeout()
@@ -220,7 +241,10 @@ export class PaxosNode {
       mark('step: message from self dropped')
       return
     }
-    if (!isMember(this.configuration, from)) {
+    // Probes, catch-up and leader messages from strangers are answered or used to catch up:
+    // the stranger may be a member of a configuration this node has not learned yet, or a
+    // removed member that must learn it was removed. Everything else needs a known member.
+    if (!OPEN_MESSAGES.has(message.type) && !this.isKnownMember(from)) {
       mark('step: unknown sender dropped')
       this.log_(`drop ${message.type} from unknown ${from}`)
       return
@@ -258,7 +282,7 @@ export class PaxosNode {
       case 'follower':
       case 'candidate':
         this.ticksSinceContact++
-        if (this.ticksSinceContact >= this.electionTimeout && isVoter(this.configuration, this.id)) {
+        if (this.ticksSinceContact >= this.electionTimeout && this.isKnownVoter(this.id)) {
           this.becomeCandidate(false)
         }
         break
@@ -315,7 +339,7 @@ export class PaxosNode {
   /** Asks the leader to hand leadership to `target` (a voter). Returns false if this node cannot. */
   transferLeadership (target: NodeId): boolean {
     const role = this.role
-    if (role.kind !== 'leader' || target === this.id || !isVoter(this.configuration, target)) return false
+    if (role.kind !== 'leader' || target === this.id || !this.currentConfiguration().voters.includes(target)) return false
     role.transfer = { target, ticks: 0 }
     this.send(target, { type: 'timeoutNow', ballot: role.ballot })
     this.log_(`transfer leadership to ${target}`)
@@ -324,7 +348,7 @@ export class PaxosNode {
 
   /** Starts an election now (used by tests and by an operator forcing a campaign). */
   campaign (): void {
-    if (isVoter(this.configuration, this.id) && this.role.kind !== 'leader') this.becomeCandidate(false)
+    if (this.isKnownVoter(this.id) && this.role.kind !== 'leader') this.becomeCandidate(false)
   }
 
   // ---------------------------------------------------------------------------------------
@@ -351,7 +375,15 @@ export class PaxosNode {
     if (this.config.mutations?.applyTwice === true && this.handedOut > 0 && (++this.readyCount % 7) === 0) {
       committed.push({ slot: this.handedOut, value: this.entryAt(this.handedOut).value })
     }
-    for (let s = this.handedOut + 1; s <= last; s++) committed.push({ slot: s, value: this.entryAt(s).value })
+    for (let s = this.handedOut + 1; s <= last; s++) {
+      const reconfigs = this.reconfigOutcomes.get(s)
+      if (reconfigs === undefined) {
+        committed.push({ slot: s, value: this.entryAt(s).value })
+      } else {
+        this.reconfigOutcomes.delete(s)
+        committed.push({ slot: s, value: this.entryAt(s).value, reconfigs })
+      }
+    }
     this.handedOut = last
     const rd: Ready = {
       persist,
@@ -388,7 +420,7 @@ export class PaxosNode {
   status (): NodeStatus {
     const role = this.role
     const peers = role.kind === 'leader'
-      ? this.configuration.voters.filter(v => v !== this.id).map(v => ({ id: v, commitIndex: role.peerCommit.get(v) ?? 0, lastAckTick: role.lastAck.get(v) ?? -1 }))
+      ? this.knownVoters().filter(v => v !== this.id).map(v => ({ id: v, commitIndex: role.peerCommit.get(v) ?? 0, lastAckTick: role.lastAck.get(v) ?? -1 }))
       : []
     return {
       ...this.softState(),
@@ -396,7 +428,8 @@ export class PaxosNode {
       commitIndex: this.commitIndex,
       appliedIndex: this.appliedIndex,
       lastSlot: this.lastSlot,
-      configuration: this.configuration,
+      configuration: this.latestConfiguration(),
+      configurations: [...this.configs],
       peers,
       queuedCommands: role.kind === 'leader' ? role.queue.length - role.queueHead : 0,
       inflightSlots: role.kind === 'leader' ? role.inflight.size : 0
@@ -431,19 +464,19 @@ export class PaxosNode {
       this.startPrepare(this.role)
       return
     }
-    for (const v of this.configuration.voters) {
+    for (const v of this.knownVoters()) {
       if (v !== this.id) this.send(v, { type: 'probe', ballot, transfer })
     }
     this.maybeFinishProbe(this.role)
   }
 
   private maybeFinishProbe (role: CandidateRole): void {
-    if (role.phase === 'probe' && isQuorum(role.grants, this.configuration)) this.startPrepare(role)
+    if (role.phase === 'probe' && this.quorumInAll(role.grants)) this.startPrepare(role)
   }
 
   private startPrepare (role: CandidateRole): void {
     role.phase = 'prepare'
-    for (const v of this.configuration.voters) {
+    for (const v of this.knownVoters()) {
       if (v !== this.id) this.send(v, { type: 'prepare', ballot: role.ballot, fromSlot: role.fromSlot, transfer: role.transfer })
     }
     this.maybeWinElection(role)
@@ -459,13 +492,15 @@ export class PaxosNode {
   }
 
   private onProbe (from: NodeId, m: ProbeMessage): void {
-    if (!isVoter(this.configuration, from)) return
-    const granted = ballotGreater(m.ballot, this.promised) && (m.transfer || !this.leaderAlive())
-    this.send(from, { type: 'probeReply', ballot: m.ballot, granted, promised: this.promised })
+    // A stranger (a removed member, or one of a configuration we do not know yet) gets no
+    // grant, but learns our commit index, so it can catch up and see where it stands.
+    const granted = this.isKnownVoter(from) && ballotGreater(m.ballot, this.promised) && (m.transfer || !this.leaderAlive())
+    this.send(from, { type: 'probeReply', ballot: m.ballot, granted, promised: this.promised, commitIndex: this.commitIndex })
   }
 
   private onProbeReply (from: NodeId, m: ProbeReplyMessage): void {
     this.noteRound(m.promised)
+    if (m.commitIndex > this.commitIndex) this.maybeCatchupFrom(from, m.commitIndex)
     const role = this.role
     if (role.kind !== 'candidate' || role.phase !== 'probe' || !ballotEquals(role.ballot, m.ballot)) return
     if (m.granted) {
@@ -475,7 +510,10 @@ export class PaxosNode {
   }
 
   private onPrepare (from: NodeId, m: PrepareMessage): void {
-    if (!isVoter(this.configuration, from)) return
+    if (!this.isKnownVoter(from)) {
+      mark('acceptor: prepare from a non-voter dropped')
+      return
+    }
     this.noteRound(m.ballot)
     const cmp = compareBallots(m.ballot, this.promised)
     if (cmp < 0) {
@@ -506,6 +544,14 @@ export class PaxosNode {
 
   private onPromise (from: NodeId, m: PromiseMessage): void {
     const role = this.role
+    if (role.kind === 'leader' && ballotEquals(role.ballot, m.ballot)) {
+      // Phase 1 extended to the voters of a configuration learned during this leadership.
+      this.absorbPromise(role, from, m)
+      role.lastAck.set(from, this.now)
+      this.maybeLeaderCatchup(role)
+      this.maybePropose(role)
+      return
+    }
     if (role.kind !== 'candidate' || role.phase !== 'prepare' || !ballotEquals(role.ballot, m.ballot)) return
     role.promises.set(from, m)
     this.maybeWinElection(role)
@@ -517,8 +563,7 @@ export class PaxosNode {
    * and heartbeats (the disruption pre-vote exists to prevent).
    */
   private maybeWinElection (role: CandidateRole): void {
-    if (role.promises.size + 1 < majority(this.configuration.voters.length)) return
-    if (!isQuorum([this.id, ...role.promises.keys()], this.configuration)) return
+    if (!this.quorumInAll(new Set([this.id, ...role.promises.keys()]))) return
     if (ballotGreater(this.promised, role.ballot)) {
       mark('candidate: own acceptor promised higher meanwhile')
       this.becomeFollower()
@@ -546,7 +591,7 @@ export class PaxosNode {
       mark('transfer: timeoutNow from a non-leader ignored')
       return
     }
-    if (isVoter(this.configuration, this.id)) this.becomeCandidate(true)
+    if (this.isKnownVoter(this.id)) this.becomeCandidate(true)
   }
 
   // ---------------------------------------------------------------------------------------
@@ -554,40 +599,18 @@ export class PaxosNode {
 
   private becomeLeader (candidate: CandidateRole, promises: ReadonlyMap<NodeId, PromiseMessage>): void {
     const ballot = candidate.ballot
-    // Merge Phase 1: slots at or below some acceptor's commit index are chosen (fetch them);
-    // above that, re-propose the value of the highest ballot, and fill holes with no-ops.
-    let knownChosen = this.commitIndex
-    let catchupSource: NodeId | undefined
-    for (const [id, p] of promises) {
-      if (p.commitIndex > knownChosen) { knownChosen = p.commitIndex; catchupSource = id }
-    }
-    const best = new Map<Slot, LogEntry>()
-    let maxSlot = knownChosen
-    for (const p of promises.values()) {
-      for (const [s, e] of p.entries) {
-        if (s <= knownChosen) continue
-        const cur = best.get(s)
-        if (cur === undefined || ballotGreater(e.ballot, cur.ballot)) best.set(s, e)
-        if (s > maxSlot) maxSlot = s
-      }
-    }
-    const recovery = new Map<Slot, Value>()
-    for (let s = knownChosen + 1; s <= maxSlot; s++) {
-      const found = best.get(s)
-      if (found === undefined) mark('leader: hole filled with no-op')
-      else mark('leader: value re-proposed from phase 1')
-      recovery.set(s, found?.value ?? { id: valueId(ballot, s), commands: [] })
-    }
     const lastAck = new Map<NodeId, number>()
-    for (const v of this.configuration.voters) lastAck.set(v, this.now)
+    for (const v of this.knownVoters()) lastAck.set(v, this.now)
     const role: LeaderRole = {
       kind: 'leader',
       ballot,
-      nextSlot: maxSlot + 1,
+      nextSlot: this.commitIndex + 1,
       inflight: new Map(),
       chosen: new Map(),
-      recovery,
-      recoveryEnd: maxSlot,
+      promises: new Map(),
+      best: new Map(),
+      maxReported: this.commitIndex,
+      prepareSent: new Map(),
       queue: [],
       queueHead: 0,
       lastAck,
@@ -600,21 +623,57 @@ export class PaxosNode {
       quorumCheckElapsed: 0,
       commitSent: 0,
       transfer: undefined,
-      catchupTarget: knownChosen,
+      catchupTarget: this.commitIndex,
       catchupAttempt: 0
     }
     this.role = role
+    for (const [id, p] of promises) this.absorbPromise(role, id, p)
+    // Slots up to the highest reported commit index are chosen: fetch them, never propose there.
+    role.nextSlot = Math.max(role.catchupTarget, this.commitIndex) + 1
     this.setLeader(this.id, ballot)
     this.softStateDirty = true
-    this.log_(`leader ${formatBallot(ballot)} recovered ${recovery.size} slot(s), chosen ≤ ${knownChosen}, next ${role.nextSlot}`)
-    if (catchupSource !== undefined && knownChosen > this.commitIndex) {
-      mark('leader: catching up after phase 1')
-      this.sendCatchup(catchupSource, this.commitIndex + 1, knownChosen)
-    } else {
-      this.catchupSentTick = undefined
-    }
+    this.log_(`leader ${formatBallot(ballot)}: chosen ≤ ${role.catchupTarget}, votes reported up to ${role.maxReported}, next ${role.nextSlot}`)
+    this.catchupSentTick = undefined
+    this.maybeLeaderCatchup(role)
     this.broadcastHeartbeat(role)
     this.maybePropose(role)
+  }
+
+  /**
+   * Merges one Phase-1b reply: slots at or below an acceptor's commit index are chosen (the
+   * leader fetches them); above it, the vote with the highest ballot is the one to re-propose
+   * (PMMC §3). Taking the highest over more acceptors than one quorum is still safe: every vote
+   * in a ballot above the one that chose a value carries that value.
+   */
+  private absorbPromise (role: LeaderRole, from: NodeId, p: PromiseMessage): void {
+    role.promises.set(from, p)
+    role.prepareSent.delete(from)
+    if (p.commitIndex > role.catchupTarget) role.catchupTarget = p.commitIndex
+    for (const [s, e] of p.entries) {
+      const cur = role.best.get(s)
+      if (cur === undefined || ballotGreater(e.ballot, cur.ballot)) role.best.set(s, e)
+      if (s > role.maxReported) role.maxReported = s
+    }
+  }
+
+  /** Whether Phase 1 of this leadership reached a quorum of `configuration`. */
+  private prepared (role: LeaderRole, configuration: Configuration): boolean {
+    if (this.config.mutations?.skipPhase1 === true) return true
+    let count = 0
+    for (const v of configuration.voters) if (v === this.id || role.promises.has(v)) count++
+    return count >= Math.floor(configuration.voters.length / 2) + 1
+  }
+
+  /** Asks the voters of `configuration` that have not promised yet (re-asking after a retry interval). */
+  private requestPhase1 (role: LeaderRole, configuration: Configuration): void {
+    for (const v of configuration.voters) {
+      if (v === this.id || role.promises.has(v)) continue
+      const sent = role.prepareSent.get(v)
+      if (sent !== undefined && this.now - sent < this.config.acceptRetryTicks) continue
+      role.prepareSent.set(v, this.now)
+      mark('leader: phase 1 extended to a newly known configuration')
+      this.send(v, { type: 'prepare', ballot: role.ballot, fromSlot: this.commitIndex + 1, transfer: false })
+    }
   }
 
   private stepDownLeader (role: LeaderRole): void {
@@ -640,10 +699,11 @@ export class PaxosNode {
       if (this.now - infl.sentTick < this.config.acceptRetryTicks) continue
       infl.sentTick = this.now
       mark('leader: accept retransmitted')
-      for (const v of this.configuration.voters) {
-        if (!infl.acks.has(v)) this.send(v, { type: 'accept', ballot: role.ballot, slot, value: infl.value, commitIndex: this.commitIndex })
+      for (const v of infl.configuration.voters) {
+        if (v !== this.id && !infl.acks.has(v)) this.send(v, { type: 'accept', ballot: role.ballot, slot, value: infl.value, commitIndex: this.commitIndex })
       }
     }
+    this.maybePropose(role)
     if (role.transfer !== undefined && ++role.transfer.ticks >= this.config.electionTicksMax) {
       mark('transfer: timed out')
       role.transfer = undefined
@@ -654,8 +714,8 @@ export class PaxosNode {
     role.quorumCheckElapsed++
     if (role.quorumCheckElapsed >= this.config.electionTicksMax) {
       role.quorumCheckElapsed = 0
-      const heard = this.configuration.voters.filter(v => v === this.id || this.now - (role.lastAck.get(v) ?? -Infinity) < this.config.electionTicksMax)
-      if (!isQuorum(heard, this.configuration)) {
+      const heard = new Set(this.knownVoters().filter(v => v === this.id || this.now - (role.lastAck.get(v) ?? -Infinity) < this.config.electionTicksMax))
+      if (!this.quorumInAll(heard)) {
         mark('leader: lost quorum contact, stepping down')
         this.log_('lost contact with a majority, stepping down')
         this.becomeFollower()
@@ -667,55 +727,73 @@ export class PaxosNode {
   private broadcastHeartbeat (role: LeaderRole): void {
     role.heartbeatElapsed = 0
     if (role.readRoundDue) this.startReadRound(role)
-    for (const id of members(this.configuration)) {
+    for (const id of this.knownMembers()) {
       if (id !== this.id) this.send(id, { type: 'heartbeat', ballot: role.ballot, commitIndex: this.commitIndex, readSeq: role.readSeq })
     }
     role.commitSent = this.commitIndex
   }
 
-  /** Cuts batches from the queue and proposes recovered values, within the α window. */
+  /**
+   * Fills slots in order within the α window: values recovered in Phase 1 (or no-ops for holes)
+   * first, then batches cut from the queue.
+   */
   private maybePropose (role: LeaderRole): void {
     // α rule: slot t may be proposed only when every slot ≤ t − α is chosen and known here.
-    // Until membership changes exist (issue 3) this bounds the pipeline; with them it is what
-    // lets a leader know which configuration governs slot t.
+    // A configuration chosen at slot s governs slots ≥ s + α, so the configuration of every
+    // slot in the window is already known and can no longer change.
     const limit = this.commitIndex + this.config.pipelineMax
-    for (const [slot, value] of role.recovery) {
-      if (slot > limit) break
-      role.recovery.delete(slot)
-      if (slot <= this.commitIndex) continue
-      this.proposeAt(role, slot, value)
-    }
-    if (role.transfer !== undefined) return
-    while (role.queueHead < role.queue.length && role.nextSlot <= limit) {
-      const slot = role.nextSlot++
-      const commands: Command[] = []
-      let bytes = 0
-      while (role.queueHead < role.queue.length && commands.length < this.config.batchCommandsMax) {
-        const c = role.queue[role.queueHead]
-        assert(c !== undefined, 'queue head within bounds')
-        if (commands.length > 0 && bytes + c.data.byteLength > this.config.batchBytesMax) break
-        commands.push(c)
-        bytes += c.data.byteLength
-        role.queueHead++
+    while (role.nextSlot <= limit) {
+      const slot = role.nextSlot
+      if (slot <= role.catchupTarget) break
+      const configuration = this.configurationAt(slot)
+      if (!this.prepared(role, configuration)) {
+        this.requestPhase1(role, configuration)
+        break
       }
-      this.proposeAt(role, slot, { id: valueId(role.ballot, slot), commands })
+      let value: Value
+      if (slot <= role.maxReported) {
+        const found = role.best.get(slot)
+        mark(found === undefined ? 'leader: hole filled with no-op' : 'leader: value re-proposed from phase 1')
+        value = found?.value ?? { id: valueId(role.ballot, slot), commands: [] }
+      } else {
+        if (role.transfer !== undefined || role.queueHead >= role.queue.length) break
+        value = { id: valueId(role.ballot, slot), commands: this.cutBatch(role) }
+      }
+      role.nextSlot++
+      this.proposeAt(role, slot, value, configuration)
     }
     if (role.queueHead === role.queue.length) {
       role.queue.length = 0
       role.queueHead = 0
-    } else if (role.queueHead > 4096) {
+    } else if (role.queueHead > 4096 && role.queueHead * 2 > role.queue.length) {
       role.queue.splice(0, role.queueHead)
       role.queueHead = 0
     }
   }
 
-  private proposeAt (role: LeaderRole, slot: Slot, value: Value): void {
+  private cutBatch (role: LeaderRole): Command[] {
+    const commands: Command[] = []
+    let bytes = 0
+    while (role.queueHead < role.queue.length && commands.length < this.config.batchCommandsMax) {
+      const c = role.queue[role.queueHead]
+      assert(c !== undefined, 'queue head within bounds')
+      if (commands.length > 0 && bytes + c.data.byteLength > this.config.batchBytesMax) break
+      commands.push(c)
+      bytes += c.data.byteLength
+      role.queueHead++
+    }
+    return commands
+  }
+
+  private proposeAt (role: LeaderRole, slot: Slot, value: Value, configuration: Configuration): void {
     assert(slot > this.commitIndex && slot <= this.commitIndex + this.config.pipelineMax, () => `α window: slot ${slot} outside (${this.commitIndex}, ${this.commitIndex + this.config.pipelineMax}]`)
     assert(!role.inflight.has(slot), () => `slot ${slot} proposed twice in one ballot`)
-    const infl: InflightSlot = { value, acks: new Set(), sentTick: this.now }
+    const infl: InflightSlot = { value, acks: new Set(), configuration, sentTick: this.now }
     role.inflight.set(slot, infl)
-    for (const v of this.configuration.voters) {
-      if (v !== this.id) this.send(v, { type: 'accept', ballot: role.ballot, slot, value, commitIndex: this.commitIndex })
+    // Learners get the accepts too (their acknowledgements never count), so they learn
+    // committed values from the commit index as voters do.
+    for (const id of this.knownMembers()) {
+      if (id !== this.id) this.send(id, { type: 'accept', ballot: role.ballot, slot, value, commitIndex: this.commitIndex })
     }
     // The leader's own acceptor votes too; the vote is in this Ready's persist batch, which is
     // durable before any message (or apply) of this Ready happens.
@@ -726,7 +804,7 @@ export class PaxosNode {
     const infl = role.inflight.get(slot)
     if (infl === undefined) return
     infl.acks.add(from)
-    if (!isQuorum(infl.acks, this.configuration)) return
+    if (!isQuorum(infl.acks, infl.configuration)) return
     role.inflight.delete(slot)
     role.chosen.set(slot, infl.value)
     this.advanceLeaderCommit(role)
@@ -741,10 +819,11 @@ export class PaxosNode {
       const entry = this.log.get(next)
       assert(entry !== undefined && entry.value.id === value.id, () => `leader log disagrees with chosen value at slot ${next}`)
       role.chosen.delete(next)
-      this.commitIndex = next
+      this.commitTo(next)
     }
     if (this.commitIndex !== before) {
       this.persistCommit = true
+      if (this.maybeStepDownRemoved()) return
       this.resolveLeaderReads(role)
       this.maybePropose(role)
     }
@@ -780,8 +859,10 @@ export class PaxosNode {
   // Acceptor (Phase 2) and learner
 
   private onAccept (from: NodeId, m: AcceptMessage): void {
-    if (!isVoter(this.configuration, from) || from !== m.ballot.node) {
+    if (!this.isKnownVoter(from) || from !== m.ballot.node) {
       mark('acceptor: accept from a non-voter or forged ballot dropped')
+      // A leader we do not know may belong to a configuration we have not learned: catch up.
+      if (m.commitIndex > this.commitIndex) this.maybeCatchupFrom(from, m.commitIndex)
       return
     }
     this.noteRound(m.ballot)
@@ -823,8 +904,9 @@ export class PaxosNode {
   }
 
   private onHeartbeat (from: NodeId, m: HeartbeatMessage): void {
-    if (!isVoter(this.configuration, from) || from !== m.ballot.node) {
+    if (!this.isKnownVoter(from) || from !== m.ballot.node) {
       mark('heartbeat from a non-voter or forged ballot dropped')
+      if (m.commitIndex > this.commitIndex) this.maybeCatchupFrom(from, m.commitIndex)
       return
     }
     this.noteRound(m.ballot)
@@ -880,7 +962,7 @@ export class PaxosNode {
     while (this.commitIndex < this.leaderCommit) {
       const entry = this.log.get(this.commitIndex + 1)
       if (entry === undefined || !ballotEquals(entry.ballot, ballot)) break
-      this.commitIndex++
+      this.commitTo(this.commitIndex + 1)
     }
     if (this.commitIndex !== before) this.persistCommit = true
     this.maybeRequestCatchup()
@@ -906,7 +988,7 @@ export class PaxosNode {
   private maybeLeaderCatchup (role: LeaderRole): void {
     if (this.commitIndex >= role.catchupTarget) return
     if (this.catchupSentTick !== undefined && this.now - this.catchupSentTick < this.config.catchupRetryTicks) return
-    const others = this.configuration.voters.filter(v => v !== this.id)
+    const others = this.knownVoters().filter(v => v !== this.id)
     const holders = others.filter(v => (role.peerCommit.get(v) ?? 0) > this.commitIndex)
     const pool = holders.length > 0 ? holders : others
     const to = pool[role.catchupAttempt++ % pool.length]
@@ -946,7 +1028,7 @@ export class PaxosNode {
         this.persistEntries.set(slot, merged)
         if (slot > this.lastSlot) this.lastSlot = slot
       }
-      this.commitIndex = slot
+      this.commitTo(slot)
     }
     if (this.commitIndex === before) return
     mark('learner: caught up from a peer')
@@ -954,11 +1036,12 @@ export class PaxosNode {
     this.catchupSentTick = undefined
     const role = this.role
     if (role.kind === 'leader') {
+      if (this.maybeStepDownRemoved()) return
       this.pruneLeaderBelowCommit(role)
-      if (m.commitIndex > this.commitIndex) this.sendCatchup(from, this.commitIndex + 1, m.commitIndex)
     } else if (this.leaderBallot !== undefined) {
       this.learnCommit(this.leaderBallot, this.leaderCommit)
     }
+    if (m.commitIndex > this.commitIndex && this.catchupSentTick === undefined) this.sendCatchup(from, this.commitIndex + 1, m.commitIndex)
   }
 
   private onForward (from: NodeId, m: ForwardMessage): void {
@@ -981,18 +1064,19 @@ export class PaxosNode {
   // Linearizable reads (read-index)
 
   /**
-   * A read is linearizable at index max(commitIndex, recoveryEnd) once a majority confirms, in
-   * a heartbeat round that starts after the read arrived, that this node is still the leader:
-   * a newer leader needs a majority of promises, which would have refused our heartbeat.
-   * recoveryEnd covers values an earlier leader may have acknowledged that we re-proposed.
+   * A read is linearizable at index max(commitIndex, maxReported, catchupTarget) once a quorum
+   * of every known configuration confirms, in a heartbeat round that starts after the read
+   * arrived, that this node is still the leader: a newer leader needs such quorums of promises,
+   * which would have refused our heartbeat. maxReported and catchupTarget cover values an
+   * earlier leader may have acknowledged.
    */
   private startLeaderRead (role: LeaderRole, id: string, origin: NodeId): void {
-    const index = Math.max(this.commitIndex, role.recoveryEnd)
+    const index = Math.max(this.commitIndex, role.maxReported, role.catchupTarget)
     if (this.config.mutations?.unsafeLocalReads === true) {
       this.completeRead({ id, origin, index: this.commitIndex, seq: 0 })
       return
     }
-    if (this.configuration.voters.length === 1) {
+    if (this.quorumInAll(new Set([this.id]))) {
       this.completeRead({ id, origin, index, seq: 0 })
       return
     }
@@ -1010,7 +1094,7 @@ export class PaxosNode {
     if (role.pendingReads.length === 0) return
     const remaining: PendingRead[] = []
     for (const r of role.pendingReads) {
-      const confirmed = r.seq > 0 && isQuorum(this.configuration.voters.filter(v => v === this.id || (role.readAcks.get(v) ?? 0) >= r.seq), this.configuration)
+      const confirmed = r.seq > 0 && this.quorumInAll(new Set(this.knownVoters().filter(v => v === this.id || (role.readAcks.get(v) ?? 0) >= r.seq)))
       if (confirmed) this.completeRead(r)
       else remaining.push(r)
     }
@@ -1055,6 +1139,112 @@ export class PaxosNode {
 
   // ---------------------------------------------------------------------------------------
   // Helpers
+
+  // ---------------------------------------------------------------------------------------
+  // Configurations
+
+  /**
+   * Moves the commit index to `slot` (the next one) and applies its reconfiguration commands:
+   * a change chosen at slot s governs slots ≥ s + α, so it can never alter the configuration of
+   * a slot a leader may already have proposed (every proposed slot is ≤ commitIndex + α).
+   */
+  private commitTo (slot: Slot): void {
+    assert(slot === this.commitIndex + 1, 'commit advances one slot at a time')
+    this.commitIndex = slot
+    const value = this.entryAt(slot).value
+    for (let offset = 0; offset < value.commands.length; offset++) {
+      const command = value.commands[offset] as Command
+      if (!isReconfigCommand(command)) continue
+      const outcome = this.applyReconfiguration(slot, command)
+      let outcomes = this.reconfigOutcomes.get(slot)
+      if (outcomes === undefined) { outcomes = new Map(); this.reconfigOutcomes.set(slot, outcomes) }
+      outcomes.set(offset, outcome)
+    }
+    // Drop configurations that no slot above the commit index can be governed by any more.
+    while (this.configs.length > 1 && (this.configs[1] as ConfigEntry).fromSlot <= this.commitIndex + 1) this.configs.shift()
+  }
+
+  private applyReconfiguration (slot: Slot, command: Command): ReconfigOutcome {
+    const r = decodeReconfiguration(command.data)
+    if (r === undefined) return { ok: false, reason: 'malformed reconfiguration' }
+    const latest = this.latestConfiguration()
+    const next = nextConfiguration(latest, r)
+    if ('error' in next) {
+      mark('reconfiguration rejected')
+      return { ok: false, reason: next.error }
+    }
+    // The α-window rule. The mutation lets a change take effect at once, while slots proposed
+    // under the old configuration are still in flight.
+    const fromSlot = slot + (this.config.mutations?.reconfigureAtNextSlot === true ? 1 : this.config.pipelineMax)
+    const lastFrom = (this.configs[this.configs.length - 1] as ConfigEntry).fromSlot
+    this.configs.push({ fromSlot: Math.max(fromSlot, lastFrom), configuration: next })
+    this.softStateDirty = true
+    this.log_(`configuration epoch ${next.epoch} chosen at slot ${slot}, governs slots ≥ ${fromSlot}: voters {${next.voters.join(',')}} learners {${next.learners.join(',')}}`)
+    return { ok: true, configuration: next, fromSlot }
+  }
+
+  /** A leader that is not a voter of the configuration governing the next slot steps down. */
+  private maybeStepDownRemoved (): boolean {
+    if (this.role.kind !== 'leader' || this.currentConfiguration().voters.includes(this.id)) return false
+    mark('leader: removed from the configuration, stepping down')
+    this.log_('no longer a voter, stepping down')
+    this.becomeFollower()
+    this.setLeader(undefined, undefined)
+    return true
+  }
+
+  private configurationAt (slot: Slot): Configuration {
+    return configurationAt(this.configs, slot)
+  }
+
+  /** The configuration governing the next slot to commit. */
+  private currentConfiguration (): Configuration {
+    return this.configurationAt(this.commitIndex + 1)
+  }
+
+  private latestConfiguration (): Configuration {
+    return (this.configs[this.configs.length - 1] as ConfigEntry).configuration
+  }
+
+  /** Voters of every configuration governing some slot above the commit index. */
+  private knownVoters (): NodeId[] {
+    if (this.configs.length === 1) return (this.configs[0] as ConfigEntry).configuration.voters as NodeId[]
+    const out = new Set<NodeId>()
+    for (const e of this.configs) for (const v of e.configuration.voters) out.add(v)
+    return [...out]
+  }
+
+  private knownMembers (): NodeId[] {
+    const out = new Set<NodeId>()
+    for (const e of this.configs) {
+      for (const v of e.configuration.voters) out.add(v)
+      for (const l of e.configuration.learners) out.add(l)
+    }
+    return [...out]
+  }
+
+  private isKnownVoter (id: NodeId): boolean {
+    for (const e of this.configs) if (e.configuration.voters.includes(id)) return true
+    return false
+  }
+
+  private isKnownMember (id: NodeId): boolean {
+    for (const e of this.configs) if (e.configuration.voters.includes(id) || e.configuration.learners.includes(id)) return true
+    return false
+  }
+
+  /** A quorum of every known configuration: what elections, reads and check-quorum need. */
+  private quorumInAll (votes: ReadonlySet<NodeId>): boolean {
+    for (const e of this.configs) if (!isQuorum(votes, e.configuration)) return false
+    return true
+  }
+
+  /** Catch-up from a peer that has more (rate-limited like the leader-driven kind). */
+  private maybeCatchupFrom (peer: NodeId, upTo: Slot): void {
+    if (this.catchupSentTick !== undefined && this.now - this.catchupSentTick < this.config.catchupRetryTicks) return
+    mark('learner: catching up from a peer ahead of us')
+    this.sendCatchup(peer, this.commitIndex + 1, upTo)
+  }
 
   private setPromised (ballot: Ballot): void {
     assert(compareBallots(ballot, this.promised) >= 0, 'promised ballot never decreases')
@@ -1120,3 +1310,6 @@ export class PaxosNode {
 export function valueId (ballot: Ballot, slot: Slot): string {
   return `${ballot.round}.${ballot.node}.${slot}`
 }
+
+/** Messages a node handles from senders outside its known configurations (see `step`). */
+const OPEN_MESSAGES: ReadonlySet<PaxosMessage['type']> = new Set(['probe', 'probeReply', 'prepare', 'accept', 'heartbeat', 'catchupRequest', 'catchupReply'])

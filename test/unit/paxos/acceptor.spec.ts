@@ -169,20 +169,34 @@ describe('acceptor, Phase 2 (accept → accepted | reject)', () => {
 })
 
 describe('acceptor input filtering', () => {
-  it('drops every message from an unknown sender without output', () => {
+  // A stranger may be a removed member or a member of a configuration this node has not learned
+  // yet: it never changes acceptor state or gets a vote, but it is told our commit index (probe)
+  // and served catch-up, so it can learn the configuration; a leader message from a stranger
+  // that is ahead makes us catch up from it.
+  it('never changes state or votes for an unknown sender, but helps it (and itself) catch up', () => {
     const node = nodeWithVotes()
-    const before = markCount('step: unknown sender dropped')
     const messages: PaxosMessage[] = [
       prepare(ballot(9, 'zz')),
       accept(ballot(9, 'zz'), 6, 'x'),
       { type: 'heartbeat', ballot: ballot(9, 'zz'), commitIndex: 5, readSeq: 0 },
-      { type: 'catchupRequest', fromSlot: 1, toSlot: 2 },
-      { type: 'probe', ballot: ballot(9, 'zz'), transfer: false }
+      { type: 'probe', ballot: ballot(9, 'zz'), transfer: false },
+      { type: 'forward', commands: [] },
+      { type: 'readRequest', id: 'r' }
     ]
+    const before = markCount('step: unknown sender dropped')
     for (const m of messages) node.step('zz', m)
-    expect(node.ready()).toBeUndefined()
+    const rd = node.ready()
     expect(node.softState().ballot).toEqual(ballot(2, 'b'))
-    expect(markCount('step: unknown sender dropped')).toBe(before + messages.length)
+    expect(rd?.persist?.promised).toBeUndefined()
+    expect(rd?.persist?.entries ?? []).toEqual([])
+    const types = (rd?.send ?? []).map(e => e.message.type)
+    expect(types).not.toContain('promise')
+    expect(types).not.toContain('accepted')
+    expect(types).not.toContain('heartbeatAck')
+    const probeReply = rd?.send.find(e => e.message.type === 'probeReply')?.message
+    expect(probeReply).toMatchObject({ granted: false })
+    expect(types).toContain('catchupRequest')
+    expect(markCount('step: unknown sender dropped')).toBe(before + 2)
   })
 })
 
