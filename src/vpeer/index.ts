@@ -4,3 +4,8 @@ export type { AbortOptions, ApplyContext, Clock, StateMachine, Storage, Transpor
 export * from './errors.ts'
 export { SessionTable } from './sessions.ts'
 export type { Outcome } from './sessions.ts'
+export { SystemClock, InvalidArgumentError, ClockStoppedError } from './system-clock.ts'
+export type { SystemClockOptions } from './system-clock.ts'
+export { systemRandom } from './system-random.ts'
+export { LocalNetwork, LocalNetworkError } from './local-network.ts'
+export type { LocalNetworkOptions, LocalNetworkStats } from './local-network.ts'
