@@ -1162,6 +1162,11 @@ export class PaxosNode {
     }
     // Drop configurations that no slot above the commit index can be governed by any more.
     while (this.configs.length > 1 && (this.configs[1] as ConfigEntry).fromSlot <= this.commitIndex + 1) this.configs.shift()
+    if (this.role.kind === 'candidate' && !this.isKnownVoter(this.id)) {
+      mark('candidate: learned it was removed, giving up')
+      this.log_('no longer a voter, giving up the election')
+      this.becomeFollower()
+    }
   }
 
   private applyReconfiguration (slot: Slot, command: Command): ReconfigOutcome {

@@ -8,6 +8,8 @@ import { Prng } from './prng.ts'
 
 export interface CoreClusterOptions {
   readonly ids: readonly NodeId[]
+  /** The bootstrap voters (default: every id). The other ids start outside the group, as spares. */
+  readonly voters?: readonly NodeId[]
   readonly seed?: number
   /** Overrides for every node's PaxosConfig (id and configuration are filled in). */
   readonly config?: Partial<Omit<PaxosConfigInit, 'id' | 'configuration'>>
@@ -180,7 +182,7 @@ export class CoreCluster {
     const init: PaxosConfigInit = {
       ...this.options.config,
       id,
-      configuration: { epoch: 0, voters: [...this.options.ids], learners: [] }
+      configuration: { epoch: 0, voters: [...(this.options.voters ?? this.options.ids)], learners: [] }
     }
     const opts = this.options.trace !== undefined ? { trace: this.options.trace } : {}
     return new PaxosNode(init, durable ?? this.imageOf(id).snapshot(), this.prng.fork(`node:${id}:${this.prng.next()}`), opts)
