@@ -14,6 +14,9 @@
  * Entry (kind 'E'): version, kind, round, node, value id, command count,
  *                   then per command: client, seq, data.
  * Meta  (kind 'M'): version, kind, promised round, promised node, commitIndex.
+ * Snapshot (kind 'N'): version, kind, piece bytes, piece count, then the encoded manifest as a
+ *                   byte array (`src/migration/codec.ts`, which carries its own version and root).
+ *                   The state itself is stored raw in pieces under separate keys (`keys.ts`).
  */
 import type { Ballot, Command, LogEntry, Slot } from '../paxos/types.ts'
 import { CorruptRecordError, InvalidRecordError } from './errors.ts'
@@ -22,6 +25,7 @@ export const FORMAT_VERSION = 1
 
 const KIND_ENTRY = 0x45 // 'E'
 const KIND_META = 0x4d // 'M'
+const KIND_SNAPSHOT = 0x4e // 'N'
 
 /**
  * Hard bounds, checked on encode (the caller gets `InvalidRecordError` before anything is written)
@@ -151,6 +155,18 @@ export function metaEncodedBytes (meta: MetaRecord): number {
   return 2 + ballotBytes('promised', meta.promised) + varintBytes(meta.commitIndex)
 }
 
+/**
+ * The snapshot record: how the state is cut into pieces on disk, and the manifest. Piece size is
+ * the storage's own (it bounds LevelDB value sizes); it is unrelated to the manifest's transfer
+ * chunk size, and is recorded so that a storage reopened with another piece size still reads it.
+ */
+export interface SnapshotRecord {
+  readonly pieceBytes: number
+  readonly pieceCount: number
+  /** `encodeSnapshotMeta(meta)`; decoded and verified by the caller. */
+  readonly manifest: Uint8Array
+}
+
 // ---------------------------------------------------------------------------------------------
 // Writing
 
@@ -220,6 +236,21 @@ export function encodeMeta (meta: MetaRecord): Uint8Array {
   writer.varint(meta.promised.round)
   writer.string(meta.promised.node)
   writer.varint(meta.commitIndex)
+  return writer.finish()
+}
+
+export function encodeSnapshotRecord (record: SnapshotRecord): Uint8Array {
+  checkNat('snapshot pieceBytes', record.pieceBytes)
+  checkNat('snapshot pieceCount', record.pieceCount)
+  const manifestBytes = record.manifest.byteLength
+  const size = 2 + varintBytes(record.pieceBytes) + varintBytes(record.pieceCount) + varintBytes(manifestBytes) + manifestBytes
+  checkRecordBytes('snapshot manifest', size)
+  const writer = new Writer(size)
+  writer.byte(FORMAT_VERSION)
+  writer.byte(KIND_SNAPSHOT)
+  writer.varint(record.pieceBytes)
+  writer.varint(record.pieceCount)
+  writer.data(record.manifest)
   return writer.finish()
 }
 
@@ -375,4 +406,20 @@ export function decodeMeta (bytes: Uint8Array, key?: string): MetaRecord {
   const commitIndex = reader.varint('commitIndex')
   reader.end()
   return { promised: { round, node }, commitIndex }
+}
+
+/**
+ * Decodes a snapshot record (not the manifest inside it). `key` only names the record in a
+ * `CorruptRecordError`.
+ * @throws CorruptRecordError
+ */
+export function decodeSnapshotRecord (bytes: Uint8Array, key?: string): SnapshotRecord {
+  const reader = new Reader(toBytes(bytes, 'snapshot', key), 'snapshot', key)
+  reader.header(KIND_SNAPSHOT)
+  const pieceBytes = reader.varint('pieceBytes')
+  if (pieceBytes < 1) reader.fail('pieceBytes 0')
+  const pieceCount = reader.varint('pieceCount')
+  const manifest = reader.data('manifest', CODEC_LIMITS.recordBytesMax)
+  reader.end()
+  return { pieceBytes, pieceCount, manifest }
 }

@@ -104,6 +104,42 @@ export class StorageCrashedError extends StorageError {
   }
 }
 
+/**
+ * `installSnapshot` with a snapshot older than the stored one. Installing it would leave the
+ * slots between the two indexes with neither log entries (the newer snapshot compacted them) nor
+ * a snapshot that covers them. Nothing was written.
+ */
+export class StaleSnapshotError extends StorageError {
+  static override name = 'StaleSnapshotError'
+  readonly index: number
+  readonly storedIndex: number
+
+  constructor (index: number, storedIndex: number) {
+    super(`Snapshot at index ${index} is older than the stored snapshot at ${storedIndex}`, 'ERR_STALE_SNAPSHOT')
+    this.name = 'StaleSnapshotError'
+    this.index = index
+    this.storedIndex = storedIndex
+  }
+}
+
+/**
+ * `compact(upTo)` above the stored snapshot's index (or with no snapshot at all). The entries it
+ * would drop are chosen values that no snapshot covers yet: losing them loses committed state.
+ * Nothing was written.
+ */
+export class CompactBeyondSnapshotError extends StorageError {
+  static override name = 'CompactBeyondSnapshotError'
+  readonly upTo: number
+  readonly snapshotIndex: number
+
+  constructor (upTo: number, snapshotIndex: number) {
+    super(`Cannot compact the log up to ${upTo}: the stored snapshot covers slots up to ${snapshotIndex} only`, 'ERR_COMPACT_BEYOND_SNAPSHOT')
+    this.name = 'CompactBeyondSnapshotError'
+    this.upTo = upTo
+    this.snapshotIndex = snapshotIndex
+  }
+}
+
 /** The caller's signal was aborted before the operation started; nothing was done. */
 export class AbortError extends StorageError {
   static override name = 'AbortError'

@@ -4,14 +4,20 @@
  *
  *   0x4c 'L' + u64be(slot)   one log entry per slot (slot >= 1)
  *   0x4d 'M'                 meta record: promised ballot and commitIndex
+ *   0x4e 'N'                 snapshot record: piece size and count, encoded manifest
+ *   0x53 'S' + u32be(n)      piece n of the installed snapshot's state (n >= 0)
  *
- * Every log key sorts before the meta key, and nothing else lives between them.
+ * Every log key sorts before the meta key, and nothing else lives between them; the snapshot's
+ * pieces are one contiguous range after everything else, in piece order.
  */
 import type { Slot } from '../paxos/types.ts'
 import { CorruptRecordError, InvalidRecordError } from './errors.ts'
 
 const PREFIX_LOG = 0x4c
 const PREFIX_META = 0x4d
+const PREFIX_SNAPSHOT = 0x4e
+const PREFIX_PIECE = 0x53
+const PIECE_KEY_BYTES = 5
 const LOG_KEY_BYTES = 9
 const TWO_POW_32 = 0x1_0000_0000
 
@@ -22,6 +28,33 @@ export const LOG_RANGE = Object.freeze({
   gte: Uint8Array.of(PREFIX_LOG, 0, 0, 0, 0, 0, 0, 0, 0),
   lt: Uint8Array.of(PREFIX_LOG + 1)
 })
+
+export const SNAPSHOT_KEY: Uint8Array = Uint8Array.of(PREFIX_SNAPSHOT)
+
+/** Bounds for iterating every snapshot piece. */
+export const PIECE_RANGE = Object.freeze({
+  gte: Uint8Array.of(PREFIX_PIECE),
+  lt: Uint8Array.of(PREFIX_PIECE + 1)
+})
+
+/** Pieces are numbered from 0; 2^32 pieces of even 1 KiB would be 4 TiB, far past any limit. */
+export function pieceKey (n: number): Uint8Array {
+  if (!Number.isSafeInteger(n) || n < 0 || n >= TWO_POW_32) {
+    throw new InvalidRecordError('snapshot piece', `piece number ${String(n)} out of range 0..2^32-1`)
+  }
+  const key = new Uint8Array(PIECE_KEY_BYTES)
+  key[0] = PREFIX_PIECE
+  new DataView(key.buffer).setUint32(1, n)
+  return key
+}
+
+/** The piece number a piece key names; throws `CorruptRecordError` for anything else. */
+export function pieceOfKey (key: Uint8Array): number {
+  if (key.byteLength !== PIECE_KEY_BYTES || key[0] !== PREFIX_PIECE) {
+    throw new CorruptRecordError('snapshot piece key', `malformed key of ${key.byteLength} bytes`, { key: describeKey(key) })
+  }
+  return new DataView(key.buffer, key.byteOffset, key.byteLength).getUint32(1)
+}
 
 export function checkSlot (slot: Slot): void {
   if (!Number.isSafeInteger(slot) || slot < 1) {
@@ -52,9 +85,16 @@ export function slotOfLogKey (key: Uint8Array): Slot {
   return slot
 }
 
-/** A readable name for a key in error messages: `log/42`, `meta`, or hex for anything else. */
+/**
+ * A readable name for a key in error messages: `log/42`, `meta`, `snapshot`, `snapshot/piece/3`,
+ * or hex for anything else.
+ */
 export function describeKey (key: Uint8Array): string {
   if (key.byteLength === 1 && key[0] === PREFIX_META) return 'meta'
+  if (key.byteLength === 1 && key[0] === PREFIX_SNAPSHOT) return 'snapshot'
+  if (key.byteLength === PIECE_KEY_BYTES && key[0] === PREFIX_PIECE) {
+    return `snapshot/piece/${new DataView(key.buffer, key.byteOffset, key.byteLength).getUint32(1)}`
+  }
   if (key.byteLength === LOG_KEY_BYTES && key[0] === PREFIX_LOG) {
     const view = new DataView(key.buffer, key.byteOffset, key.byteLength)
     return `log/${view.getUint32(1) * TWO_POW_32 + view.getUint32(5)}`

@@ -1,13 +1,23 @@
+import type { SnapshotMeta } from '../migration/snapshot.ts'
+import { cloneSnapshotMeta } from '../migration/snapshot.ts'
 import type { Ballot, DurableState, LogEntry, PersistBatch, Slot } from '../paxos/types.ts'
 import { BOTTOM_BALLOT } from '../paxos/types.ts'
 import type { AbortOptions, Storage } from '../vpeer/interfaces.ts'
 import { checkPersistBatch } from './batch.ts'
-import { AbortError, StorageClosedError, StorageCrashedError, StorageWriteError } from './errors.ts'
+import {
+  AbortError,
+  CompactBeyondSnapshotError,
+  StaleSnapshotError,
+  StorageClosedError,
+  StorageCrashedError,
+  StorageWriteError
+} from './errors.ts'
+import { checkCompactUpTo, checkSnapshot } from './snapshot.ts'
 
 export interface MemoryStorageOptions {
   /**
-   * Decides when each write's fsync completes. Called once per accepted `persist` with a `sync`
-   * function; until `sync` runs the write is pending and a `crash()` loses it. Calling `sync` for
+   * Decides when each write's fsync completes. Called once per accepted write (`persist`,
+   * `installSnapshot`, `compact`) with a `sync` function; until `sync` runs the write is pending and a `crash()` loses it. Calling `sync` for
    * a write also makes every earlier pending write durable (an fsync flushes everything before
    * it); calling it twice, or after the write was lost, does nothing.
    *
@@ -16,10 +26,24 @@ export interface MemoryStorageOptions {
   schedule?: (sync: () => void) => void
 }
 
+/** What one write changes, applied to the durable image when its fsync completes. */
+type Change =
+  | {
+    readonly kind: 'persist'
+    readonly promised: Ballot | undefined
+    readonly commitIndex: Slot | undefined
+    readonly entries: ReadonlyArray<readonly [Slot, LogEntry]>
+  }
+  | { readonly kind: 'snapshot', readonly snapshot: StoredSnapshot }
+  | { readonly kind: 'compact', readonly upTo: Slot }
+
+interface StoredSnapshot {
+  readonly meta: SnapshotMeta
+  readonly state: Uint8Array
+}
+
 interface PendingWrite {
-  readonly promised: Ballot | undefined
-  readonly commitIndex: Slot | undefined
-  readonly entries: ReadonlyArray<readonly [Slot, LogEntry]>
+  readonly change: Change
   readonly done: Promise<void>
   readonly resolve: () => void
   readonly reject: (err: Error) => void
@@ -35,7 +59,9 @@ interface PendingWrite {
  *
  * Ownership: entries are stored by reference, not copied. `LogEntry` is immutable by contract,
  * so the caller must not mutate an entry (including its command data) after persisting it, nor
- * one returned by `load`. Maps and arrays are never shared.
+ * one returned by `load`. Maps and arrays are never shared. Snapshots are copied in and out
+ * (their state is one buffer, and a shared buffer would let a restored state machine write into
+ * the "disk").
  */
 export class MemoryStorage implements Storage {
   private readonly schedule: ((sync: () => void) => void) | undefined
@@ -43,6 +69,7 @@ export class MemoryStorage implements Storage {
   private promised: Ballot = BOTTOM_BALLOT
   private commitIndex: Slot = 0
   private readonly log = new Map<Slot, LogEntry>()
+  private snapshot: StoredSnapshot | undefined
   // Accepted writes not yet synced, in call order. Invariant: none of them is settled.
   private pending: PendingWrite[] = []
   private closed = false
@@ -78,7 +105,74 @@ export class MemoryStorage implements Storage {
     } catch (err) {
       return Promise.reject(err)
     }
+    return this.enqueue({
+      kind: 'persist',
+      promised: batch.promised,
+      commitIndex: batch.commitIndex,
+      // Copied so that the caller reusing its array cannot change a write in flight.
+      entries: batch.entries.slice()
+    })
+  }
 
+  /**
+   * Queues the snapshot like any other write: until its fsync completes it is pending, invisible
+   * to `load`/`loadSnapshot`, and a `crash()` loses it whole (the old snapshot and log stay).
+   * Refused before anything is queued: a manifest or state that do not match
+   * (`InvalidRecordError`), an index below the newest snapshot written or queued before it
+   * (`StaleSnapshotError`; writes apply in call order).
+   */
+  installSnapshot (meta: SnapshotMeta, state: Uint8Array, options: AbortOptions = {}): Promise<void> {
+    if (this.closed) return Promise.reject(new StorageClosedError())
+    if (options.signal?.aborted === true) return Promise.reject(new AbortError(undefined, options.signal.reason))
+    try {
+      checkSnapshot(meta, state)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const storedIndex = this.latestSnapshotIndex()
+    if (storedIndex !== undefined && meta.index < storedIndex) {
+      return Promise.reject(new StaleSnapshotError(meta.index, storedIndex))
+    }
+    return this.enqueue({ kind: 'snapshot', snapshot: { meta: cloneSnapshotMeta(meta), state: new Uint8Array(state) } })
+  }
+
+  /** The durable snapshot (pending ones are not durable yet), as a copy. */
+  loadSnapshot (options: AbortOptions = {}): Promise<{ meta: SnapshotMeta, state: Uint8Array } | undefined> {
+    if (this.closed) return Promise.reject(new StorageClosedError())
+    if (options.signal?.aborted === true) return Promise.reject(new AbortError(undefined, options.signal.reason))
+    const snapshot = this.snapshot
+    return Promise.resolve(snapshot === undefined
+      ? undefined
+      : { meta: cloneSnapshotMeta(snapshot.meta), state: new Uint8Array(snapshot.state) })
+  }
+
+  /**
+   * Queues dropping the log up to `upTo`. The bound is checked against the newest snapshot written
+   * or queued before it: a crash that loses that snapshot also loses this compaction, which comes
+   * after it in the queue.
+   */
+  compact (upTo: Slot, options: AbortOptions = {}): Promise<void> {
+    if (this.closed) return Promise.reject(new StorageClosedError())
+    if (options.signal?.aborted === true) return Promise.reject(new AbortError(undefined, options.signal.reason))
+    try {
+      checkCompactUpTo(upTo)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const snapshotIndex = this.latestSnapshotIndex() ?? 0
+    if (upTo > snapshotIndex) return Promise.reject(new CompactBeyondSnapshotError(upTo, snapshotIndex))
+    return this.enqueue({ kind: 'compact', upTo })
+  }
+
+  private latestSnapshotIndex (): Slot | undefined {
+    for (let i = this.pending.length - 1; i >= 0; i--) {
+      const change = this.pending[i]?.change
+      if (change?.kind === 'snapshot') return change.snapshot.meta.index
+    }
+    return this.snapshot?.meta.index
+  }
+
+  private enqueue (change: Change): Promise<void> {
     let resolve!: () => void
     let reject!: (err: Error) => void
     const done = new Promise<void>((res, rej) => {
@@ -86,10 +180,7 @@ export class MemoryStorage implements Storage {
       reject = rej
     })
     const write: PendingWrite = {
-      promised: batch.promised,
-      commitIndex: batch.commitIndex,
-      // Copied so that the caller reusing its array cannot change a write in flight.
-      entries: batch.entries.slice(),
+      change,
       done,
       resolve,
       reject,
@@ -147,9 +238,29 @@ export class MemoryStorage implements Storage {
   }
 
   private apply (write: PendingWrite): void {
-    if (write.promised !== undefined) this.promised = write.promised
-    if (write.commitIndex !== undefined) this.commitIndex = write.commitIndex
-    for (const [slot, entry] of write.entries) this.log.set(slot, entry)
+    const change = write.change
+    switch (change.kind) {
+      case 'persist':
+        if (change.promised !== undefined) this.promised = change.promised
+        if (change.commitIndex !== undefined) this.commitIndex = change.commitIndex
+        for (const [slot, entry] of change.entries) this.log.set(slot, entry)
+        break
+      case 'snapshot': {
+        const index = change.snapshot.meta.index
+        this.snapshot = change.snapshot
+        this.dropLogThrough(index)
+        // Slots up to the snapshot's index are chosen: the snapshot is their applied result.
+        this.commitIndex = Math.max(this.commitIndex, index)
+        break
+      }
+      case 'compact':
+        this.dropLogThrough(change.upTo)
+        break
+    }
+  }
+
+  private dropLogThrough (upTo: Slot): void {
+    for (const slot of [...this.log.keys()]) if (slot <= upTo) this.log.delete(slot)
   }
 }
 
