@@ -1,4 +1,5 @@
-import type { DurableState, NodeId, PersistBatch } from '../paxos/types.ts'
+import type { SnapshotMeta } from '../migration/snapshot.ts'
+import type { DurableState, NodeId, PersistBatch, Slot } from '../paxos/types.ts'
 
 export interface AbortOptions {
   signal?: AbortSignal
@@ -21,6 +22,22 @@ export interface Storage {
   load (options?: AbortOptions): Promise<DurableState>
   persist (batch: PersistBatch, options?: AbortOptions): Promise<void>
   close (): Promise<void>
+  /**
+   * Atomically replaces the stored snapshot with `meta` + `state`, and drops log entries with
+   * slot ≤ meta.index in the same atomic write. A crash during the call leaves the previous
+   * snapshot and log intact. Also sets commitIndex to max(commitIndex, meta.index). Applied in
+   * call order with `persist` and `compact`. Refused before anything is written: a state that does
+   * not match its manifest (`InvalidRecordError`), meta.index below the stored snapshot's
+   * (`StaleSnapshotError`).
+   */
+  installSnapshot (meta: SnapshotMeta, state: Uint8Array, options?: AbortOptions): Promise<void>
+  /** The latest installed snapshot, or undefined. An independent copy, verified against its root. */
+  loadSnapshot (options?: AbortOptions): Promise<{ meta: SnapshotMeta, state: Uint8Array } | undefined>
+  /**
+   * Drops log entries with slot ≤ upTo (never above the stored snapshot's index: that is refused
+   * with `CompactBeyondSnapshotError`); atomic.
+   */
+  compact (upTo: Slot, options?: AbortOptions): Promise<void>
 }
 
 /** Delivers opaque core messages between nodes. Loss, delay and reordering are allowed. */

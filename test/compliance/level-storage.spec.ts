@@ -6,41 +6,49 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { LogEntry, Slot } from '../../src/paxos/types.ts'
 import type { Storage } from '../../src/vpeer/interfaces.ts'
 import { CorruptRecordError, LevelStorage, StorageError, StorageWriteError } from '../../src/storage/index.ts'
-import { encodeLogEntry } from '../../src/storage/codec.ts'
-import { logKey, META_KEY } from '../../src/storage/keys.ts'
-import { ballot, bytes, describeStorageCompliance, entry, sortedLog } from './storage.ts'
+import { decodeSnapshotRecord, encodeLogEntry, encodeSnapshotRecord } from '../../src/storage/codec.ts'
+import { describeKey, logKey, META_KEY, pieceKey, SNAPSHOT_KEY } from '../../src/storage/keys.ts'
+import type { StorageHarness } from './storage.ts'
+import { ballot, bytes, describeStorageCompliance, entries, entry, expectSnapshot, snapshot, sortedLog } from './storage.ts'
 
 async function tempDir (): Promise<string> {
   return mkdtemp(join(tmpdir(), 'vpeer-'))
 }
 
-describeStorageCompliance('LevelStorage', async () => {
-  const dir = await tempDir()
-  const opened: Storage[] = []
-  try {
-    const storage = await LevelStorage.open(dir)
-    opened.push(storage)
-    return {
-      storage,
-      reopen: async () => {
-        for (const handle of opened) await handle.close()
-        const next = await LevelStorage.open(dir)
-        opened.push(next)
-        return next
-      },
-      cleanup: async () => {
-        try {
+function levelHarness (pieceBytes?: number): () => Promise<StorageHarness> {
+  return async () => {
+    const dir = await tempDir()
+    const opened: Storage[] = []
+    const options = pieceBytes === undefined ? {} : { snapshotPieceBytes: pieceBytes }
+    try {
+      const storage = await LevelStorage.open(dir, options)
+      opened.push(storage)
+      return {
+        storage,
+        reopen: async () => {
           for (const handle of opened) await handle.close()
-        } finally {
-          await rm(dir, { recursive: true, force: true })
+          const next = await LevelStorage.open(dir, options)
+          opened.push(next)
+          return next
+        },
+        cleanup: async () => {
+          try {
+            for (const handle of opened) await handle.close()
+          } finally {
+            await rm(dir, { recursive: true, force: true })
+          }
         }
       }
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true })
+      throw err
     }
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true })
-    throw err
   }
-})
+}
+
+describeStorageCompliance('LevelStorage', levelHarness())
+// Small pieces: every snapshot in the suite spans many keys, so piece bookkeeping is exercised.
+describeStorageCompliance('LevelStorage with 100-byte snapshot pieces', levelHarness(100))
 
 /** Opens the folder with `level` directly, as another tool (or a bit flip) would touch it. */
 async function withRawDb (dir: string, fn: (db: Level<Uint8Array, Uint8Array>) => Promise<void>): Promise<void> {
@@ -161,6 +169,155 @@ describe('LevelStorage', () => {
     expect(state.promised).toEqual(ballot(1, 'a'))
     expect(state.commitIndex).toBe(1)
     expect(sortedLog(state)).toEqual([[1, entry(1, 'a', 'v')]])
+  })
+
+  it('issues exactly one synced db.batch per installSnapshot and per compact that drops something', async () => {
+    const s = await open()
+    await s.persist({ commitIndex: 3, entries: entries(1, 10) })
+    const spy = vi.spyOn(Level.prototype, 'batch')
+    const snap = snapshot(6, 2_500_000, 1, 100_000)
+    await s.installSnapshot(snap.meta, snap.state)
+    await s.persist({ entries: entries(2, 6) })
+    spy.mockClear()
+    await s.compact(4)
+    await s.compact(4) // nothing left to drop: no write at all
+    await s.compact(0)
+    expect(spy).toHaveBeenCalledTimes(1)
+    const calls = spy.mock.calls as unknown[][]
+    for (const call of calls) expect(call[1]).toMatchObject({ sync: true })
+    expect((calls[0]![0] as Array<{ type: string }>).map((op) => op.type)).toEqual(['del', 'del', 'del'])
+  })
+
+  it('stores the state in 1 MiB pieces under S/<n>, removes stale pieces and writes the log prefix deletion in the same batch', async () => {
+    const spy = vi.spyOn(Level.prototype, 'batch')
+    const s = await open()
+    await s.persist({ commitIndex: 2, entries: entries(1, 5) })
+    const big = snapshot(3, 2.5 * 1024 * 1024, 1, 64 * 1024)
+    await s.installSnapshot(big.meta, big.state)
+    const ops = (spy.mock.calls as unknown[][])[1]![0] as Array<{ type: string, key: Uint8Array, value?: Uint8Array }>
+    expect(ops.map((op) => `${op.type} ${describeKey(op.key)}`)).toEqual([
+      'put snapshot/piece/0', 'put snapshot/piece/1', 'put snapshot/piece/2',
+      'del log/1', 'del log/2', 'del log/3',
+      'put snapshot', 'put meta'
+    ])
+    expect(ops.slice(0, 3).map((op) => op.value?.byteLength)).toEqual([1024 * 1024, 1024 * 1024, 512 * 1024])
+    const small = snapshot(4, 10)
+    await s.installSnapshot(small.meta, small.state)
+    await s.close()
+    const keys: string[] = []
+    await withRawDb(dir, async (db) => {
+      for await (const key of db.keys()) keys.push(describeKey(key))
+    })
+    expect(keys).toEqual(['log/5', 'meta', 'snapshot', 'snapshot/piece/0'])
+  })
+
+  it('reads a snapshot written with another piece size', async () => {
+    const s = await open()
+    const snap = snapshot(9, 5000, 3, 128)
+    await s.installSnapshot(snap.meta, snap.state)
+    await s.close()
+    storage = await LevelStorage.open(dir, { snapshotPieceBytes: 7 })
+    expectSnapshot(await storage.loadSnapshot(), snap)
+    await expect(LevelStorage.open(join(dir, 'other'), { snapshotPieceBytes: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_RECORD' })
+  })
+
+  describe('corrupt snapshots', () => {
+    const snap = snapshot(4, 3000, 5, 256)
+
+    async function installed (pieceBytes = 1000): Promise<void> {
+      await storage?.close()
+      storage = await LevelStorage.open(dir, { snapshotPieceBytes: pieceBytes })
+      await storage.persist({ commitIndex: 2, entries: entries(1, 8) })
+      await storage.installSnapshot(snap.meta, snap.state)
+      await storage.close()
+    }
+
+    async function reopenWith (damage: (db: Level<Uint8Array, Uint8Array>) => Promise<void>): Promise<LevelStorage> {
+      await withRawDb(dir, damage)
+      storage = await LevelStorage.open(dir)
+      return storage
+    }
+
+    async function corruptRecord (s: LevelStorage, key: string): Promise<void> {
+      const error = await s.loadSnapshot().catch((err: unknown) => err)
+      expect(error).toBeInstanceOf(CorruptRecordError)
+      expect(error).toMatchObject({ code: 'ERR_CORRUPT_RECORD', key })
+    }
+
+    it('refuses a snapshot record that does not decode', async () => {
+      await installed()
+      await corruptRecord(await reopenWith(async (db) => { await db.put(SNAPSHOT_KEY, bytes(1, 0x4e, 0x80)) }), 'snapshot')
+    })
+
+    it('refuses a manifest whose root does not match, and a piece count that does not fit', async () => {
+      await installed()
+      let record: Uint8Array | undefined
+      await withRawDb(dir, async (db) => { record = await db.get(SNAPSHOT_KEY) })
+      const decoded = decodeSnapshotRecord(record!)
+      const manifest = decoded.manifest.slice()
+      manifest[5] = manifest[5]! ^ 1
+      await corruptRecord(await reopenWith(async (db) => {
+        await db.put(SNAPSHOT_KEY, encodeSnapshotRecord({ ...decoded, manifest }))
+      }), 'snapshot')
+      await storage?.close()
+      await corruptRecord(await reopenWith(async (db) => {
+        await db.put(SNAPSHOT_KEY, encodeSnapshotRecord({ ...decoded, pieceCount: 2 }))
+      }), 'snapshot')
+    })
+
+    it('refuses a piece whose bytes changed, naming the piece', async () => {
+      await installed()
+      await corruptRecord(await reopenWith(async (db) => {
+        const piece = await db.get(pieceKey(1))
+        // State byte 1300: chunk 5 (bytes 1280..1536), inside piece 1 (bytes 1000..2000).
+        piece![300] = piece![300]! ^ 0x80
+        await db.put(pieceKey(1), piece!)
+      }), 'snapshot/piece/1')
+      await expect(storage!.loadSnapshot()).rejects.toThrow(/chunk 5 \(bytes 1280\.\.1536, piece 1\)/)
+    })
+
+    it('refuses a missing, a truncated and an extra piece', async () => {
+      await installed()
+      await corruptRecord(await reopenWith(async (db) => { await db.del(pieceKey(1)) }), 'snapshot/piece/2')
+      await storage?.close()
+      await installed()
+      await corruptRecord(await reopenWith(async (db) => { await db.put(pieceKey(2), bytes(1, 2, 3)) }), 'snapshot/piece/2')
+      await storage?.close()
+      await installed()
+      await corruptRecord(await reopenWith(async (db) => { await db.put(pieceKey(3), bytes(1)) }), 'snapshot/piece/3')
+    })
+
+    it('refuses compact when the bound cannot be known, and is repaired by installing a fresh snapshot', async () => {
+      await installed()
+      const s = await reopenWith(async (db) => { await db.put(SNAPSHOT_KEY, bytes(0)) })
+      await expect(s.compact(1)).rejects.toBeInstanceOf(CorruptRecordError)
+      // The log the corrupt snapshot left is intact.
+      expect(sortedLog(await s.load())).toEqual(entries(5, 8))
+      const fresh = snapshot(6, 500, 9, 64)
+      await s.installSnapshot(fresh.meta, fresh.state)
+      expectSnapshot(await s.loadSnapshot(), fresh)
+      expect(sortedLog(await s.load())).toEqual(entries(7, 8))
+      await s.compact(6)
+    })
+  })
+
+  it('maps a failed install batch to StorageWriteError and keeps the previous snapshot, log and caches', async () => {
+    const s = await open()
+    await s.persist({ promised: ballot(1, 'a'), commitIndex: 2, entries: entries(1, 9) })
+    const first = snapshot(3)
+    await s.installSnapshot(first.meta, first.state)
+    const cause = Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })
+    vi.spyOn(Level.prototype, 'batch').mockRejectedValueOnce(cause)
+    const second = snapshot(7)
+    await expect(s.installSnapshot(second.meta, second.state)).rejects.toMatchObject({ code: 'ERR_STORAGE_WRITE', cause })
+    // The caches must not have taken the failed write: compacting above 3 is still refused,
+    // and the commitIndex written next is the old one.
+    await expect(s.compact(5)).rejects.toMatchObject({ code: 'ERR_COMPACT_BEYOND_SNAPSHOT', snapshotIndex: 3 })
+    await s.persist({ promised: ballot(2, 'b'), entries: [] })
+    const state = await (await open()).load()
+    expect(state.commitIndex).toBe(3)
+    expect(sortedLog(state)).toEqual(entries(4, 9))
+    expectSnapshot(await storage!.loadSnapshot(), first)
   })
 
   it('fails to open a folder another handle holds, with a typed error', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { MemoryStorage, StorageCrashedError, StorageWriteError } from '../../src/storage/index.ts'
-import { ballot, bytes, describeStorageCompliance, entry, sortedLog } from './storage.ts'
+import { ballot, bytes, describeStorageCompliance, entries, entry, expectSnapshot, snapshot, sortedLog } from './storage.ts'
 
 describeStorageCompliance('MemoryStorage', async () => {
   const storage = new MemoryStorage()
@@ -156,5 +156,85 @@ describe('MemoryStorage', () => {
     void storage.persist({ commitIndex: 1, entries: [] }).then(() => { done = true })
     await flush()
     expect(done).toBe(true)
+  })
+})
+
+describe('MemoryStorage: snapshots', () => {
+  it('keeps the old snapshot and log when a crash comes before the install is synced', async () => {
+    const { storage, syncs } = manual()
+    const first = snapshot(4)
+    const seed = outcome(storage.persist({ promised: ballot(3, 'n1'), commitIndex: 4, entries: entries(1, 9) }))
+    const install = outcome(storage.installSnapshot(first.meta, first.state))
+    syncs[1]?.()
+    await flush()
+    expect([seed.state, install.state]).toEqual(['resolved', 'resolved'])
+
+    const second = snapshot(8)
+    const lost = outcome(storage.installSnapshot(second.meta, second.state))
+    await flush()
+    expect(lost.state).toBe('pending')
+    // Pending means invisible: neither the new snapshot nor its compaction shows yet.
+    expectSnapshot(await storage.loadSnapshot(), first)
+    expect(sortedLog(await storage.load())).toEqual(entries(5, 9))
+    expect(storage.crash()).toBe(1)
+    await flush()
+    expect(lost.error).toBeInstanceOf(StorageCrashedError)
+    expectSnapshot(await storage.loadSnapshot(), first)
+    const state = await storage.load()
+    expect(sortedLog(state)).toEqual(entries(5, 9))
+    expect(state.commitIndex).toBe(4)
+    expect(state.promised).toEqual(ballot(3, 'n1'))
+    // A late fsync of the lost install must not resurrect it.
+    syncs[2]?.()
+    expectSnapshot(await storage.loadSnapshot(), first)
+  })
+
+  it('makes an install durable only when its fsync completes, with the earlier writes', async () => {
+    const { storage, syncs } = manual()
+    const s = snapshot(3)
+    const persisted = outcome(storage.persist({ commitIndex: 1, entries: entries(1, 6) }))
+    const install = outcome(storage.installSnapshot(s.meta, s.state))
+    expect(await storage.loadSnapshot()).toBeUndefined()
+    syncs[1]?.()
+    await flush()
+    expect([persisted.state, install.state]).toEqual(['resolved', 'resolved'])
+    expectSnapshot(await storage.loadSnapshot(), s)
+    expect(sortedLog(await storage.load())).toEqual(entries(4, 6))
+  })
+
+  it('checks compact and stale installs against snapshots still pending, and a crash loses both', async () => {
+    const { storage, syncs } = manual()
+    const seeded = storage.persist({ commitIndex: 9, entries: entries(1, 9) })
+    syncs[0]?.()
+    await seeded
+    const s = snapshot(6)
+    const install = outcome(storage.installSnapshot(s.meta, s.state))
+    // Allowed: applied after the pending install, in call order.
+    const compaction = outcome(storage.compact(6))
+    await expect(storage.compact(7)).rejects.toMatchObject({ code: 'ERR_COMPACT_BEYOND_SNAPSHOT', snapshotIndex: 6 })
+    const older = snapshot(5)
+    await expect(storage.installSnapshot(older.meta, older.state)).rejects.toMatchObject({ code: 'ERR_STALE_SNAPSHOT', storedIndex: 6 })
+    expect(storage.crash()).toBe(2)
+    await flush()
+    expect(install.error).toBeInstanceOf(StorageCrashedError)
+    expect(compaction.error).toBeInstanceOf(StorageCrashedError)
+    expect(await storage.loadSnapshot()).toBeUndefined()
+    expect(sortedLog(await storage.load())).toEqual(entries(1, 9))
+    // After the crash the lost snapshot no longer counts: an older one is fine now.
+    const retry = outcome(storage.installSnapshot(older.meta, older.state))
+    syncs[syncs.length - 1]?.()
+    await flush()
+    expect(retry.state).toBe('resolved')
+  })
+
+  it('shares no buffer with the caller in either direction', async () => {
+    const storage = new MemoryStorage()
+    const s = snapshot(2)
+    const state = s.state.slice()
+    await storage.installSnapshot(s.meta, state)
+    state.fill(1)
+    const loaded = await storage.loadSnapshot()
+    loaded!.state.fill(2)
+    expectSnapshot(await storage.loadSnapshot(), s)
   })
 })
