@@ -277,8 +277,13 @@ export class LevelStorage implements Storage {
       // The load side of the pair assertion: the bytes must still be the ones the root vouches for.
       const bad = firstBadChunk(meta, state)
       if (bad !== undefined) {
-        const piece = Math.floor((bad * meta.chunkSize) / pieceBytes)
-        throw new CorruptRecordError('snapshot state', `chunk ${bad} does not match its hash in the manifest`, { key: describeKey(pieceKey(piece)) })
+        // Pieces carry no hash of their own; name every piece the bad chunk overlaps.
+        const start = bad * meta.chunkSize
+        const end = Math.min(meta.size, start + meta.chunkSize)
+        const first = Math.floor(start / pieceBytes)
+        const last = Math.floor((end - 1) / pieceBytes)
+        const pieces = first === last ? `piece ${first}` : `pieces ${first}..${last}`
+        throw new CorruptRecordError('snapshot state', `chunk ${bad} (bytes ${start}..${end}, ${pieces}) does not match its hash in the manifest`, { key: describeKey(pieceKey(first)) })
       }
       return { meta: cloneSnapshotMeta(meta), state }
     })
