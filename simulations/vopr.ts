@@ -22,7 +22,7 @@ interface SeedReport {
   readonly violations: RunResult['violations']
 }
 
-const MUTATIONS = ['skipPhase1', 'unsafeLocalReads', 'applyTwice', 'forgetPromiseOnRestart', 'forgetVotesOnRestart'] as const
+const MUTATIONS = ['skipPhase1', 'unsafeLocalReads', 'applyTwice', 'forgetPromiseOnRestart', 'forgetVotesOnRestart', 'reconfigureAtNextSlot'] as const
 
 function usage (message: string): never {
   process.stderr.write(`${message}\nusage: npm run sim -- [--seeds N] [--first S] [--seed N --trace] [--nodes 3|5] [--faults all|none|loss,duplication,reordering,crashes,partitions,oneWay,clockSkew] [--intensity swarm|nemesis] [--workers W] [--json] [--history FILE] [--mutation ${MUTATIONS.join('|')}]\n`)

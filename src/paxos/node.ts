@@ -1317,4 +1317,6 @@ export function valueId (ballot: Ballot, slot: Slot): string {
 }
 
 /** Messages a node handles from senders outside its known configurations (see `step`). */
-const OPEN_MESSAGES: ReadonlySet<PaxosMessage['type']> = new Set(['probe', 'probeReply', 'prepare', 'accept', 'heartbeat', 'catchupRequest', 'catchupReply'])
+// 'accepted' counts only if its sender votes in the slot's own configuration (onVote), which
+// the leader keeps with each in-flight slot.
+const OPEN_MESSAGES: ReadonlySet<PaxosMessage['type']> = new Set(['probe', 'probeReply', 'prepare', 'accept', 'accepted', 'heartbeat', 'catchupRequest', 'catchupReply'])

@@ -1,4 +1,5 @@
 import type { Command, NodeId, Slot, Value } from '../paxos/types.ts'
+import { isReconfigCommand } from '../paxos/reconfiguration.ts'
 
 export type ViolationKind = 'agreement' | 'validity' | 'integrity' | 'replica-equality' | 'linearizability' | 'liveness' | 'crash'
 
@@ -62,6 +63,8 @@ export class SafetyChecker {
       this.chosen.set(slot, value)
       this.commandsChosen += value.commands.length
       for (const c of value.commands) {
+        // Membership changes come from the runtime, not from clients; the core validates them.
+        if (isReconfigCommand(c)) continue
         const data = this.proposed.get(commandKey(c))
         if (data === undefined) this.report('validity', `slot ${slot}: command ${c.client}/${c.seq} was never proposed`)
         else if (!sameBytes(data, c.data)) this.report('validity', `slot ${slot}: command ${c.client}/${c.seq} differs from what was proposed`)

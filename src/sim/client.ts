@@ -93,7 +93,7 @@ export class SimClient {
   private async read (key: string): Promise<void> {
     this.record('invoke', 'read', key, null)
     for (let attempt = 0; attempt < this.options.attempts && !this.stopped; attempt++) {
-      const peer = this.cluster.peer(this.prng.pick(this.cluster.ids))
+      const peer = this.cluster.peer(this.prng.pick(this.cluster.memberIds()))
       if (peer === undefined) { await this.sleep(this.options.attemptTimeoutMs / 10); continue }
       const ctl = this.timeout(this.options.attemptTimeoutMs)
       try {
@@ -114,7 +114,7 @@ export class SimClient {
     const session = { client: this.clientId, seq: ++this.seq }
     let reached = false
     for (let attempt = 0; attempt < this.options.attempts && !this.stopped; attempt++) {
-      const peer = this.cluster.peer(this.prng.pick(this.cluster.ids))
+      const peer = this.cluster.peer(this.prng.pick(this.cluster.memberIds()))
       if (peer === undefined) { await this.sleep(this.options.attemptTimeoutMs / 10); continue }
       this.cluster.checker.proposedCommand({ client: session.client, seq: session.seq, data: new TextEncoder().encode(JSON.stringify(command)) })
       reached = true

@@ -30,6 +30,8 @@ export interface SimMutations extends PaxosMutations {
 export interface SimClusterOptions {
   readonly seed: number
   readonly nodes: number
+  /** Nodes that start outside the group (candidates for replacement), named after the members. */
+  readonly spares?: number
   readonly network?: Partial<NetworkFaults>
   /** Fsync latency, uniform in [min, max] ms of virtual time. */
   readonly fsyncMs?: { readonly min: number, readonly max: number }
@@ -61,7 +63,9 @@ export class SimCluster {
   readonly prng: Prng
   readonly network: SimNetwork<PaxosMessage>
   readonly checker: SafetyChecker
+  /** Every node: the bootstrap voters first, then the spares. */
   readonly ids: readonly NodeId[]
+  readonly bootstrapVoters: readonly NodeId[]
   crashes = 0
   restarts = 0
   private readonly nodes = new Map<NodeId, SimNode>()
@@ -74,7 +78,8 @@ export class SimCluster {
     this.network = new SimNetwork<PaxosMessage>(this.scheduler, this.prng.fork('network'), options.network)
     this.checker = new SafetyChecker(() => this.scheduler.now())
     this.storagePrng = this.prng.fork('storage')
-    this.ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`)
+    this.ids = Array.from({ length: options.nodes + (options.spares ?? 0) }, (_, i) => `n${i + 1}`)
+    this.bootstrapVoters = this.ids.slice(0, options.nodes)
     const clockPrng = this.prng.fork('clocks')
     const skew = options.clockSkew ?? 0
     for (const id of this.ids) {
@@ -102,6 +107,20 @@ export class SimCluster {
 
   upIds (): NodeId[] {
     return this.ids.filter(id => this.isUp(id))
+  }
+
+  /**
+   * The members (voters and learners) of the newest configuration any live node knows: where
+   * a client that looked the group up would send its requests.
+   */
+  memberIds (): NodeId[] {
+    let best: { commit: number, members: NodeId[] } | undefined
+    for (const id of this.upIds()) {
+      const s = this.peer(id)?.status()
+      if (s === undefined) continue
+      if (best === undefined || s.commitIndex > best.commit) best = { commit: s.commitIndex, members: [...s.configuration.voters, ...s.configuration.learners] }
+    }
+    return best?.members ?? [...this.bootstrapVoters]
   }
 
   /** The highest-ballot live leader, if any. */
@@ -165,7 +184,7 @@ export class SimCluster {
     const paxos = { ...this.options.paxos, ...mutationsOf(this.options.mutations) }
     const peer: KvPeer = await VirtualPeer.create<KvCommand, KvResult, KvQuery, KvAnswer>({
       id,
-      configuration: { epoch: 0, voters: [...this.ids], learners: [] },
+      configuration: { epoch: 0, voters: [...this.bootstrapVoters], learners: [] },
       transport: this.network.endpoint(id),
       storage,
       clock: n.clock,
@@ -208,6 +227,9 @@ function forgetfulStorage (inner: MemoryStorage, what: 'promise' | 'votes'): Sto
       return { ...state, promised: BOTTOM_BALLOT, log }
     },
     persist: async (batch, options) => { await inner.persist(batch, options) },
-    close: async () => { await inner.close() }
+    close: async () => { await inner.close() },
+    installSnapshot: async (meta, state, options) => { await inner.installSnapshot(meta, state, options) },
+    loadSnapshot: async (options) => await inner.loadSnapshot(options),
+    compact: async (upTo, options) => { await inner.compact(upTo, options) }
   }
 }

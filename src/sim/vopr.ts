@@ -16,10 +16,12 @@ export interface FaultSet {
   readonly partitions: boolean
   readonly oneWay: boolean
   readonly clockSkew: boolean
+  /** Membership changes: members replaced by spares (and back), racing each other. */
+  readonly membership: boolean
 }
 
-export const ALL_FAULTS: FaultSet = { loss: true, duplication: true, reordering: true, crashes: true, partitions: true, oneWay: true, clockSkew: true }
-export const NO_FAULTS: FaultSet = { loss: false, duplication: false, reordering: false, crashes: false, partitions: false, oneWay: false, clockSkew: false }
+export const ALL_FAULTS: FaultSet = { loss: true, duplication: true, reordering: true, crashes: true, partitions: true, oneWay: true, clockSkew: true, membership: true }
+export const NO_FAULTS: FaultSet = { loss: false, duplication: false, reordering: false, crashes: false, partitions: false, oneWay: false, clockSkew: false, membership: false }
 
 export function parseFaults (spec: string): FaultSet {
   if (spec === 'all' || spec === 'mixed') return ALL_FAULTS
@@ -63,6 +65,7 @@ export interface RunStats {
   readonly crashes: number
   readonly restarts: number
   readonly partitions: number
+  readonly reconfigurations: number
   readonly messagesSent: number
   readonly messagesDropped: number
   readonly virtualMs: number
@@ -99,7 +102,7 @@ export async function runSeed (options: RunOptions): Promise<RunResult> {
 }
 
 const EMPTY_STATS: RunStats = {
-  nodes: 0, slots: 0, commandsApplied: 0, commandsChosen: 0, opsOk: 0, opsFailed: 0, opsUnknown: 0, crashes: 0, restarts: 0, partitions: 0,
+  nodes: 0, slots: 0, commandsApplied: 0, commandsChosen: 0, opsOk: 0, opsFailed: 0, opsUnknown: 0, crashes: 0, restarts: 0, partitions: 0, reconfigurations: 0,
   messagesSent: 0, messagesDropped: 0, virtualMs: 0, lossRate: 0, pipelineMax: 0, lincheck: 'undecided'
 }
 
@@ -113,6 +116,7 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
   const cluster = new SimCluster({
     seed: options.seed,
     nodes,
+    spares: faults.membership ? 2 : 0,
     network: {
       lossRate,
       duplicateRate: faults.duplication ? swarm.float() * 0.05 : 0,
@@ -156,6 +160,7 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
   cluster.haltAll()
   await cluster.scheduler.runUntilAsync(cluster.scheduler.now() + 1)
   await Promise.all(loops)
+  await injector.settleReconfigs()
 
   const violations = [...cluster.checker.violations]
   if (!converged.ok) violations.push({ kind: 'liveness', message: converged.message, time: cluster.scheduler.now() })
@@ -181,6 +186,7 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
       crashes: cluster.crashes,
       restarts: cluster.restarts,
       partitions: injector.partitions,
+      reconfigurations: injector.reconfigs,
       messagesSent: net.sent,
       messagesDropped: net.dropped + net.droppedPartition + net.droppedDown,
       virtualMs: Math.round(cluster.scheduler.now()),
@@ -208,12 +214,14 @@ function unavailableOps (events: readonly HistoryEvent[], since: number): number
 
 async function waitForConvergence (cluster: SimCluster, deadline: number): Promise<{ ok: boolean, message: string }> {
   for (;;) {
-    const applied = cluster.ids.map(id => cluster.peer(id)?.applied ?? -1)
+    // Members of the newest configuration must converge; spares and removed nodes need not.
+    const ids = cluster.memberIds()
+    const applied = ids.map(id => cluster.peer(id)?.applied ?? -1)
     const target = cluster.checker.highestChosen()
-    const digests = new Set(cluster.ids.map(id => cluster.digest(id)))
+    const digests = new Set(ids.map(id => cluster.digest(id)))
     if (applied.every(a => a >= target) && new Set(applied).size === 1 && digests.size === 1) return { ok: true, message: '' }
     if (cluster.scheduler.now() >= deadline) {
-      return { ok: false, message: `replicas did not converge after healing: applied ${cluster.ids.map((id, i) => `${id}=${applied[i]}`).join(' ')}, highest chosen ${target}` }
+      return { ok: false, message: `replicas did not converge after healing: applied ${ids.map((id, i) => `${id}=${applied[i]}`).join(' ')}, highest chosen ${target}` }
     }
     await cluster.scheduler.runUntilAsync(cluster.scheduler.now() + 100)
   }
@@ -225,6 +233,8 @@ async function waitForConvergence (cluster: SimCluster, deadline: number): Promi
  */
 class FaultInjector {
   partitions = 0
+  reconfigs = 0
+  private readonly pendingReconfigs: Array<Promise<void>> = []
   private readonly cluster: SimCluster
   private readonly prng: Prng
   private readonly faults: FaultSet
@@ -259,6 +269,37 @@ class FaultInjector {
     await Promise.all(this.restarts)
   }
 
+  /** Every reconfiguration attempt has settled (they all end: applied, rejected, aborted or halted). */
+  async settleReconfigs (): Promise<void> {
+    await Promise.all(this.pendingReconfigs)
+  }
+
+  /**
+   * Asks a random live node to replace a random voter by a random non-voter. Attempts race
+   * (the epoch compare-and-set decides) and may target crashed or partitioned nodes.
+   */
+  private replaceSomeVoter (): void {
+    const c = this.cluster
+    const members = new Set(c.memberIds())
+    const up = c.upIds().filter(id => members.has(id))
+    if (up.length === 0) return
+    const via = c.peer(this.prng.pick(up))
+    if (via === undefined) return
+    const config = via.status().configuration
+    const outsiders = c.ids.filter(id => !config.voters.includes(id))
+    if (outsiders.length === 0) return
+    const remove = this.prng.pick(config.voters)
+    const add = this.prng.pick(outsiders)
+    c.trace(`reconfigure via ${via.id}: replace ${remove} by ${add} (expects epoch ${config.epoch})`)
+    this.reconfigs++
+    const ctl = new AbortController()
+    const timer = c.scheduler.after(4000, () => { ctl.abort() }, 'reconfigure-timeout')
+    this.pendingReconfigs.push(via.reconfigure({ kind: 'replaceVoter', remove, add }, { signal: ctl.signal }).then(
+      cfg => { c.trace(`epoch ${cfg.epoch}: voters {${cfg.voters.join(',')}}`) },
+      () => { /* a lost race, a timeout or a crash: the outcome is in the log either way */ }
+    ).finally(() => { c.scheduler.cancel(timer) }))
+  }
+
   private inject (): void {
     const c = this.cluster
     const r = this.prng.float()
@@ -291,7 +332,9 @@ class FaultInjector {
         c.trace(`block ${from} → ${to}`)
         c.scheduler.after(this.prng.exponential(1000), () => { c.network.unblockOneWay(from, to) }, 'unblock')
       }
-    } else if (r < 0.8 && this.faults.loss) {
+    } else if (r < 0.8 && this.faults.membership) {
+      this.replaceSomeVoter()
+    } else if (r < 0.9 && this.faults.loss) {
       const lossRate = this.prng.pick([0, 0.05, 0.1, 0.3])
       c.network.setFaults({ lossRate })
       c.trace(`loss rate ${lossRate}`)

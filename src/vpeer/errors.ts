@@ -57,3 +57,9 @@ export class SessionExpiredError extends VirtualPeerError {
   static override name = 'SessionExpiredError'
   constructor (message = 'the command is older than the session window') { super(message, 'ERR_SESSION_EXPIRED') }
 }
+
+/** A membership change did not apply: another change won the epoch compare-and-set, or it is invalid. */
+export class ReconfigurationRejectedError extends VirtualPeerError {
+  static override name = 'ReconfigurationRejectedError'
+  constructor (message: string) { super(message, 'ERR_RECONFIGURATION_REJECTED') }
+}

@@ -1,5 +1,5 @@
 export { VirtualPeer, jsonCodec } from './virtual-peer.ts'
-export type { CommandCodec, ApplyObserver, VirtualPeerInit, ClientSession, SubmitOptions, VirtualPeerStatus, VirtualPeerEvents } from './virtual-peer.ts'
+export type { CommandCodec, ApplyObserver, VirtualPeerInit, ClientSession, SubmitOptions, ReconfigureOptions, VirtualPeerStatus, VirtualPeerEvents } from './virtual-peer.ts'
 export type { AbortOptions, ApplyContext, Clock, StateMachine, Storage, Transport } from './interfaces.ts'
 export * from './errors.ts'
 export { SessionTable } from './sessions.ts'

@@ -3,11 +3,13 @@ import type { CommittedSlot, NodeStatus, RandomSource, Ready } from '../paxos/no
 import type { PaxosConfigInit } from '../paxos/config.ts'
 import type { PaxosMessage } from '../paxos/messages.ts'
 import type { Command, Configuration, NodeId, Slot, Value } from '../paxos/types.ts'
+import { isReconfigCommand, reconfigCommand } from '../paxos/reconfiguration.ts'
+import type { ConfigChange, ReconfigOutcome } from '../paxos/reconfiguration.ts'
 import type { AbortOptions, Clock, StateMachine, Storage, Transport } from './interfaces.ts'
 import { SessionTable } from './sessions.ts'
 import type { Outcome } from './sessions.ts'
 import {
-  AbortError, ApplyError, BusyError, CommandTooLargeError, InvalidCommandError, NotStartedError, SessionExpiredError, StoppedError
+  AbortError, ApplyError, BusyError, CommandTooLargeError, InvalidCommandError, NotStartedError, ReconfigurationRejectedError, SessionExpiredError, StoppedError
 } from './errors.ts'
 
 /** Turns application commands into the opaque bytes the log carries, and back. */
@@ -75,15 +77,21 @@ export interface VirtualPeerStatus extends NodeStatus {
   readonly pendingReads: number
 }
 
+export interface ReconfigureOptions extends AbortOptions {
+  /** The epoch the change expects to replace (default: the newest this peer knows). */
+  readonly expectEpoch?: number
+}
+
 export interface VirtualPeerEvents {
   leader: CustomEvent<{ leader: NodeId | undefined, role: string }>
+  membership: CustomEvent<{ configuration: Configuration, fromSlot: Slot, slot: Slot }>
   applied: CustomEvent<{ index: Slot }>
   error: CustomEvent<{ error: unknown }>
 }
 
-interface PendingCommand<R> {
+interface PendingCommand<_R> {
   readonly command: Command
-  readonly resolve: (r: R) => void
+  readonly resolve: (r: unknown) => void
   readonly reject: (e: unknown) => void
   proposedAt: number
   readonly cleanup: () => void
@@ -205,19 +213,34 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     }
     const data = this.codec.encode(command)
     if (data.byteLength > this.node.config.batchBytesMax) throw new CommandTooLargeError()
-    const cmd: Command = { client: session.client, seq: session.seq, data }
+    return await this.submitCommand<R>({ client: session.client, seq: session.seq, data }, options)
+  }
+
+  /**
+   * Proposes a membership change (α-window reconfiguration: it governs slots from s + α on,
+   * where s is the slot it is chosen in). Resolves with the new configuration once applied here;
+   * rejects with ReconfigurationRejectedError if the change does not apply (a stale epoch: some
+   * other change won the compare-and-set, or the change is invalid for the configuration).
+   */
+  async reconfigure (change: ConfigChange, options: ReconfigureOptions = {}): Promise<Configuration> {
+    this.assertRunning()
+    const expectEpoch = options.expectEpoch ?? this.node.status().configuration.epoch
+    return await this.submitCommand<Configuration>(reconfigCommand(this.clientId, ++this.seq, { expectEpoch, change }), options)
+  }
+
+  private async submitCommand<T> (cmd: Command, options: AbortOptions): Promise<T> {
     const key = sessionKey(cmd)
     throwIfAborted(options.signal)
     const existing = this.pending.get(key)
     if (existing !== undefined) { existing.cleanup(); existing.reject(new AbortError('superseded by a retry of the same session')) }
-    return await new Promise<R>((resolve, reject) => {
+    return await new Promise<T>((resolve, reject) => {
       const onAbort = (): void => {
         if (this.pending.get(key) === entry) this.pending.delete(key)
         reject(new AbortError(undefined, { cause: options.signal?.reason }))
       }
       const entry: PendingCommand<R> = {
         command: cmd,
-        resolve,
+        resolve: resolve as (r: unknown) => void,
         reject,
         proposedAt: this.init.clock.nowMs(),
         cleanup: () => options.signal?.removeEventListener('abort', onAbort)
@@ -364,13 +387,17 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     }
   }
 
-  private applySlot ({ slot, value }: CommittedSlot): void {
+  private applySlot ({ slot, value, reconfigs }: CommittedSlot): void {
     this.init.observer?.slot?.(slot, value)
     for (let offset = 0; offset < value.commands.length; offset++) {
       const command = value.commands[offset] as Command
       const known = this.sessions.lookup(command)
       let outcome: Outcome<R>
-      if (known === 'expired') {
+      if (isReconfigCommand(command)) {
+        // Membership changes are the core's business: it decided them when the slot committed.
+        outcome = known !== undefined && known !== 'expired' ? known : this.reconfigOutcome(slot, reconfigs?.get(offset))
+        if (known === undefined) this.sessions.record(command, outcome)
+      } else if (known === 'expired') {
         outcome = { ok: false, code: 'ERR_SESSION_EXPIRED', message: 'command older than the session window' }
       } else if (known !== undefined) {
         outcome = known
@@ -383,6 +410,13 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     }
     this.appliedIndex = slot
     this.init.observer?.applied?.(slot)
+  }
+
+  private reconfigOutcome (slot: Slot, o: ReconfigOutcome | undefined): Outcome<R> {
+    if (o === undefined) return { ok: false, code: 'ERR_RECONFIGURATION_REJECTED', message: 'no outcome recorded' }
+    if (!o.ok) return { ok: false, code: 'ERR_RECONFIGURATION_REJECTED', message: o.reason }
+    this.dispatchEvent(new CustomEvent('membership', { detail: { configuration: o.configuration, fromSlot: o.fromSlot, slot } }))
+    return { ok: true, result: o.configuration as unknown as R }
   }
 
   private execute (command: Command, slot: Slot, offset: number): Outcome<R> {
@@ -436,6 +470,7 @@ function outcomeError (o: { code: string, message: string }): Error {
     case 'ERR_INVALID_COMMAND': return new InvalidCommandError(o.message)
     case 'ERR_SESSION_EXPIRED': return new SessionExpiredError()
     case 'ERR_COMMAND_TOO_LARGE': return new CommandTooLargeError()
+    case 'ERR_RECONFIGURATION_REJECTED': return new ReconfigurationRejectedError(o.message)
     default: return new ApplyError(o.message)
   }
 }

@@ -1,6 +1,7 @@
 import type { PaxosConfigInit } from '../../../src/paxos/config.ts'
 import type { PaxosMessage } from '../../../src/paxos/messages.ts'
-import type { DurableState, NodeId, PersistBatch } from '../../../src/paxos/types.ts'
+import type { SnapshotMeta } from '../../../src/migration/snapshot.ts'
+import type { DurableState, NodeId, PersistBatch, Slot } from '../../../src/paxos/types.ts'
 import { KvStateMachine } from '../../../src/sim/kv.ts'
 import type { KvAnswer, KvCommand, KvQuery, KvResult } from '../../../src/sim/kv.ts'
 import { Prng } from '../../../src/sim/prng.ts'
@@ -28,6 +29,9 @@ export class TrackedStorage implements Storage {
   load (options?: AbortOptions): Promise<DurableState> { return this.track(this.inner.load(options)) }
   persist (batch: PersistBatch, options?: AbortOptions): Promise<void> { return this.track(this.inner.persist(batch, options)) }
   close (): Promise<void> { return this.track(this.inner.close()) }
+  installSnapshot (meta: SnapshotMeta, state: Uint8Array, options?: AbortOptions): Promise<void> { return this.track(this.inner.installSnapshot(meta, state, options)) }
+  loadSnapshot (options?: AbortOptions): Promise<{ meta: SnapshotMeta, state: Uint8Array } | undefined> { return this.track(this.inner.loadSnapshot(options)) }
+  compact (upTo: Slot, options?: AbortOptions): Promise<void> { return this.track(this.inner.compact(upTo, options)) }
 
   get busy (): boolean { return this.running.size > 0 }
   async idle (): Promise<void> { await Promise.allSettled([...this.running]) }
