@@ -46,4 +46,9 @@ describe('the checkers catch broken variants', () => {
       (v.kind === 'crash' && /contradicts|disagrees/.test(v.message)))
     expect(twoValues).toBe(true)
   })
+
+  it('a configuration that takes effect at s + 1 while later slots are in flight (α rule broken): agreement', async () => {
+    const r = await firstCaught({ reconfigureAtNextSlot: true }, 20, { intensity: 'nemesis', nodes: 3 })
+    expect(kinds(r)).toContain('agreement')
+  })
 })
