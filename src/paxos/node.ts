@@ -79,10 +79,12 @@ export interface NodeStatus extends SoftState {
   readonly configuration: Configuration
   /** Every known configuration still governing some slot above the commit index, ascending. */
   readonly configurations: readonly ConfigEntry[]
-  /** Leader only: how far each voter is known to have acknowledged heartbeats (commit index). */
+  /** Leader only: every other member's last acknowledged commit index and when it last answered. */
   readonly peers: ReadonlyArray<{ readonly id: NodeId, readonly commitIndex: Slot, readonly lastAckTick: number }>
   readonly queuedCommands: number
   readonly inflightSlots: number
+  /** This node's logical clock (ticks since start): `peers[].lastAckTick` is on this scale. */
+  readonly ticks: number
 }
 
 interface InflightSlot {
@@ -420,7 +422,7 @@ export class PaxosNode {
   status (): NodeStatus {
     const role = this.role
     const peers = role.kind === 'leader'
-      ? this.knownVoters().filter(v => v !== this.id).map(v => ({ id: v, commitIndex: role.peerCommit.get(v) ?? 0, lastAckTick: role.lastAck.get(v) ?? -1 }))
+      ? this.knownMembers().filter(v => v !== this.id).map(v => ({ id: v, commitIndex: role.peerCommit.get(v) ?? 0, lastAckTick: role.lastAck.get(v) ?? -1 }))
       : []
     return {
       ...this.softState(),
@@ -432,7 +434,8 @@ export class PaxosNode {
       configurations: [...this.configs],
       peers,
       queuedCommands: role.kind === 'leader' ? role.queue.length - role.queueHead : 0,
-      inflightSlots: role.kind === 'leader' ? role.inflight.size : 0
+      inflightSlots: role.kind === 'leader' ? role.inflight.size : 0,
+      ticks: this.now
     }
   }
 
@@ -755,9 +758,16 @@ export class PaxosNode {
         const found = role.best.get(slot)
         mark(found === undefined ? 'leader: hole filled with no-op' : 'leader: value re-proposed from phase 1')
         value = found?.value ?? { id: valueId(role.ballot, slot), commands: [] }
-      } else {
-        if (role.transfer !== undefined || role.queueHead >= role.queue.length) break
+      } else if (role.transfer === undefined && role.queueHead < role.queue.length) {
         value = { id: valueId(role.ballot, slot), commands: this.cutBatch(role) }
+      } else if (slot < (this.configs[this.configs.length - 1] as ConfigEntry).fromSlot) {
+        // A chosen membership change takes effect only α slots later. Without traffic the old
+        // configuration would go on governing those slots, and if it has lost its majority the
+        // group is stuck; no-ops move the change into effect at once (Lamport's remedy).
+        mark('leader: no-op fills the α window after a membership change')
+        value = { id: valueId(role.ballot, slot), commands: [] }
+      } else {
+        break
       }
       role.nextSlot++
       this.proposeAt(role, slot, value, configuration)
@@ -1184,6 +1194,11 @@ export class PaxosNode {
     const lastFrom = (this.configs[this.configs.length - 1] as ConfigEntry).fromSlot
     this.configs.push({ fromSlot: Math.max(fromSlot, lastFrom), configuration: next })
     this.softStateDirty = true
+    const role = this.role
+    if (role.kind === 'leader') {
+      // New members get a full timeout from now before anyone calls them silent.
+      for (const id of [...next.voters, ...next.learners]) if (!role.lastAck.has(id)) role.lastAck.set(id, this.now)
+    }
     this.log_(`configuration epoch ${next.epoch} chosen at slot ${slot}, governs slots ≥ ${fromSlot}: voters {${next.voters.join(',')}} learners {${next.learners.join(',')}}`)
     return { ok: true, configuration: next, fromSlot }
   }

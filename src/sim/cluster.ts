@@ -41,6 +41,8 @@ export interface SimClusterOptions {
   readonly paxos?: Partial<Omit<PaxosConfig, 'id' | 'configuration'>>
   readonly mutations?: SimMutations
   readonly trace?: (line: string) => void
+  /** Automatic replacement of dead voters; candidates are the non-members, live ones first (the DHT's role). */
+  readonly replacement?: { readonly replaceAfterTicks: number, readonly caughtUpSlots?: number, readonly checkEveryTicks?: number }
 }
 
 interface SimNode {
@@ -193,6 +195,16 @@ export class SimCluster {
       tickMs: this.options.tickMs ?? 10,
       paxos,
       ...(this.options.trace !== undefined ? { trace: (line: string) => { this.trace(line) } } : {}),
+      ...(this.options.replacement !== undefined
+        ? {
+            replacement: {
+              replaceAfterTicks: this.options.replacement.replaceAfterTicks,
+              caughtUpSlots: this.options.replacement.caughtUpSlots ?? 16,
+              checkEveryTicks: this.options.replacement.checkEveryTicks ?? 10,
+              candidates: () => [...this.upIds(), ...this.ids.filter(x => !this.isUp(x))]
+            }
+          }
+        : {}),
       observer: {
         slot: (slot, value) => { this.checker.onSlot(id, incarnation, slot, value) },
         command: (_slot, command) => { this.checker.onCommand(id, incarnation, command) },

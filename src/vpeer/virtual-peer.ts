@@ -7,6 +7,8 @@ import { isReconfigCommand, reconfigCommand } from '../paxos/reconfiguration.ts'
 import type { ConfigChange, ReconfigOutcome } from '../paxos/reconfiguration.ts'
 import type { AbortOptions, Clock, StateMachine, Storage, Transport } from './interfaces.ts'
 import { SessionTable } from './sessions.ts'
+import { planReplacement } from './replacement.ts'
+import type { ReplacementPolicy } from './replacement.ts'
 import type { Outcome } from './sessions.ts'
 import {
   AbortError, ApplyError, BusyError, CommandTooLargeError, InvalidCommandError, NotStartedError, ReconfigurationRejectedError, SessionExpiredError, StoppedError
@@ -59,6 +61,8 @@ export interface VirtualPeerInit<C, R, Q, A> {
   readonly paxos?: Partial<Omit<PaxosConfigInit, 'id' | 'configuration'>>
   readonly observer?: ApplyObserver<R>
   readonly trace?: (line: string) => void
+  /** Automatic replacement of dead voters, run while this peer leads (see replacement.ts). */
+  readonly replacement?: ReplacementPolicy
 }
 
 export interface ClientSession {
@@ -136,6 +140,10 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private driving = false
   private drive: Promise<void> = Promise.resolve()
   private readonly cancels: Array<() => void> = []
+  /** Replacement steps in progress (at most one); awaited by stop(). */
+  private readonly background = new Set<Promise<void>>()
+  /** Spares that were added and then removed again (dead), with the tick they were dropped. */
+  private readonly failedSpares = new Map<NodeId, number>()
 
   private constructor (init: VirtualPeerInit<C, R, Q, A>, node: PaxosNode) {
     super()
@@ -171,6 +179,8 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       this.kick()
     }))
     this.cancels.push(this.init.clock.every(this.retryMs, () => { this.retryPending() }))
+    const policy = this.init.replacement
+    if (policy !== undefined) this.cancels.push(this.init.clock.every(this.tickMs * policy.checkEveryTicks, () => { this.replacementStep(policy) }))
     this.kick()
   }
 
@@ -182,6 +192,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   async stop (): Promise<void> {
     this.halt()
     await this.drive
+    await Promise.allSettled([...this.background])
   }
 
   /** Stops at once without waiting for anything: what a crash looks like from inside. */
@@ -316,6 +327,31 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private requestRead (id: string, entry: PendingRead<Q, A>): void {
     entry.requestedAt = this.init.clock.nowMs()
     entry.requested = this.node.requestRead(id).kind === 'pending'
+  }
+
+  /**
+   * One step of automatic replacement (leader only, one change at a time). Spares that died
+   * after being added are tried last.
+   */
+  private replacementStep (policy: ReplacementPolicy): void {
+    if (this.state !== 'running' || this.background.size > 0) return
+    const status = this.node.status()
+    if (status.role !== 'leader') return
+    const pool = [...policy.candidates()].sort((a, b) => (this.failedSpares.get(a) ?? -1) - (this.failedSpares.get(b) ?? -1))
+    const action = planReplacement(status, policy, pool)
+    if (action.kind === 'none') return
+    if (action.change.kind === 'removeLearner') this.failedSpares.set(action.change.node, status.ticks)
+    this.init.trace?.(`${this.id} replacement: ${action.why}: ${JSON.stringify(action.change)}`)
+    const ctl = new AbortController()
+    const cancel = this.init.clock.after(this.tickMs * policy.replaceAfterTicks, () => { ctl.abort() })
+    const task = this.reconfigure(action.change, { signal: ctl.signal, expectEpoch: status.configuration.epoch }).then(
+      cfg => { this.init.trace?.(`${this.id} replacement applied: epoch ${cfg.epoch} voters {${cfg.voters.join(',')}} learners {${cfg.learners.join(',')}}`) },
+      (error: unknown) => { this.init.trace?.(`${this.id} replacement did not apply: ${error instanceof Error ? error.message : String(error)}`) }
+    ).finally(() => {
+      cancel()
+      this.background.delete(task)
+    })
+    this.background.add(task)
   }
 
   /** Re-proposes commands and re-requests reads that have waited longer than retryMs. */

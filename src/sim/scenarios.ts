@@ -1,0 +1,135 @@
+import { checkHistory, formatViolation } from './lincheck/index.ts'
+import type { HistoryEvent } from './lincheck/index.ts'
+import type { Violation } from './checkers.ts'
+import { SimClient } from './client.ts'
+import { SimCluster } from './cluster.ts'
+import type { NodeId } from '../paxos/types.ts'
+
+export interface RollingReplacementOptions {
+  readonly seed: number
+  /** Voters at the start; as many spares stand by. */
+  readonly nodes: number
+  readonly replaceAfterTicks: number
+  /** Network loss during the run (0–0.3). */
+  readonly lossRate?: number
+  readonly pipelineMax?: number
+  readonly clients?: number
+  /** Longest a single replacement may take before the run counts as failed, ms of virtual time. */
+  readonly replacementDeadlineMs?: number
+  readonly trace?: (line: string) => void
+}
+
+export interface ReplacementTiming {
+  readonly crashed: NodeId
+  readonly wasLeader: boolean
+  readonly replacement: NodeId | undefined
+  /** Virtual ms from the permanent crash to the configuration in which the replacement votes. */
+  readonly ms: number | undefined
+}
+
+export interface RollingReplacementResult {
+  readonly seed: number
+  readonly ok: boolean
+  readonly violations: readonly Violation[]
+  readonly timings: readonly ReplacementTiming[]
+  readonly finalVoters: readonly NodeId[]
+  readonly opsOk: number
+  readonly slots: number
+  readonly history: readonly HistoryEvent[]
+}
+
+/**
+ * Rolling replacement (issue 3 §4): every original member is crashed permanently, one at a
+ * time, with a majority alive at each moment; the leader's replacement policy swaps each dead
+ * voter for a spare. The VP must keep committing, the history must stay linearizable, every
+ * safety checker must stay silent, and at the end no original member may remain.
+ */
+export async function runRollingReplacement (options: RollingReplacementOptions): Promise<RollingReplacementResult> {
+  const cluster = new SimCluster({
+    seed: options.seed,
+    nodes: options.nodes,
+    spares: options.nodes,
+    network: { lossRate: options.lossRate ?? 0.02 },
+    paxos: { pipelineMax: options.pipelineMax ?? 32 },
+    replacement: { replaceAfterTicks: options.replaceAfterTicks },
+    ...(options.trace !== undefined ? { trace: options.trace } : {})
+  })
+  const history: HistoryEvent[] = []
+  const clientPrng = cluster.prng.fork('clients')
+  const clients = Array.from({ length: options.clients ?? 3 }, (_, i) => new SimClient(cluster, clientPrng.fork(`c${i}`), history, {
+    process: i + 1, keys: ['k1', 'k2', 'k3'], attemptTimeoutMs: 1000, attempts: 3, thinkMsMax: 40, readRatio: 0.4, casRatio: 0.2
+  }))
+  const violations: Violation[] = []
+  const timings: ReplacementTiming[] = []
+  const deadline = options.replacementDeadlineMs ?? 60_000
+  const s = cluster.scheduler
+  await cluster.start()
+  const loops = clients.map(async c => { await c.run() })
+  await s.runUntilAsync(s.now() + 1000)
+
+  const order = [...cluster.bootstrapVoters]
+  cluster.prng.fork('order').shuffle(order)
+  for (const victim of order) {
+    const before = new Set(latestVoters(cluster))
+    const wasLeader = cluster.leader() === victim
+    cluster.crash(victim)
+    cluster.trace(`scenario: ${victim} crashed for good${wasLeader ? ' (the leader)' : ''}`)
+    const start = s.now()
+    let replacement: NodeId | undefined
+    while (s.now() - start < deadline) {
+      await s.runUntilAsync(s.now() + 50)
+      const voters = latestVoters(cluster)
+      if (!voters.includes(victim)) {
+        replacement = voters.find(v => !before.has(v))
+        break
+      }
+    }
+    const ms = replacement !== undefined ? s.now() - start : undefined
+    timings.push({ crashed: victim, wasLeader, replacement, ms })
+    if (replacement === undefined) {
+      violations.push({ kind: 'liveness', message: `${victim} was not replaced within ${deadline} ms`, time: s.now() })
+      break
+    }
+    cluster.trace(`scenario: ${victim} replaced by ${replacement} after ${Math.round(ms ?? 0)} ms`)
+    // Let the new configuration settle before the next failure (the α window must pass).
+    await s.runUntilAsync(s.now() + 500)
+  }
+
+  const liveFrom = s.now()
+  const firstLiveOp = history.length
+  await s.runUntilAsync(s.now() + 3000)
+  for (const c of clients) c.stop()
+  while (clients.some(c => c.running) && s.now() < liveFrom + 20_000) await s.runUntilAsync(s.now() + 50)
+  cluster.haltAll()
+  await s.runUntilAsync(s.now() + 1)
+  await Promise.all(loops)
+
+  violations.push(...cluster.checker.violations)
+  const finalVoters = latestVoters(cluster)
+  const originals = finalVoters.filter(v => cluster.bootstrapVoters.includes(v))
+  if (originals.length > 0) violations.push({ kind: 'liveness', message: `original members still voting: ${originals.join(',')}`, time: s.now() })
+  const okAfter = history.slice(firstLiveOp).filter(e => e.type === 'ok').length
+  if (okAfter === 0) violations.push({ kind: 'liveness', message: 'no operation completed after the last replacement', time: s.now() })
+  const lin = checkHistory(history, { maxSteps: 2_000_000 })
+  if (lin.outcome === 'violation') violations.push({ kind: 'linearizability', message: formatViolation(lin), time: s.now() })
+  return {
+    seed: options.seed,
+    ok: violations.length === 0,
+    violations,
+    timings,
+    finalVoters,
+    opsOk: clients.reduce((n, c) => n + c.ok, 0),
+    slots: cluster.checker.highestChosen(),
+    history
+  }
+}
+
+/** The voters of the newest configuration that any live node has committed. */
+function latestVoters (cluster: SimCluster): NodeId[] {
+  let best: { epoch: number, voters: NodeId[] } | undefined
+  for (const id of cluster.upIds()) {
+    const c = cluster.peer(id)?.status().configuration
+    if (c !== undefined && (best === undefined || c.epoch > best.epoch)) best = { epoch: c.epoch, voters: [...c.voters] }
+  }
+  return best?.voters ?? []
+}

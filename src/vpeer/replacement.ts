@@ -1,0 +1,78 @@
+import type { ConfigChange } from '../paxos/reconfiguration.ts'
+import type { NodeStatus } from '../paxos/node.ts'
+import type { NodeId } from '../paxos/types.ts'
+
+/**
+ * Automatic member replacement: the virtual peer keeps its size by replacing voters that died,
+ * as in the original virtual-peer design. The leader runs this policy; every step is one
+ * membership change through the log, so two leaders racing cannot both win (the epoch
+ * compare-and-set decides).
+ *
+ *   voter X silent > replaceAfterTicks
+ *        │
+ *        ▼
+ *   a caught-up learner Y?  ── no ──► a learner still catching up? ── yes ──► wait
+ *        │ yes                              │ no
+ *        ▼                                  ▼
+ *   replaceVoter(X → Y)               addLearner(spare from the pool)
+ *
+ * A learner that falls silent is removed again, so a dead spare cannot block the process.
+ */
+export interface ReplacementPolicy {
+  /** A voter that has not answered the leader for this many ticks is suspected dead. */
+  readonly replaceAfterTicks: number
+  /** A learner within this many slots of the leader's commit index counts as caught up. */
+  readonly caughtUpSlots: number
+  /** Spare peers that could join (the DHT in production, a list in the simulator). */
+  readonly candidates: () => readonly NodeId[]
+  /** How often the leader re-evaluates, in ticks. */
+  readonly checkEveryTicks: number
+}
+
+export type ReplacementAction =
+  | { readonly kind: 'none', readonly reason: string }
+  | { readonly kind: 'change', readonly change: ConfigChange, readonly why: string }
+
+export const DEFAULT_REPLACEMENT = { replaceAfterTicks: 300, caughtUpSlots: 64, checkEveryTicks: 10 } as const
+
+/**
+ * Decides the next step from the leader's status. Pure: the tests call it with hand-made
+ * statuses; the runtime calls it on a timer.
+ */
+export function planReplacement (status: NodeStatus, policy: Omit<ReplacementPolicy, 'checkEveryTicks'>, pool: readonly NodeId[]): ReplacementAction {
+  if (status.role !== 'leader') return { kind: 'none', reason: 'not the leader' }
+  if (status.configurations.length > 1) return { kind: 'none', reason: 'a membership change is still taking effect' }
+  const config = status.configuration
+  const age = (id: NodeId): number => {
+    if (id === status.id) return 0
+    const p = status.peers.find(x => x.id === id)
+    return p === undefined || p.lastAckTick < 0 ? Infinity : status.ticks - p.lastAckTick
+  }
+  const alive = (id: NodeId): boolean => age(id) <= policy.replaceAfterTicks
+  const liveVoters = config.voters.filter(alive)
+  const majority = Math.floor(config.voters.length / 2) + 1
+  if (liveVoters.length < majority) return { kind: 'none', reason: 'no live majority: a replacement could not commit' }
+
+  // A learner that went silent (a dead spare) is removed, so it cannot block a replacement.
+  const deadLearner = config.learners.find(l => !alive(l))
+  if (deadLearner !== undefined) return { kind: 'change', change: { kind: 'removeLearner', node: deadLearner }, why: `learner ${deadLearner} is silent` }
+
+  const suspected = config.voters.filter(v => !alive(v)).sort((a, b) => age(b) - age(a) || (a < b ? -1 : 1))
+  const victim = suspected[0]
+  if (victim === undefined) return { kind: 'none', reason: 'every voter is alive' }
+
+  const commitOf = (id: NodeId): number => status.peers.find(x => x.id === id)?.commitIndex ?? 0
+  const ready = config.learners.filter(l => status.commitIndex - commitOf(l) <= policy.caughtUpSlots).sort()
+  const add = ready[0]
+  if (add !== undefined) {
+    // The new configuration keeps a live majority: the live voters plus the caught-up learner.
+    const liveAfter = liveVoters.length + 1
+    if (liveAfter < Math.floor(config.voters.length / 2) + 1) return { kind: 'none', reason: 'the new configuration would have no live majority' }
+    return { kind: 'change', change: { kind: 'replaceVoter', remove: victim, add }, why: `voter ${victim} silent for ${age(victim)} ticks; ${add} is caught up` }
+  }
+  if (config.learners.length > 0) return { kind: 'none', reason: `waiting for learner ${config.learners.join(',')} to catch up` }
+  const members = new Set([...config.voters, ...config.learners])
+  const spare = pool.find(id => !members.has(id) && id !== status.id)
+  if (spare === undefined) return { kind: 'none', reason: 'no spare peer available' }
+  return { kind: 'change', change: { kind: 'addLearner', node: spare }, why: `voter ${victim} silent for ${age(victim)} ticks; ${spare} joins as a learner first` }
+}
