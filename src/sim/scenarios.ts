@@ -17,6 +17,19 @@ export interface RollingReplacementOptions {
   /** Longest a single replacement may take before the run counts as failed, ms of virtual time. */
   readonly replacementDeadlineMs?: number
   readonly trace?: (line: string) => void
+  /** The first spare that joins as a learner crashes while catching up (the policy must drop it and try another). */
+  readonly crashFirstLearner?: boolean
+  /** When the first replacement is half done (learner added), the leader crashes too (needs ≥ 5 nodes). */
+  readonly crashLeaderMidReplacement?: boolean
+  /** Each replaced member comes back (stale configuration, old disk) and must not disrupt the group. */
+  readonly reviveReplaced?: boolean
+  /**
+   * Virtual ms of client load before the first crash (default 1000). Nothing is compacted yet,
+   * so a longer warm-up means a longer log for every replacement learner to catch up.
+   */
+  readonly warmupMs?: number
+  /** How often the run checks whether the victim was replaced, ms (default 50): the resolution of `timings[].ms`. */
+  readonly pollMs?: number
 }
 
 export interface ReplacementTiming {
@@ -25,6 +38,8 @@ export interface ReplacementTiming {
   readonly replacement: NodeId | undefined
   /** Virtual ms from the permanent crash to the configuration in which the replacement votes. */
   readonly ms: number | undefined
+  /** The highest chosen slot when the victim crashed: the log a new member had to catch up. */
+  readonly slotsAtCrash?: number
 }
 
 export interface RollingReplacementResult {
@@ -48,7 +63,8 @@ export async function runRollingReplacement (options: RollingReplacementOptions)
   const cluster = new SimCluster({
     seed: options.seed,
     nodes: options.nodes,
-    spares: options.nodes,
+    // One spare per original member, plus one for the spare that is crashed on purpose.
+    spares: options.nodes + (options.crashFirstLearner === true ? 1 : 0),
     network: { lossRate: options.lossRate ?? 0.02 },
     paxos: { pipelineMax: options.pipelineMax ?? 32 },
     replacement: { replaceAfterTicks: options.replaceAfterTicks },
@@ -65,19 +81,41 @@ export async function runRollingReplacement (options: RollingReplacementOptions)
   const s = cluster.scheduler
   await cluster.start()
   const loops = clients.map(async c => { await c.run() })
-  await s.runUntilAsync(s.now() + 1000)
+  await s.runUntilAsync(s.now() + (options.warmupMs ?? 1000))
 
   const order = [...cluster.bootstrapVoters]
   cluster.prng.fork('order').shuffle(order)
-  for (const victim of order) {
+  let learnerCrashed = options.crashFirstLearner !== true
+  let leaderCrashed = options.crashLeaderMidReplacement !== true
+  const revived: NodeId[] = []
+  for (let i = 0; i < order.length; i++) {
+    const victim = order[i] as NodeId
+    if (!cluster.isUp(victim)) continue
     const before = new Set(latestVoters(cluster))
     const wasLeader = cluster.leader() === victim
+    const slotsAtCrash = cluster.checker.highestChosen()
     cluster.crash(victim)
     cluster.trace(`scenario: ${victim} crashed for good${wasLeader ? ' (the leader)' : ''}`)
     const start = s.now()
     let replacement: NodeId | undefined
     while (s.now() - start < deadline) {
-      await s.runUntilAsync(s.now() + 50)
+      await s.runUntilAsync(s.now() + (options.pollMs ?? 50))
+      const learners = latestLearners(cluster)
+      if (!learnerCrashed && learners.length > 0) {
+        learnerCrashed = true
+        cluster.crash(learners[0] as NodeId)
+        cluster.trace(`scenario: learner ${learners[0] as NodeId} crashed while catching up`)
+      }
+      const leader = cluster.leader()
+      if (!leaderCrashed && learners.length > 0 && leader !== undefined) {
+        leaderCrashed = true
+        cluster.crash(leader)
+        cluster.trace(`scenario: leader ${leader} crashed in the middle of the replacement`)
+        // It must be replaced too: handle it right after this victim.
+        const at = order.indexOf(leader)
+        if (at > i) order.splice(at, 1)
+        order.splice(i + 1, 0, leader)
+      }
       const voters = latestVoters(cluster)
       if (!voters.includes(victim)) {
         replacement = voters.find(v => !before.has(v))
@@ -85,7 +123,7 @@ export async function runRollingReplacement (options: RollingReplacementOptions)
       }
     }
     const ms = replacement !== undefined ? s.now() - start : undefined
-    timings.push({ crashed: victim, wasLeader, replacement, ms })
+    timings.push({ crashed: victim, wasLeader, replacement, ms, slotsAtCrash })
     if (replacement === undefined) {
       violations.push({ kind: 'liveness', message: `${victim} was not replaced within ${deadline} ms`, time: s.now() })
       break
@@ -93,6 +131,12 @@ export async function runRollingReplacement (options: RollingReplacementOptions)
     cluster.trace(`scenario: ${victim} replaced by ${replacement} after ${Math.round(ms ?? 0)} ms`)
     // Let the new configuration settle before the next failure (the α window must pass).
     await s.runUntilAsync(s.now() + 500)
+    if (options.reviveReplaced === true) {
+      // Back from the dead with its old disk: it must learn it was removed and stay quiet.
+      await cluster.restart(victim)
+      revived.push(victim)
+      cluster.trace(`scenario: ${victim} came back after being replaced`)
+    }
   }
 
   const liveFrom = s.now()
@@ -100,13 +144,24 @@ export async function runRollingReplacement (options: RollingReplacementOptions)
   await s.runUntilAsync(s.now() + 3000)
   for (const c of clients) c.stop()
   while (clients.some(c => c.running) && s.now() < liveFrom + 20_000) await s.runUntilAsync(s.now() + 50)
+  // Read the outcome while the nodes are still up.
+  const finalVoters = latestVoters(cluster)
+  const revivedStatus = revived.map(id => ({ id, status: cluster.peer(id)?.status() }))
   cluster.haltAll()
   await s.runUntilAsync(s.now() + 1)
   await Promise.all(loops)
 
   violations.push(...cluster.checker.violations)
-  const finalVoters = latestVoters(cluster)
-  const originals = finalVoters.filter(v => cluster.bootstrapVoters.includes(v))
+  if (finalVoters.length === 0) violations.push({ kind: 'liveness', message: 'no live node knows a configuration at the end', time: s.now() })
+  for (const { id, status } of revivedStatus) {
+    if (status === undefined) continue
+    // A revived member may legitimately be chosen again as a spare (it then joins as a learner
+    // and catches up first); what it must never do is act on its stale configuration.
+    if (finalVoters.includes(id)) continue
+    if (status.role !== 'follower') violations.push({ kind: 'liveness', message: `replaced member ${id} is a ${status.role} again`, time: s.now() })
+    if (status.configuration.voters.includes(id)) violations.push({ kind: 'liveness', message: `replaced member ${id} still believes it votes (epoch ${status.configuration.epoch})`, time: s.now() })
+  }
+  const originals = finalVoters.filter(v => cluster.bootstrapVoters.includes(v) && !revived.includes(v))
   if (originals.length > 0) violations.push({ kind: 'liveness', message: `original members still voting: ${originals.join(',')}`, time: s.now() })
   const okAfter = history.slice(firstLiveOp).filter(e => e.type === 'ok').length
   if (okAfter === 0) violations.push({ kind: 'liveness', message: 'no operation completed after the last replacement', time: s.now() })
@@ -122,6 +177,15 @@ export async function runRollingReplacement (options: RollingReplacementOptions)
     slots: cluster.checker.highestChosen(),
     history
   }
+}
+
+function latestLearners (cluster: SimCluster): NodeId[] {
+  let best: { epoch: number, learners: NodeId[] } | undefined
+  for (const id of cluster.upIds()) {
+    const c = cluster.peer(id)?.status().configuration
+    if (c !== undefined && (best === undefined || c.epoch > best.epoch)) best = { epoch: c.epoch, learners: [...c.learners] }
+  }
+  return best?.learners ?? []
 }
 
 /** The voters of the newest configuration that any live node has committed. */

@@ -1,0 +1,62 @@
+import { describe, it, expect } from 'vitest'
+import { planReplacement } from '../../../src/vpeer/replacement.ts'
+import type { NodeStatus } from '../../../src/paxos/index.ts'
+
+const policy = { replaceAfterTicks: 100, caughtUpSlots: 10, candidates: () => [] }
+
+/** A leader's status at tick 1000; `acks` gives each peer's last ack tick and commit index. */
+function status (voters: string[], learners: string[], acks: Record<string, [number, number]>, extra: Partial<NodeStatus> = {}): NodeStatus {
+  const configuration = { epoch: 4, voters, learners }
+  return {
+    id: 'a', role: 'leader', leader: 'a', ballot: { round: 2, node: 'a' }, commitIndex: 500, appliedIndex: 500, lastSlot: 500,
+    configuration, configurations: [{ fromSlot: 1, configuration }],
+    peers: Object.entries(acks).map(([id, [tick, commit]]) => ({ id, lastAckTick: tick, commitIndex: commit })),
+    queuedCommands: 0, inflightSlots: 0, ticks: 1000, ...extra
+  }
+}
+
+describe('planReplacement', () => {
+  it('does nothing while every voter answers', () => {
+    const r = planReplacement(status(['a', 'b', 'c'], [], { b: [990, 500], c: [995, 500] }), policy, ['s1'])
+    expect(r).toEqual({ kind: 'none', reason: 'every voter is alive' })
+  })
+
+  it('adds a spare as a learner first when a voter is silent', () => {
+    const r = planReplacement(status(['a', 'b', 'c'], [], { b: [990, 500], c: [850, 400] }), policy, ['a', 'b', 's1', 's2'])
+    expect(r).toMatchObject({ kind: 'change', change: { kind: 'addLearner', node: 's1' } })
+  })
+
+  it('waits while the learner catches up, then swaps it in for the silent voter', () => {
+    const lagging = planReplacement(status(['a', 'b', 'c'], ['s1'], { b: [990, 500], c: [850, 400], s1: [999, 200] }), policy, ['s1', 's2'])
+    expect(lagging).toMatchObject({ kind: 'none', reason: expect.stringMatching(/waiting for learner s1/) })
+    const ready = planReplacement(status(['a', 'b', 'c'], ['s1'], { b: [990, 500], c: [850, 400], s1: [999, 495] }), policy, ['s1', 's2'])
+    expect(ready).toEqual({ kind: 'change', change: { kind: 'replaceVoter', remove: 'c', add: 's1' }, why: expect.any(String) })
+  })
+
+  it('replaces the voter silent longest first', () => {
+    const r = planReplacement(status(['a', 'b', 'c', 'd', 'e'], ['s1'], { b: [990, 500], c: [700, 300], d: [850, 300], e: [990, 500], s1: [999, 500] }), policy, [])
+    expect(r).toMatchObject({ change: { kind: 'replaceVoter', remove: 'c' } })
+  })
+
+  it('removes a learner that fell silent, so a dead spare cannot block the replacement', () => {
+    const r = planReplacement(status(['a', 'b', 'c'], ['s1'], { b: [990, 500], c: [800, 400], s1: [850, 0] }), policy, ['s2'])
+    expect(r).toMatchObject({ kind: 'change', change: { kind: 'removeLearner', node: 's1' } })
+  })
+
+  it('never starts without a live majority', () => {
+    const r = planReplacement(status(['a', 'b', 'c'], ['s1'], { b: [800, 300], c: [800, 300], s1: [999, 500] }), policy, [])
+    expect(r).toMatchObject({ kind: 'none', reason: expect.stringMatching(/no live majority/) })
+  })
+
+  it('waits while an earlier change is still taking effect, and only the leader plans', () => {
+    const base = status(['a', 'b', 'c'], [], { b: [990, 500], c: [800, 400] })
+    const pending = { ...base, configurations: [...base.configurations, { fromSlot: 520, configuration: { epoch: 5, voters: ['a', 'b', 'd'], learners: [] } }] }
+    expect(planReplacement(pending, policy, ['s1'])).toMatchObject({ kind: 'none', reason: expect.stringMatching(/still taking effect/) })
+    expect(planReplacement({ ...base, role: 'follower' }, policy, ['s1'])).toMatchObject({ kind: 'none', reason: 'not the leader' })
+  })
+
+  it('says so when no spare is available', () => {
+    const r = planReplacement(status(['a', 'b', 'c'], [], { b: [990, 500], c: [800, 400] }), policy, ['a', 'b', 'c'])
+    expect(r).toEqual({ kind: 'none', reason: 'no spare peer available' })
+  })
+})
