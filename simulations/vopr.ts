@@ -3,6 +3,12 @@
  * runs in parallel worker processes, with a summary and the failing seeds.
  * `npm run sim -- --seed N --trace`: replays one run with a readable trace.
  *
+ * `--scenario rolling` runs the rolling-replacement scenario instead (every original member
+ * crashed for good, one at a time, and replaced by a spare; src/sim/scenarios.ts) and adds
+ * replacement-time statistics to the summary:
+ *   npm run sim -- --scenario rolling --seeds 1000 [--nodes 3|5] [--replace-after-ticks 100]
+ *   npm run sim -- --scenario rolling --seed N --trace
+ *
  * Exit codes: 0 no violation, 1 violations found, 2 bad arguments.
  */
 import { fork } from 'node:child_process'
@@ -14,22 +20,71 @@ import cliProgress from 'cli-progress'
 import { parseFaults, runSeed } from '../src/sim/vopr.ts'
 import type { RunOptions, RunResult, RunStats } from '../src/sim/vopr.ts'
 import type { SimMutations } from '../src/sim/cluster.ts'
+import { Prng } from '../src/sim/prng.ts'
+import { runRollingReplacement } from '../src/sim/scenarios.ts'
+import type { ReplacementTiming } from '../src/sim/scenarios.ts'
+import type { HistoryEvent } from '../src/sim/lincheck/index.ts'
 
-interface SeedReport {
+/** What every worker report carries, whatever the scenario. */
+interface BaseReport {
   readonly seed: number
   readonly ok: boolean
-  readonly stats: RunStats
   readonly violations: RunResult['violations']
 }
+
+interface SeedReport extends BaseReport {
+  readonly stats: RunStats
+}
+
+type Scenario = 'vopr' | 'rolling'
+const SCENARIOS: readonly Scenario[] = ['vopr', 'rolling']
+
+/** The rolling scenario's knobs for one seed (what the replay needs is the seed plus the flags). */
+interface RollingParams {
+  readonly nodes: number
+  readonly replaceAfterTicks: number
+  readonly lossRate: number
+  readonly pipelineMax: number
+}
+
+interface RollingReport extends BaseReport {
+  readonly params: RollingParams
+  readonly timings: readonly ReplacementTiming[]
+  readonly opsOk: number
+  readonly slots: number
+}
+
+/** The simulator's tick (SimCluster's default), to express replaceAfterTicks in ms. */
+const TICK_MS = 10
+const LOSS_RATES = [0, 0.02, 0.1] as const
+const PIPELINE_MAX = [1, 4, 32] as const
+/** Failures listed in full in the rolling summary; the rest are only in failingSeeds. */
+const FAILURES_LISTED = 50
 
 const MUTATIONS = ['skipPhase1', 'unsafeLocalReads', 'applyTwice', 'forgetPromiseOnRestart', 'forgetVotesOnRestart', 'reconfigureAtNextSlot'] as const
 
 function usage (message: string): never {
-  process.stderr.write(`${message}\nusage: npm run sim -- [--seeds N] [--first S] [--seed N --trace] [--nodes 3|5] [--faults all|none|loss,duplication,reordering,crashes,partitions,oneWay,clockSkew] [--intensity swarm|nemesis] [--workers W] [--json] [--history FILE] [--mutation ${MUTATIONS.join('|')}]\n`)
+  process.stderr.write(`${message}\nusage: npm run sim -- [--scenario vopr|rolling] [--seeds N] [--first S] [--seed N --trace] [--nodes 3|5] [--faults all|none|loss,duplication,reordering,crashes,partitions,oneWay,clockSkew] [--intensity swarm|nemesis] [--workers W] [--json] [--history FILE] [--mutation ${MUTATIONS.join('|')}] [--replace-after-ticks N (rolling)]\n`)
   process.exit(2)
 }
 
-function parse (): { options: Omit<RunOptions, 'seed'>, seeds: number[], trace: boolean, workers: number, json: boolean, history?: string, worker: boolean, argv: string[] } {
+interface Args {
+  readonly scenario: Scenario
+  readonly options: Omit<RunOptions, 'seed'>
+  /** Rolling scenario: a fixed cluster size (else the seed picks) and the replacement timeout. */
+  readonly rolling: { readonly nodes?: number, readonly replaceAfterTicks: number }
+  readonly seeds: number[]
+  readonly trace: boolean
+  readonly workers: number
+  readonly json: boolean
+  readonly history?: string
+  readonly worker: boolean
+  /** `--scenario …` when not the default; kept apart so a replay command names it first. */
+  readonly scenarioArgv: string[]
+  readonly argv: string[]
+}
+
+function parse (): Args {
   let values
   try {
     values = parseArgs({
@@ -45,7 +100,9 @@ function parse (): { options: Omit<RunOptions, 'seed'>, seeds: number[], trace: 
         workers: { type: 'string' },
         json: { type: 'boolean' },
         history: { type: 'string' },
-        worker: { type: 'boolean' }
+        worker: { type: 'boolean' },
+        scenario: { type: 'string' },
+        'replace-after-ticks': { type: 'string' }
       },
       strict: true
     }).values
@@ -58,7 +115,19 @@ function parse (): { options: Omit<RunOptions, 'seed'>, seeds: number[], trace: 
     if (!Number.isSafeInteger(n) || n < min) usage(`--${name} must be an integer ≥ ${min}`)
     return n
   }
-  const nodes = int('nodes', values.nodes, 1)
+  const scenario = values.scenario ?? 'vopr'
+  if (!(SCENARIOS as readonly string[]).includes(scenario)) usage(`unknown --scenario ${scenario} (expected ${SCENARIOS.join(' or ')})`)
+  const rolling = scenario === 'rolling'
+  // Flags of the other scenario would be silently ignored; refusing them avoids runs that do
+  // not test what the user thinks they test.
+  if (rolling) {
+    for (const flag of ['faults', 'intensity', 'mutation'] as const) if (values[flag] !== undefined) usage(`--${flag} applies to --scenario vopr only`)
+  } else if (values['replace-after-ticks'] !== undefined) {
+    usage('--replace-after-ticks applies to --scenario rolling only')
+  }
+  // Fewer than 3 voters cannot lose one and keep a majority, so rolling needs at least 3.
+  const nodes = int('nodes', values.nodes, rolling ? 3 : 1)
+  const replaceAfterTicks = int('replace-after-ticks', values['replace-after-ticks'], 1) ?? 100
   let faults
   try { faults = parseFaults(values.faults ?? 'all') } catch (error) { usage((error as Error).message) }
   const intensity = values.intensity ?? 'swarm'
@@ -84,7 +153,11 @@ function parse (): { options: Omit<RunOptions, 'seed'>, seeds: number[], trace: 
   if (values.faults !== undefined) argv.push('--faults', values.faults)
   if (values.intensity !== undefined) argv.push('--intensity', values.intensity)
   if (values.mutation !== undefined) argv.push('--mutation', values.mutation)
+  if (values['replace-after-ticks'] !== undefined) argv.push('--replace-after-ticks', values['replace-after-ticks'])
   return {
+    scenario: scenario as Scenario,
+    rolling: { replaceAfterTicks, ...(nodes !== undefined ? { nodes } : {}) },
+    scenarioArgv: values.scenario !== undefined ? ['--scenario', values.scenario] : [],
     options,
     seeds,
     trace: values.trace === true,
@@ -96,8 +169,51 @@ function parse (): { options: Omit<RunOptions, 'seed'>, seeds: number[], trace: 
   }
 }
 
-function replayCommand (seed: number, argv: readonly string[]): string {
-  return `npm run sim -- --seed ${seed} --trace ${argv.join(' ')}`.trim()
+function replayCommand (seed: number, argv: readonly string[], scenarioArgv: readonly string[] = []): string {
+  return `npm run sim -- ${[...scenarioArgv, '--seed', String(seed), '--trace', ...argv].join(' ')}`.trim()
+}
+
+/**
+ * The seed's draw of the rolling knobs. Every draw happens whatever the flags, so fixing
+ * --nodes does not change a seed's loss rate or pipeline depth.
+ */
+function rollingParams (seed: number, fixed: Args['rolling']): RollingParams {
+  const prng = new Prng(seed).fork('rolling')
+  const drawnNodes = prng.chance(0.5) ? 3 : 5
+  return {
+    nodes: fixed.nodes ?? drawnNodes,
+    replaceAfterTicks: fixed.replaceAfterTicks,
+    lossRate: prng.pick(LOSS_RATES),
+    pipelineMax: prng.pick(PIPELINE_MAX)
+  }
+}
+
+async function runRolling (seed: number, fixed: Args['rolling'], trace?: (line: string) => void): Promise<RollingReport & { history: readonly HistoryEvent[] }> {
+  const params = rollingParams(seed, fixed)
+  try {
+    const r = await runRollingReplacement({ seed, ...params, ...(trace !== undefined ? { trace } : {}) })
+    return { seed, ok: r.ok, violations: r.violations, params, timings: r.timings, opsOk: r.opsOk, slots: r.slots, history: r.history }
+  } catch (error) {
+    // As runSeed does for vopr: an exception is a finding with a seed, not a dead worker.
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error)
+    return { seed, ok: false, violations: [{ kind: 'crash', message, time: 0 }], params, timings: [], opsOk: 0, slots: 0, history: [] }
+  }
+}
+
+async function runOneRolling (seed: number, args: Args): Promise<number> {
+  const r = await runRolling(seed, args.rolling, line => { process.stdout.write(line + '\n') })
+  if (args.history !== undefined) writeFileSync(args.history, r.history.map(e => JSON.stringify(e)).join('\n') + '\n')
+  process.stdout.write(`\nseed ${seed}: ${JSON.stringify({ ...r.params, opsOk: r.opsOk, slots: r.slots })}\n`)
+  for (const t of r.timings) {
+    process.stdout.write(`  ${t.crashed}${t.wasLeader ? ' (leader)' : ''} → ${t.replacement ?? 'not replaced'}${t.ms !== undefined ? ` in ${Math.round(t.ms)} ms` : ''}\n`)
+  }
+  if (r.ok) {
+    process.stdout.write('no violations\n')
+    return 0
+  }
+  for (const v of r.violations) process.stdout.write(`VIOLATION ${v.kind} at T=${(v.time / 1000).toFixed(3)}: ${v.message}\n`)
+  process.stdout.write(`reproduce with: ${replayCommand(seed, args.argv, args.scenarioArgv)}\n`)
+  return 1
 }
 
 async function runOne (seed: number, options: Omit<RunOptions, 'seed'>, argv: readonly string[], history?: string): Promise<number> {
@@ -114,18 +230,28 @@ async function runOne (seed: number, options: Omit<RunOptions, 'seed'>, argv: re
 }
 
 /** Worker side: runs the seeds it is given and reports each over IPC. */
-async function workerMain (seeds: readonly number[], options: Omit<RunOptions, 'seed'>): Promise<void> {
+async function workerMain (seeds: readonly number[], args: Args): Promise<void> {
   for (const seed of seeds) {
-    const r = await runSeed({ ...options, seed })
-    const report: SeedReport = { seed, ok: r.ok, stats: r.stats, violations: r.violations }
+    let report: SeedReport | RollingReport
+    if (args.scenario === 'rolling') {
+      // The history stays in the worker: the summary does not need it and it can be large.
+      const { history: _history, ...rest } = await runRolling(seed, args.rolling)
+      report = rest
+    } else {
+      const r = await runSeed({ ...args.options, seed })
+      report = { seed, ok: r.ok, stats: r.stats, violations: r.violations }
+    }
     await new Promise<void>((resolve, reject) => { process.send?.(report, (err: Error | null) => { if (err !== null) reject(err); else resolve() }) })
   }
 }
 
-async function coordinator (seeds: readonly number[], workers: number, argv: readonly string[], json: boolean): Promise<number> {
-  const started = Date.now()
+/**
+ * Forks the workers, hands each its share of the seeds, prints failing seeds as they arrive.
+ * `argv` already starts with `--scenario …` when one was given, so workers run the same scenario.
+ */
+async function runWorkers<R extends BaseReport> (seeds: readonly number[], workers: number, argv: readonly string[], replayArgv: readonly string[], scenarioArgv: readonly string[], json: boolean): Promise<R[]> {
   const n = Math.min(workers, seeds.length)
-  const reports: SeedReport[] = []
+  const reports: R[] = []
   const showBar = process.stderr.isTTY && process.env.CI === undefined && !json
   const bar = showBar ? new cliProgress.SingleBar({ format: 'sim [{bar}] {value}/{total} seeds | {failed} failing | {eta_formatted} left', stream: process.stderr }, cliProgress.Presets.shades_classic) : undefined
   bar?.start(seeds.length, 0, { failed: 0 })
@@ -138,12 +264,12 @@ async function coordinator (seeds: readonly number[], workers: number, argv: rea
       stdio: ['ignore', 'inherit', 'inherit', 'ipc']
     })
     child.send(mine)
-    child.on('message', (m: SeedReport) => {
+    child.on('message', (m: R) => {
       reports.push(m)
       if (!m.ok) {
         failed++
         bar?.increment(1, { failed })
-        const line = `FAIL seed ${m.seed}: ${m.violations.map(v => `${v.kind}: ${v.message.split('\n')[0]}`).join(' | ')}\n  reproduce with: ${replayCommand(m.seed, argv)}\n`
+        const line = `FAIL seed ${m.seed}: ${m.violations.map(v => `${v.kind}: ${v.message.split('\n')[0]}`).join(' | ')}\n  reproduce with: ${replayCommand(m.seed, replayArgv, scenarioArgv)}\n`
         if (bar !== undefined) bar.stop()
         process.stderr.write(line)
         if (bar !== undefined) bar.start(seeds.length, reports.length, { failed })
@@ -157,6 +283,13 @@ async function coordinator (seeds: readonly number[], workers: number, argv: rea
     })
   }))
   bar?.stop()
+  return reports
+}
+
+async function coordinator (seeds: readonly number[], workers: number, argv: readonly string[], scenarioArgv: readonly string[], json: boolean): Promise<number> {
+  const started = Date.now()
+  const reports = await runWorkers<SeedReport>(seeds, workers, [...scenarioArgv, ...argv], argv, scenarioArgv, json)
+  const failed = reports.filter(r => !r.ok).length
   const sum = (f: (s: RunStats) => number): number => reports.reduce((a, r) => a + f(r.stats), 0)
   const byKind: Record<string, number> = {}
   for (const r of reports) for (const v of r.violations) byKind[v.kind] = (byKind[v.kind] ?? 0) + 1
@@ -180,19 +313,86 @@ async function coordinator (seeds: readonly number[], workers: number, argv: rea
   return failed === 0 ? 0 : 1
 }
 
+interface TimeStats {
+  readonly count: number
+  readonly mean: number | null
+  readonly p50: number | null
+  readonly p95: number | null
+  readonly max: number | null
+}
+
+/** Mean and nearest-rank percentiles, ms rounded to 1; null fields for an empty sample. */
+function timeStats (xs: readonly number[]): TimeStats {
+  if (xs.length === 0) return { count: 0, mean: null, p50: null, p95: null, max: null }
+  const s = [...xs].sort((a, b) => a - b)
+  const rank = (q: number): number => s[Math.max(0, Math.ceil(q * s.length) - 1)] ?? NaN
+  const r1 = (x: number): number => Math.round(x * 10) / 10
+  return { count: s.length, mean: r1(s.reduce((a, x) => a + x, 0) / s.length), p50: r1(rank(0.5)), p95: r1(rank(0.95)), max: r1(s[s.length - 1] ?? NaN) }
+}
+
+async function rollingCoordinator (args: Args): Promise<number> {
+  const started = Date.now()
+  const { seeds } = args
+  const reports = await runWorkers<RollingReport>(seeds, args.workers, [...args.scenarioArgv, ...args.argv], args.argv, args.scenarioArgv, args.json)
+  reports.sort((a, b) => a.seed - b.seed)
+  const failing = reports.filter(r => !r.ok)
+  const byKind: Record<string, number> = {}
+  for (const r of reports) for (const v of r.violations) byKind[v.kind] = (byKind[v.kind] ?? 0) + 1
+  const timings = reports.flatMap(r => r.timings)
+  const done = timings.filter((t): t is ReplacementTiming & { ms: number } => t.ms !== undefined)
+  const count = <K extends 'nodes' | 'lossRate' | 'pipelineMax'>(key: K): Record<string, number> => {
+    const out: Record<string, number> = {}
+    for (const r of reports) out[String(r.params[key])] = (out[String(r.params[key])] ?? 0) + 1
+    return out
+  }
+  const summary = {
+    scenario: 'rolling',
+    seeds: reports.length,
+    passed: reports.length - failing.length,
+    failed: failing.length,
+    failingSeeds: failing.map(r => r.seed),
+    failures: failing.slice(0, FAILURES_LISTED).map(r => ({
+      seed: r.seed,
+      params: r.params,
+      violations: r.violations.map(v => `${v.kind}: ${v.message.split('\n')[0] ?? ''}`),
+      replay: replayCommand(r.seed, args.argv, args.scenarioArgv)
+    })),
+    violations: byKind,
+    params: { replaceAfterTicks: args.rolling.replaceAfterTicks, replaceAfterMs: args.rolling.replaceAfterTicks * TICK_MS, nodes: count('nodes'), lossRate: count('lossRate'), pipelineMax: count('pipelineMax') },
+    replacements: { attempted: timings.length, completed: done.length, notReplaced: timings.length - done.length },
+    // Virtual ms from a member's permanent crash to the configuration in which its replacement
+    // votes; sampled every 50 ms by the scenario, so that is the resolution.
+    replacementMs: {
+      all: timeStats(done.map(t => t.ms)),
+      leader: timeStats(done.filter(t => t.wasLeader).map(t => t.ms)),
+      nonLeader: timeStats(done.filter(t => !t.wasLeader).map(t => t.ms))
+    },
+    clientOpsOk: reports.reduce((a, r) => a + r.opsOk, 0),
+    slotsChosen: reports.reduce((a, r) => a + r.slots, 0),
+    wallSeconds: Math.round((Date.now() - started) / 100) / 10,
+    command: `npm run sim -- ${[...args.scenarioArgv, '--seeds', String(seeds.length), '--first', String(seeds[0] ?? 1), ...args.argv].join(' ')}`
+  }
+  process.stdout.write(JSON.stringify(summary, null, args.json ? 0 : 2) + '\n')
+  return failing.length === 0 ? 0 : 1
+}
+
 async function main (): Promise<void> {
   const args = parse()
   if (args.worker) {
     const seeds = await new Promise<number[]>(resolve => { process.once('message', m => { resolve(m as number[]) }) })
-    await workerMain(seeds, args.options)
+    await workerMain(seeds, args)
     process.disconnect?.()
+    return
+  }
+  if (args.scenario === 'rolling') {
+    process.exitCode = args.trace || args.seeds.length === 1 ? await runOneRolling(args.seeds[0] ?? 1, args) : await rollingCoordinator(args)
     return
   }
   if (args.trace || args.seeds.length === 1) {
     process.exitCode = await runOne(args.seeds[0] ?? 1, args.options, args.argv, args.history)
     return
   }
-  process.exitCode = await coordinator(args.seeds, args.workers, args.argv, args.json)
+  process.exitCode = await coordinator(args.seeds, args.workers, args.argv, args.scenarioArgv, args.json)
 }
 
 await main()
