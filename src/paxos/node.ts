@@ -68,6 +68,11 @@ export interface Ready {
   readonly failedReads: readonly string[]
   /** Set when role, leader or promised ballot changed since the previous Ready. */
   readonly softState: SoftState | undefined
+  /**
+   * Peers that asked for chosen values below this node's compaction point: the runtime sends
+   * them a snapshot instead (issue 3 §2). Each peer appears at most once per Ready.
+   */
+  readonly snapshotRequests: readonly NodeId[]
 }
 
 export interface NodeStatus extends SoftState {
@@ -85,6 +90,13 @@ export interface NodeStatus extends SoftState {
   readonly inflightSlots: number
   /** This node's logical clock (ticks since start): `peers[].lastAckTick` is on this scale. */
   readonly ticks: number
+}
+
+export interface CompactionStatus {
+  /** Index of the newest snapshot this node's storage holds (0 = none). */
+  readonly snapshotIndex: Slot
+  /** Slots at or below this are no longer in the in-memory log (compacted). */
+  readonly compactedThrough: Slot
 }
 
 interface InflightSlot {
@@ -160,6 +172,13 @@ type Role = FollowerRole | CandidateRole | LeaderRole
 export interface PaxosNodeOptions {
   /** Receives one line per notable protocol event (role changes, elections, drops). */
   trace?: (line: string) => void
+  /**
+   * The snapshot the node starts from (loaded by the runtime, which has already restored the
+   * state machine from it): slots ≤ `index` are chosen and applied, `configs` are the
+   * configurations governing slots above `index` (`snapshotConfigs`). The durable log then only
+   * holds slots above it.
+   */
+  snapshot?: { readonly index: Slot, readonly configs: readonly ConfigEntry[] }
 }
 
 /**
@@ -183,8 +202,22 @@ export class PaxosNode {
   // Durable state (mirrored in Storage through `persist` batches).
   private promised: Ballot
   private readonly log: Map<Slot, LogEntry>
-  /** Invariant: every slot in 1..commitIndex is in `log` with its chosen value. */
+  /** Invariant: every slot in compactedThrough+1..commitIndex is in `log` with its chosen value. */
   private commitIndex: Slot
+  /** Index of the newest snapshot held by the runtime's storage (0 = none). */
+  private snapshotIndex: Slot = 0
+  /**
+   * Slots ≤ this were dropped from `log` (they are in a snapshot). Invariant:
+   * compactedThrough ≤ snapshotIndex and compactedThrough ≤ appliedIndex.
+   */
+  private compactedThrough: Slot = 0
+  /**
+   * Every configuration added since the applied index, with the slot it was chosen at (base
+   * entries carry the commit index they were loaded at). `configs` is pruned at the commit index,
+   * which may be above the applied index a snapshot is taken at; this keeps what
+   * `snapshotConfigs` needs. Trimmed in `advance`.
+   */
+  private configHistory: Array<{ readonly slot: Slot, readonly entry: ConfigEntry }> = []
 
   // Volatile state.
   private role: Role = { kind: 'follower' }
@@ -211,6 +244,7 @@ export class PaxosNode {
   private readsReady: ReadState[] = []
   private readsFailed: string[] = []
   private readonly remoteReads = new Set<string>()
+  private snapshotRequestsOut: NodeId[] = []
   private softStateDirty = true
   private outstanding: Ready | undefined
 
@@ -223,9 +257,25 @@ export class PaxosNode {
     this.promised = durable.promised
     this.log = new Map(durable.log)
     this.commitIndex = 0
+    const snapshot = options.snapshot
+    if (snapshot !== undefined) {
+      assert(Number.isSafeInteger(snapshot.index) && snapshot.index >= 0 && snapshot.configs.length > 0, () => `invalid snapshot start: index ${snapshot.index}, ${snapshot.configs.length} configurations`)
+      // Everything up to the snapshot's index is chosen and already reflected in the state
+      // machine the runtime restored; storage dropped the log there (a leftover is dropped too).
+      this.commitIndex = snapshot.index
+      this.handedOut = snapshot.index
+      this.appliedIndex = snapshot.index
+      this.snapshotIndex = snapshot.index
+      this.compactedThrough = snapshot.index
+      this.lastSlot = snapshot.index
+      for (const slot of [...this.log.keys()]) if (slot <= snapshot.index) this.log.delete(slot)
+      this.configs = [...snapshot.configs]
+      this.pruneConfigs()
+    }
+    this.configHistory = this.configs.map(entry => ({ slot: this.commitIndex, entry }))
     for (const slot of this.log.keys()) if (slot > this.lastSlot) this.lastSlot = slot
-    // Replaying the committed prefix rebuilds the configurations it chose.
-    for (let s = 1; s <= durable.commitIndex; s++) {
+    // Replaying the committed prefix (above the snapshot) rebuilds the configurations it chose.
+    for (let s = this.commitIndex + 1; s <= durable.commitIndex; s++) {
       assert(this.log.has(s), () => `durable state: committed slot ${s} missing from the log`)
       this.commitTo(s)
     }
@@ -359,7 +409,7 @@ export class PaxosNode {
   hasReady (): boolean {
     return this.outstanding === undefined && (this.outbox.length > 0 || this.persistEntries.size > 0 || this.persistPromised ||
       this.persistCommit || this.handedOut < this.commitIndex || this.readsReady.length > 0 ||
-      this.readsFailed.length > 0 || this.softStateDirty)
+      this.readsFailed.length > 0 || this.softStateDirty || this.snapshotRequestsOut.length > 0)
   }
 
   ready (): Ready | undefined {
@@ -374,7 +424,7 @@ export class PaxosNode {
     }
     const committed: CommittedSlot[] = []
     const last = Math.min(this.commitIndex, this.handedOut + this.config.committedMax)
-    if (this.config.mutations?.applyTwice === true && this.handedOut > 0 && (++this.readyCount % 7) === 0) {
+    if (this.config.mutations?.applyTwice === true && this.handedOut > this.compactedThrough && (++this.readyCount % 7) === 0) {
       committed.push({ slot: this.handedOut, value: this.entryAt(this.handedOut).value })
     }
     for (let s = this.handedOut + 1; s <= last; s++) {
@@ -393,8 +443,10 @@ export class PaxosNode {
       committed,
       reads: this.readsReady,
       failedReads: this.readsFailed,
-      softState: this.softStateDirty ? this.softState() : undefined
+      softState: this.softStateDirty ? this.softState() : undefined,
+      snapshotRequests: this.snapshotRequestsOut
     }
+    this.snapshotRequestsOut = []
     this.persistEntries = new Map()
     this.persistPromised = false
     this.persistCommit = false
@@ -412,6 +464,10 @@ export class PaxosNode {
     this.outstanding = undefined
     const lastCommitted = rd.committed[rd.committed.length - 1]
     if (lastCommitted !== undefined) this.appliedIndex = Math.max(this.appliedIndex, lastCommitted.slot)
+    // No snapshot will be asked for below the applied index: forget configurations that every
+    // such snapshot would prune.
+    const h = this.configHistory
+    while (h.length > 1 && (h[1] as { slot: Slot }).slot <= this.appliedIndex && (h[1] as { entry: ConfigEntry }).entry.fromSlot <= this.appliedIndex + 1) h.shift()
     this.checkInvariants()
   }
 
@@ -439,9 +495,112 @@ export class PaxosNode {
     }
   }
 
-  /** The chosen value of a committed slot (for checkers and catch-up). */
+  compaction (): CompactionStatus {
+    return { snapshotIndex: this.snapshotIndex, compactedThrough: this.compactedThrough }
+  }
+
+  /** The chosen value of a committed slot (for checkers and catch-up); undefined once compacted. */
   committedValue (slot: Slot): Value | undefined {
-    return slot >= 1 && slot <= this.commitIndex ? this.log.get(slot)?.value : undefined
+    return slot > this.compactedThrough && slot <= this.commitIndex ? this.log.get(slot)?.value : undefined
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Snapshots and compaction (issue 3 §2). The runtime owns the snapshot bytes and storage; the
+  // core only learns where the snapshot is and which slots it may forget.
+
+  /**
+   * The configurations governing the slots above `index` (more than one while a change chosen
+   * at or below `index` waits out its α window): the snapshot's configuration metadata.
+   * `index` is a slot the runtime has applied in the Ready it is carrying out, so
+   * appliedIndex ≤ index ≤ handedOut.
+   */
+  snapshotConfigs (index: Slot): ConfigEntry[] {
+    assert(index >= this.appliedIndex && index <= this.handedOut, () => `snapshot index ${index} outside applied ${this.appliedIndex}..handed out ${this.handedOut}`)
+    const out = this.configHistory.filter(h => h.slot <= index).map(h => h.entry)
+    while (out.length > 1 && (out[1] as ConfigEntry).fromSlot <= index + 1) out.shift()
+    assert(out.length > 0, () => `no configuration known at snapshot index ${index}`)
+    return out
+  }
+
+  /** The runtime's storage now durably holds a snapshot at `index`: compaction may go up to it. */
+  snapshotTaken (index: Slot): void {
+    assert(index <= this.appliedIndex, () => `snapshot at ${index} above the applied index ${this.appliedIndex}`)
+    if (index > this.snapshotIndex) this.snapshotIndex = index
+  }
+
+  /**
+   * Drops in-memory log entries ≤ `upTo`, never above the snapshot index or the applied index
+   * (those entries are still needed to apply, or to serve catch-up without a snapshot). The
+   * runtime calls it once its storage compaction succeeded. Returns the new compaction point.
+   */
+  compactLog (upTo: Slot): Slot {
+    const limit = Math.min(upTo, this.snapshotIndex, this.appliedIndex)
+    if (limit > this.compactedThrough) this.dropLogThrough(limit)
+    this.checkInvariants()
+    return this.compactedThrough
+  }
+
+  /**
+   * A snapshot received from a peer was installed at `index`: the runtime has persisted it
+   * (Storage.installSnapshot) and restored the state machine and session table from it. Slots
+   * ≤ index count as applied; learning continues above it. `configs` are the snapshot's
+   * (`snapshotConfigs` on the sender); they replace ours only when the snapshot is ahead of our
+   * commit index (otherwise ours, derived from more slots, are newer). A leader or candidate
+   * that lagged that far steps down: its Phase 1 bookkeeping is about slots it never learned.
+   * Must be called between Readies. Returns false (nothing changed) for a snapshot at or below
+   * the applied index.
+   */
+  installSnapshot (index: Slot, configs: readonly ConfigEntry[]): boolean {
+    assert(this.outstanding === undefined, 'installSnapshot() between ready() and advance()')
+    assert(Number.isSafeInteger(index) && configs.length > 0, () => `invalid snapshot install: index ${index}, ${configs.length} configurations`)
+    if (index <= this.appliedIndex) {
+      mark('learner: stale snapshot install ignored')
+      return false
+    }
+    if (index > this.commitIndex) {
+      const role = this.role
+      if (role.kind !== 'follower') {
+        mark('learner: snapshot installed by a leader or candidate, stepping down')
+        this.log_(`snapshot at ${index} is ahead of our commit ${this.commitIndex}: stepping down from ${role.kind}`)
+        this.becomeFollower()
+        if (role.kind === 'leader') this.setLeader(undefined, undefined)
+      }
+      this.commitIndex = index
+      this.persistCommit = true
+      this.configs = [...configs]
+      this.pruneConfigs()
+      this.configHistory = this.configs.map(entry => ({ slot: index, entry }))
+      this.softStateDirty = true
+      if (index > this.lastSlot) this.lastSlot = index
+    }
+    this.handedOut = index
+    this.appliedIndex = index
+    for (const slot of [...this.reconfigOutcomes.keys()]) if (slot <= index) this.reconfigOutcomes.delete(slot)
+    if (index > this.snapshotIndex) this.snapshotIndex = index
+    this.dropLogThrough(index)
+    mark('learner: snapshot installed')
+    this.log_(`snapshot installed at ${index}, commit ${this.commitIndex}`)
+    // Continue learning above the snapshot: entries we hold from the current leader may commit
+    // now; anything else is fetched.
+    this.catchupSentTick = undefined
+    if (this.role.kind === 'follower' && this.leaderBallot !== undefined) this.learnCommit(this.leaderBallot, this.leaderCommit)
+    else this.maybeRequestCatchup()
+    this.checkInvariants()
+    return true
+  }
+
+  private dropLogThrough (upTo: Slot): void {
+    if (upTo <= this.compactedThrough) return
+    if (upTo - this.compactedThrough > this.log.size) {
+      for (const slot of [...this.log.keys()]) if (slot <= upTo) this.log.delete(slot)
+    } else {
+      for (let s = this.compactedThrough + 1; s <= upTo; s++) this.log.delete(s)
+    }
+    this.compactedThrough = upTo
+  }
+
+  private pruneConfigs (): void {
+    while (this.configs.length > 1 && (this.configs[1] as ConfigEntry).fromSlot <= this.commitIndex + 1) this.configs.shift()
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1013,6 +1172,12 @@ export class PaxosNode {
   }
 
   private onCatchupRequest (from: NodeId, m: CatchupRequestMessage): void {
+    if (m.fromSlot >= 1 && m.fromSlot <= this.compactedThrough) {
+      // The values are gone from our log; only the snapshot that replaced them can help.
+      mark('learner: catch-up below the compaction point, snapshot needed')
+      if (!this.snapshotRequestsOut.includes(from)) this.snapshotRequestsOut.push(from)
+      return
+    }
     const last = Math.min(m.toSlot, this.commitIndex, m.fromSlot + this.config.catchupEntriesMax - 1)
     if (m.fromSlot < 1 || last < m.fromSlot) return
     const entries: Array<readonly [Slot, LogEntry]> = []
@@ -1192,7 +1357,9 @@ export class PaxosNode {
     // under the old configuration are still in flight.
     const fromSlot = slot + (this.config.mutations?.reconfigureAtNextSlot === true ? 1 : this.config.pipelineMax)
     const lastFrom = (this.configs[this.configs.length - 1] as ConfigEntry).fromSlot
-    this.configs.push({ fromSlot: Math.max(fromSlot, lastFrom), configuration: next })
+    const entry: ConfigEntry = { fromSlot: Math.max(fromSlot, lastFrom), configuration: next }
+    this.configs.push(entry)
+    this.configHistory.push({ slot, entry })
     this.softStateDirty = true
     const role = this.role
     if (role.kind === 'leader') {
@@ -1295,6 +1462,7 @@ export class PaxosNode {
   }
 
   private entryAt (slot: Slot): LogEntry {
+    assert(slot > this.compactedThrough, () => `slot ${slot} is compacted (≤ ${this.compactedThrough})`)
     const e = this.log.get(slot)
     assert(e !== undefined, () => `no log entry at committed slot ${slot}`)
     return e
@@ -1311,7 +1479,8 @@ export class PaxosNode {
   /** Invariants checked after every input (TigerBeetle's `defer self.invariants()`). */
   checkInvariants (): void {
     assert(this.appliedIndex <= this.handedOut && this.handedOut <= this.commitIndex, () => `applied ${this.appliedIndex} ≤ handedOut ${this.handedOut} ≤ commit ${this.commitIndex}`)
-    assert(this.commitIndex === 0 || this.log.has(this.commitIndex), 'committed slot present in the log')
+    assert(this.commitIndex <= this.compactedThrough || this.log.has(this.commitIndex), 'committed slot present in the log')
+    assert(this.compactedThrough <= this.snapshotIndex && this.compactedThrough <= this.appliedIndex, () => `compacted through ${this.compactedThrough} above snapshot ${this.snapshotIndex} or applied ${this.appliedIndex}`)
     assert(this.commitIndex <= this.lastSlot || this.commitIndex === 0, 'commit index within the log')
     const role = this.role
     if (role.kind === 'leader') {

@@ -90,6 +90,18 @@ export class SafetyChecker {
     else if (known.digest !== digest) this.report('replica-equality', `slot ${slot}: state of ${node} differs from ${known.node}`)
   }
 
+  /**
+   * A replica incarnation jumped to `index` by loading or installing a snapshot: it goes on at
+   * index + 1 (integrity), and its state must equal every other replica's at `index`.
+   */
+  onSnapshot (node: NodeId, incarnation: number, index: Slot, digest: string): void {
+    const who = `${node}#${incarnation}`
+    const last = this.lastSlot.get(who) ?? 0
+    if (index < last) this.report('integrity', `${who} installed a snapshot at ${index} after applying slot ${last}`)
+    this.lastSlot.set(who, Math.max(last, index))
+    this.onApplied(node, index, digest)
+  }
+
   /** The value applied at `slot` by anyone, if any. */
   chosenAt (slot: Slot): Value | undefined {
     return this.chosen.get(slot)

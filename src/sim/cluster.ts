@@ -1,10 +1,10 @@
 import type { PaxosConfig, PaxosMutations } from '../paxos/config.ts'
-import type { PaxosMessage } from '../paxos/messages.ts'
 import type { DurableState, NodeId } from '../paxos/types.ts'
 import { BOTTOM_BALLOT } from '../paxos/types.ts'
 import { MemoryStorage } from '../storage/memory-storage.ts'
 import { VirtualPeer } from '../vpeer/virtual-peer.ts'
-import type { Storage } from '../vpeer/interfaces.ts'
+import type { Storage, Transport } from '../vpeer/interfaces.ts'
+import type { WireMessage } from '../vpeer/snapshot-transfer.ts'
 import { SafetyChecker } from './checkers.ts'
 import { KvStateMachine } from './kv.ts'
 import type { KvAnswer, KvCommand, KvQuery, KvResult } from './kv.ts'
@@ -41,6 +41,14 @@ export interface SimClusterOptions {
   readonly paxos?: Partial<Omit<PaxosConfig, 'id' | 'configuration'>>
   readonly mutations?: SimMutations
   readonly trace?: (line: string) => void
+  /** Passed to every VirtualPeer (snapshots and compaction; default: the VirtualPeer defaults). */
+  readonly snapshotEverySlots?: number
+  readonly logRetentionSlots?: number
+  readonly snapshotChunkBytes?: number
+  /** Wraps a node's transport (tests: corrupt or watch messages in flight). */
+  readonly wrapTransport?: (id: NodeId, transport: Transport<WireMessage>) => Transport<WireMessage>
+  /** Builds each incarnation's state machine (default: a fresh KvStateMachine). */
+  readonly stateMachine?: (id: NodeId) => KvStateMachine
   /** Automatic replacement of dead voters; candidates are the non-members, live ones first (the DHT's role). */
   readonly replacement?: { readonly replaceAfterTicks: number, readonly caughtUpSlots?: number, readonly checkEveryTicks?: number }
 }
@@ -63,7 +71,7 @@ interface SimNode {
 export class SimCluster {
   readonly scheduler = new Scheduler()
   readonly prng: Prng
-  readonly network: SimNetwork<PaxosMessage>
+  readonly network: SimNetwork<WireMessage>
   readonly checker: SafetyChecker
   /** Every node: the bootstrap voters first, then the spares. */
   readonly ids: readonly NodeId[]
@@ -77,7 +85,7 @@ export class SimCluster {
   constructor (options: SimClusterOptions) {
     this.options = options
     this.prng = new Prng(options.seed)
-    this.network = new SimNetwork<PaxosMessage>(this.scheduler, this.prng.fork('network'), options.network)
+    this.network = new SimNetwork<WireMessage>(this.scheduler, this.prng.fork('network'), options.network)
     this.checker = new SafetyChecker(() => this.scheduler.now())
     this.storagePrng = this.prng.fork('storage')
     this.ids = Array.from({ length: options.nodes + (options.spares ?? 0) }, (_, i) => `n${i + 1}`)
@@ -179,7 +187,7 @@ export class SimCluster {
     const n = this.node(id)
     n.incarnation++
     const incarnation = n.incarnation
-    const sm = new KvStateMachine()
+    const sm = this.options.stateMachine?.(id) ?? new KvStateMachine()
     if (incarnation > 1) this.network.reconnect(id)
     const forget = this.options.mutations?.forgetVotesOnRestart === true ? 'votes' : this.options.mutations?.forgetPromiseOnRestart === true ? 'promise' : undefined
     const storage = forget !== undefined && incarnation > 1 ? forgetfulStorage(n.storage, forget) : n.storage
@@ -187,13 +195,16 @@ export class SimCluster {
     const peer: KvPeer = await VirtualPeer.create<KvCommand, KvResult, KvQuery, KvAnswer>({
       id,
       configuration: { epoch: 0, voters: [...this.bootstrapVoters], learners: [] },
-      transport: this.network.endpoint(id),
+      transport: this.options.wrapTransport?.(id, this.network.endpoint(id)) ?? this.network.endpoint(id),
       storage,
       clock: n.clock,
       stateMachine: sm,
       random: this.prng.fork(`node:${id}:${incarnation}`),
       tickMs: this.options.tickMs ?? 10,
       paxos,
+      ...(this.options.snapshotEverySlots !== undefined ? { snapshotEverySlots: this.options.snapshotEverySlots } : {}),
+      ...(this.options.logRetentionSlots !== undefined ? { logRetentionSlots: this.options.logRetentionSlots } : {}),
+      ...(this.options.snapshotChunkBytes !== undefined ? { snapshotChunkBytes: this.options.snapshotChunkBytes } : {}),
       ...(this.options.trace !== undefined ? { trace: (line: string) => { this.trace(line) } } : {}),
       ...(this.options.replacement !== undefined
         ? {
@@ -208,7 +219,8 @@ export class SimCluster {
       observer: {
         slot: (slot, value) => { this.checker.onSlot(id, incarnation, slot, value) },
         command: (_slot, command) => { this.checker.onCommand(id, incarnation, command) },
-        applied: slot => { this.checker.onApplied(id, slot, sm.digest()) }
+        applied: slot => { this.checker.onApplied(id, slot, sm.digest()) },
+        installed: index => { this.checker.onSnapshot(id, incarnation, index, sm.digest()) }
       }
     })
     n.peer = peer

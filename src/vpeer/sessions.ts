@@ -58,6 +58,15 @@ export class SessionTable<R> {
     return this.sessions.size
   }
 
+  /**
+   * Replaces the whole table with `entries` (the output of `toJSON`, e.g. from a snapshot). The
+   * caller validated their shape (snapshots.ts does, before anything is installed).
+   */
+  restore (entries: ReadonlyArray<readonly [string, number, ReadonlyArray<readonly [number, Outcome<R>]>]>): void {
+    this.sessions.clear()
+    for (const [client, maxSeq, results] of entries) this.sessions.set(client, { maxSeq, results: new Map(results) })
+  }
+
   /** Plain data for snapshots (issue 3) and replica comparison. */
   toJSON (): Array<[string, number, Array<[number, Outcome<R>]>]> {
     return [...this.sessions].map(([client, s]) => [client, s.maxSeq, [...s.results]])

@@ -1,7 +1,7 @@
 import { PaxosNode } from '../paxos/node.ts'
 import type { CommittedSlot, NodeStatus, RandomSource, Ready } from '../paxos/node.ts'
 import type { PaxosConfigInit } from '../paxos/config.ts'
-import type { PaxosMessage } from '../paxos/messages.ts'
+import { CorruptSnapshotError } from '../migration/errors.ts'
 import type { Command, Configuration, NodeId, Slot, Value } from '../paxos/types.ts'
 import { isReconfigCommand, reconfigCommand } from '../paxos/reconfiguration.ts'
 import type { ConfigChange, ReconfigOutcome } from '../paxos/reconfiguration.ts'
@@ -10,6 +10,12 @@ import { SessionTable } from './sessions.ts'
 import { planReplacement } from './replacement.ts'
 import type { ReplacementPolicy } from './replacement.ts'
 import type { Outcome } from './sessions.ts'
+import {
+  DEFAULT_CHUNKS_PER_STEP, DEFAULT_LOG_RETENTION_SLOTS, DEFAULT_SNAPSHOT_CHUNK_BYTES, DEFAULT_SNAPSHOT_EVERY_SLOTS, SnapshotManager, decodeRuntimeBlob
+} from './snapshots.ts'
+import type { LocalSnapshot, RuntimeSnapshotBlob, SnapshotHost } from './snapshots.ts'
+import { SnapshotTransfer, isSnapshotMessage } from './snapshot-transfer.ts'
+import type { WireMessage } from './snapshot-transfer.ts'
 import {
   AbortError, ApplyError, BusyError, CommandTooLargeError, InvalidCommandError, NotStartedError, ReconfigurationRejectedError, SessionExpiredError, StoppedError
 } from './errors.ts'
@@ -38,13 +44,18 @@ export interface ApplyObserver<R> {
   command? (slot: Slot, command: Command, outcome: Outcome<R>): void
   /** All commands of the slot have been applied. */
   applied? (slot: Slot): void
+  /**
+   * The state jumped to `index` without applying the slots up to it: a snapshot was loaded at
+   * start or received from a peer. The next slot applied is `index + 1`.
+   */
+  installed? (index: Slot): void
 }
 
 export interface VirtualPeerInit<C, R, Q, A> {
   readonly id: NodeId
   /** The bootstrap configuration (every member must start with the same one). */
   readonly configuration: Configuration
-  readonly transport: Transport<PaxosMessage>
+  readonly transport: Transport<WireMessage>
   readonly storage: Storage
   readonly clock: Clock
   readonly stateMachine: StateMachine<C, R, Q, A>
@@ -60,6 +71,15 @@ export interface VirtualPeerInit<C, R, Q, A> {
   readonly clientId?: string
   readonly paxos?: Partial<Omit<PaxosConfigInit, 'id' | 'configuration'>>
   readonly observer?: ApplyObserver<R>
+  /** Take a snapshot every this many applied slots (default 10,000; 0 = never). */
+  readonly snapshotEverySlots?: number
+  /**
+   * Slots below a snapshot kept in the in-memory log to serve catch-up without a transfer
+   * (default 1000). Storage keeps none (see snapshots.ts).
+   */
+  readonly logRetentionSlots?: number
+  /** Bytes per snapshot chunk, the unit of transfer and of verification (default 64 KiB). */
+  readonly snapshotChunkBytes?: number
   readonly trace?: (line: string) => void
   /** Automatic replacement of dead voters, run while this peer leads (see replacement.ts). */
   readonly replacement?: ReplacementPolicy
@@ -79,6 +99,10 @@ export interface VirtualPeerStatus extends NodeStatus {
   readonly running: boolean
   readonly pendingCommands: number
   readonly pendingReads: number
+  /** Index of the newest snapshot held here (0 = none). */
+  readonly snapshotIndex: Slot
+  /** Slots at or below this are compacted away (served by snapshot transfer only). */
+  readonly compactedThrough: Slot
 }
 
 export interface ReconfigureOptions extends AbortOptions {
@@ -140,12 +164,17 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private driving = false
   private drive: Promise<void> = Promise.resolve()
   private readonly cancels: Array<() => void> = []
+  /** Storage work that must run between two Readies (snapshot writes and installs). */
+  private readonly betweenReadies: Array<() => Promise<void>> = []
+  private readonly snapshots: SnapshotManager<R>
+  /** Snapshot transfer to and from other members (snapshot-transfer.ts). */
+  readonly snapshotTransfer: SnapshotTransfer<R>
   /** Replacement steps in progress (at most one); awaited by stop(). */
   private readonly background = new Set<Promise<void>>()
   /** Spares that were added and then removed again (dead), with the tick they were dropped. */
   private readonly failedSpares = new Map<NodeId, number>()
 
-  private constructor (init: VirtualPeerInit<C, R, Q, A>, node: PaxosNode) {
+  private constructor (init: VirtualPeerInit<C, R, Q, A>, node: PaxosNode, loaded?: { snapshot: LocalSnapshot, blob: RuntimeSnapshotBlob<R> }) {
     super()
     this.init = init
     this.id = init.id
@@ -155,14 +184,66 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.clientId = init.clientId ?? `${init.id}#${init.random.int(0, 2 ** 31).toString(36)}${init.random.int(0, 2 ** 31).toString(36)}`
     this.tickMs = init.tickMs ?? DEFAULT_TICK_MS
     this.retryMs = init.retryMs ?? DEFAULT_RETRY_MS
+    const host: SnapshotHost<R> = {
+      id: init.id,
+      node,
+      storage: init.storage,
+      clock: init.clock,
+      sessions: this.sessions,
+      stateMachine: init.stateMachine,
+      running: () => this.state === 'running',
+      between: task => {
+        this.betweenReadies.push(task)
+        this.kick()
+      },
+      jumped: index => { this.snapshotInstalled(index) },
+      trace: line => { init.trace?.(line) }
+    }
+    this.snapshots = new SnapshotManager<R>(host, {
+      everySlots: init.snapshotEverySlots ?? DEFAULT_SNAPSHOT_EVERY_SLOTS,
+      retentionSlots: init.logRetentionSlots ?? DEFAULT_LOG_RETENTION_SLOTS,
+      chunkBytes: init.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES,
+      chunksPerStep: DEFAULT_CHUNKS_PER_STEP,
+      stepMs: this.tickMs
+    })
+    this.snapshotTransfer = new SnapshotTransfer<R>(host, this.snapshots, (to, m) => { init.transport.send(to, m) }, {
+      windowChunks: 4,
+      chunkTimeoutMs: this.retryMs,
+      stallMs: this.retryMs * 10,
+      offerIntervalMs: this.retryMs
+    })
+    if (loaded !== undefined) {
+      // The state machine was restored in create(); the sessions and the applied index follow it.
+      this.sessions.restore(loaded.blob.sessions)
+      this.appliedIndex = loaded.snapshot.meta.index
+      this.snapshots.adopt(loaded.snapshot)
+      init.observer?.installed?.(this.appliedIndex)
+    }
   }
 
-  /** Loads durable state and builds the core. The state machine is rebuilt by replaying the log. */
+  /**
+   * Loads durable state and builds the core. The state machine is restored from the stored
+   * snapshot, if any, then rebuilt by replaying the log above it.
+   * @throws CorruptSnapshotError if the stored snapshot's runtime data does not decode
+   */
   static async create<C, R, Q, A> (init: VirtualPeerInit<C, R, Q, A>, options?: AbortOptions): Promise<VirtualPeer<C, R, Q, A>> {
     const durable = await init.storage.load(options)
-    const node = new PaxosNode({ ...init.paxos, id: init.id, configuration: init.configuration }, durable, init.random,
-      init.trace !== undefined ? { trace: init.trace } : {})
-    return new VirtualPeer(init, node)
+    const stored = await init.storage.loadSnapshot(options)
+    let start: { snapshot: LocalSnapshot, blob: RuntimeSnapshotBlob<R> } | undefined
+    if (stored !== undefined) {
+      const blob = decodeRuntimeBlob<R>(stored.meta.sessions)
+      try {
+        init.stateMachine.restore(stored.state)
+      } catch (error) {
+        throw new CorruptSnapshotError(`state machine refused the stored snapshot at ${stored.meta.index}`, { cause: error })
+      }
+      start = { snapshot: stored, blob }
+    }
+    const node = new PaxosNode({ ...init.paxos, id: init.id, configuration: init.configuration }, durable, init.random, {
+      ...(init.trace !== undefined ? { trace: init.trace } : {}),
+      ...(start !== undefined ? { snapshot: { index: start.snapshot.meta.index, configs: start.blob.configs } } : {})
+    })
+    return new VirtualPeer(init, node, start)
   }
 
   start (): void {
@@ -170,8 +251,13 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.state = 'running'
     this.cancels.push(this.init.transport.onMessage((from, message) => {
       if (this.state !== 'running') return
-      this.node.step(from, message)
+      // Snapshot transfer is the runtime's business; everything else is the core's.
+      if (isSnapshotMessage(message)) this.snapshotTransfer.onMessage(from, message)
+      else this.node.step(from, message)
       this.kick()
+    }))
+    this.cancels.push(this.init.clock.every(this.tickMs * 5, () => {
+      if (this.state === 'running') this.snapshotTransfer.tick()
     }))
     this.cancels.push(this.init.clock.every(this.tickMs, () => {
       if (this.state !== 'running') return
@@ -201,6 +287,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.state = 'stopped'
     this.failure = error
     for (const cancel of this.cancels.splice(0)) cancel()
+    this.snapshots.stop()
     for (const p of this.pending.values()) { p.cleanup(); p.reject(error) }
     this.pending.clear()
     for (const r of this.reads.values()) { r.cleanup(); r.reject(error) }
@@ -290,7 +377,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   }
 
   status (): VirtualPeerStatus {
-    return { ...this.node.status(), running: this.running, pendingCommands: this.pending.size, pendingReads: this.reads.size }
+    return { ...this.node.status(), ...this.node.compaction(), running: this.running, pendingCommands: this.pending.size, pendingReads: this.reads.size }
   }
 
   /** The value chosen at a committed slot (for tests and checkers). */
@@ -374,7 +461,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
 
   /** Runs the Ready loop unless it is already running. */
   private kick (): void {
-    if (this.driving || this.state !== 'running' || !this.node.hasReady()) return
+    if (this.driving || this.state !== 'running' || (!this.node.hasReady() && this.betweenReadies.length === 0)) return
     this.driving = true
     this.drive = this.runReadyLoop().finally(() => { this.driving = false })
   }
@@ -383,6 +470,13 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     try {
       for (;;) {
         if (this.state !== 'running') return
+        // Snapshot writes and installs run here, where no Ready is outstanding: storage sees
+        // them in order with the persists, and no slot is applied while the state is replaced.
+        const task = this.betweenReadies.shift()
+        if (task !== undefined) {
+          await task()
+          continue
+        }
         const rd = this.node.ready()
         if (rd === undefined) return
         if (rd.persist !== undefined) await this.init.storage.persist(rd.persist)
@@ -404,6 +498,9 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     for (const env of rd.send) this.init.transport.send(env.to, env.message)
     for (const c of rd.committed) this.applySlot(c)
     if (rd.committed.length > 0) this.dispatchEvent(new CustomEvent('applied', { detail: { index: this.appliedIndex } }))
+    // The consistent copy for a snapshot is taken here, right after applying (snapshots.ts).
+    if (rd.committed.length > 0) this.snapshots.afterApply(this.appliedIndex)
+    for (const peer of rd.snapshotRequests) this.snapshotTransfer.offer(peer)
     for (const r of rd.reads) {
       const entry = this.reads.get(r.id)
       if (entry !== undefined) entry.index = r.index
@@ -421,6 +518,22 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
         if (all.length > 0) this.node.propose(all)
       }
     }
+  }
+
+  /**
+   * A received snapshot was installed (storage, state machine, sessions, core): the applied
+   * index jumped. Commands it covers that this peer is still waiting for are answered from the
+   * restored session table; reads waiting for an index it covers are served.
+   */
+  private snapshotInstalled (index: Slot): void {
+    this.appliedIndex = index
+    this.init.observer?.installed?.(index)
+    for (const [key, p] of [...this.pending]) {
+      const known = this.sessions.lookup(p.command)
+      if (known !== undefined && known !== 'expired') this.settle(key, known)
+    }
+    this.dispatchEvent(new CustomEvent('applied', { detail: { index } }))
+    this.serveReads()
   }
 
   private applySlot ({ slot, value, reconfigs }: CommittedSlot): void {
