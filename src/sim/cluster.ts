@@ -49,8 +49,11 @@ export interface SimClusterOptions {
   readonly wrapTransport?: (id: NodeId, transport: Transport<WireMessage>) => Transport<WireMessage>
   /** Builds each incarnation's state machine (default: a fresh KvStateMachine). */
   readonly stateMachine?: (id: NodeId) => KvStateMachine
-  /** Automatic replacement of dead voters; candidates are the non-members, live ones first (the DHT's role). */
-  readonly replacement?: { readonly replaceAfterTicks: number, readonly caughtUpSlots?: number, readonly checkEveryTicks?: number }
+  /**
+   * Automatic replacement of dead voters; candidates are the non-members, live ones first (the DHT's role).
+   * `candidates` overrides that pool, e.g. to let spares become available only over time.
+   */
+  readonly replacement?: { readonly replaceAfterTicks: number, readonly caughtUpSlots?: number, readonly checkEveryTicks?: number, readonly candidates?: () => readonly NodeId[] }
 }
 
 interface SimNode {
@@ -73,7 +76,7 @@ export class SimCluster {
   readonly prng: Prng
   readonly network: SimNetwork<WireMessage>
   readonly checker: SafetyChecker
-  /** Every node: the bootstrap voters first, then the spares. */
+  /** Every node: the bootstrap voters first, then the spares, then nodes added by `addSpare`. */
   readonly ids: readonly NodeId[]
   readonly bootstrapVoters: readonly NodeId[]
   crashes = 0
@@ -81,6 +84,9 @@ export class SimCluster {
   private readonly nodes = new Map<NodeId, SimNode>()
   private readonly options: SimClusterOptions
   private readonly storagePrng: Prng
+  private readonly clockPrng: Prng
+  /** The array behind `ids`: `addSpare` appends to it. */
+  private readonly allIds: NodeId[]
 
   constructor (options: SimClusterOptions) {
     this.options = options
@@ -88,18 +94,36 @@ export class SimCluster {
     this.network = new SimNetwork<WireMessage>(this.scheduler, this.prng.fork('network'), options.network)
     this.checker = new SafetyChecker(() => this.scheduler.now())
     this.storagePrng = this.prng.fork('storage')
-    this.ids = Array.from({ length: options.nodes + (options.spares ?? 0) }, (_, i) => `n${i + 1}`)
+    this.allIds = Array.from({ length: options.nodes + (options.spares ?? 0) }, (_, i) => `n${i + 1}`)
+    this.ids = this.allIds
     this.bootstrapVoters = this.ids.slice(0, options.nodes)
-    const clockPrng = this.prng.fork('clocks')
-    const skew = options.clockSkew ?? 0
-    for (const id of this.ids) {
-      const fsync = options.fsyncMs ?? { min: 0.2, max: 2 }
-      const storage = new MemoryStorage({
-        schedule: sync => { this.scheduler.after(fsync.min + this.storagePrng.float() * (fsync.max - fsync.min), sync, 'fsync') }
-      })
-      const clock = new SimClock(this.scheduler, { rate: 1 - skew + clockPrng.float() * 2 * skew })
-      this.nodes.set(id, { id, storage, clock, peer: undefined, sm: undefined, incarnation: 0, up: false })
-    }
+    this.clockPrng = this.prng.fork('clocks')
+    for (const id of this.ids) this.createNode(id)
+  }
+
+  /** Fresh storage and clock for a node that has never run (draws in the same order as before). */
+  private createNode (id: NodeId): void {
+    const skew = this.options.clockSkew ?? 0
+    const fsync = this.options.fsyncMs ?? { min: 0.2, max: 2 }
+    const storage = new MemoryStorage({
+      schedule: sync => { this.scheduler.after(fsync.min + this.storagePrng.float() * (fsync.max - fsync.min), sync, 'fsync') }
+    })
+    const clock = new SimClock(this.scheduler, { rate: 1 - skew + this.clockPrng.float() * 2 * skew })
+    this.nodes.set(id, { id, storage, clock, peer: undefined, sm: undefined, incarnation: 0, up: false })
+  }
+
+  /**
+   * A node that did not exist before joins the world (a spare handed out by the DHT): new id,
+   * empty storage, booted with the bootstrap configuration like every spare, outside the group
+   * until a membership change adds it.
+   */
+  async addSpare (): Promise<NodeId> {
+    const id = `n${this.allIds.length + 1}`
+    this.allIds.push(id)
+    this.createNode(id)
+    await this.boot(id)
+    this.trace(`${id} added as a spare`)
+    return id
   }
 
   async start (): Promise<void> {
@@ -212,7 +236,7 @@ export class SimCluster {
               replaceAfterTicks: this.options.replacement.replaceAfterTicks,
               caughtUpSlots: this.options.replacement.caughtUpSlots ?? 16,
               checkEveryTicks: this.options.replacement.checkEveryTicks ?? 10,
-              candidates: () => [...this.upIds(), ...this.ids.filter(x => !this.isUp(x))]
+              candidates: this.options.replacement.candidates ?? (() => [...this.upIds(), ...this.ids.filter(x => !this.isUp(x))])
             }
           }
         : {}),
