@@ -88,15 +88,25 @@ export async function runRollingReplacement (options: RollingReplacementOptions)
   let learnerCrashed = options.crashFirstLearner !== true
   let leaderCrashed = options.crashLeaderMidReplacement !== true
   const revived: NodeId[] = []
+  const crashedAt = new Map<NodeId, { time: number, voters: NodeId[] }>()
+  /** Spares already counted as some victim's replacement. */
+  const attributed = new Set<NodeId>()
   for (let i = 0; i < order.length; i++) {
     const victim = order[i] as NodeId
-    if (!cluster.isUp(victim)) continue
-    const before = new Set(latestVoters(cluster))
-    const wasLeader = cluster.leader() === victim
+    // A victim already down was crashed by a harder schedule (the leader mid-replacement):
+    // only wait for its replacement. Otherwise keep the scenario's premise, a majority alive
+    // at every moment: the previous replacement must be in effect with every voter up.
+    const alreadyDown = !cluster.isUp(victim)
+    const settleFrom = s.now()
+    while (!alreadyDown && !settled(cluster) && s.now() - settleFrom < deadline) await s.runUntilAsync(s.now() + 50)
+    const before = new Set(alreadyDown ? (crashedAt.get(victim)?.voters ?? []) : latestVoters(cluster))
+    const wasLeader = alreadyDown || cluster.leader() === victim
     const slotsAtCrash = cluster.checker.highestChosen()
-    cluster.crash(victim)
-    cluster.trace(`scenario: ${victim} crashed for good${wasLeader ? ' (the leader)' : ''}`)
-    const start = s.now()
+    if (!alreadyDown) {
+      cluster.crash(victim)
+      cluster.trace(`scenario: ${victim} crashed for good${wasLeader ? ' (the leader)' : ''}`)
+    }
+    const start = alreadyDown ? (crashedAt.get(victim)?.time ?? s.now()) : s.now()
     let replacement: NodeId | undefined
     while (s.now() - start < deadline) {
       await s.runUntilAsync(s.now() + (options.pollMs ?? 50))
@@ -110,6 +120,7 @@ export async function runRollingReplacement (options: RollingReplacementOptions)
       if (!leaderCrashed && learners.length > 0 && leader !== undefined) {
         leaderCrashed = true
         cluster.crash(leader)
+        crashedAt.set(leader, { time: s.now(), voters: latestVoters(cluster) })
         cluster.trace(`scenario: leader ${leader} crashed in the middle of the replacement`)
         // It must be replaced too: handle it right after this victim.
         const at = order.indexOf(leader)
@@ -118,7 +129,8 @@ export async function runRollingReplacement (options: RollingReplacementOptions)
       }
       const voters = latestVoters(cluster)
       if (!voters.includes(victim)) {
-        replacement = voters.find(v => !before.has(v))
+        replacement = voters.find(v => !before.has(v) && !attributed.has(v))
+        if (replacement !== undefined) attributed.add(replacement)
         break
       }
     }
@@ -177,6 +189,16 @@ export async function runRollingReplacement (options: RollingReplacementOptions)
     slots: cluster.checker.highestChosen(),
     history
   }
+}
+
+/**
+ * A leader's newest configuration is in effect (no change pending in the α window) and every
+ * voter in it is up: only then does one more failure leave a majority alive.
+ */
+function settled (cluster: SimCluster): boolean {
+  const leader = cluster.leader()
+  const status = leader === undefined ? undefined : cluster.peer(leader)?.status()
+  return status !== undefined && status.configurations.length === 1 && status.configuration.voters.every(v => cluster.isUp(v))
 }
 
 function latestLearners (cluster: SimCluster): NodeId[] {

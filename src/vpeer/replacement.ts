@@ -27,6 +27,12 @@ export interface ReplacementPolicy {
   readonly candidates: () => readonly NodeId[]
   /** How often the leader re-evaluates, in ticks. */
   readonly checkEveryTicks: number
+  /**
+   * A learner is promoted only if it answered within this many ticks (default 20): one that
+   * merely has not been silent for replaceAfterTicks may already be dead, and promoting a dead
+   * node costs the new configuration a live member.
+   */
+  readonly freshTicks?: number
 }
 
 export type ReplacementAction =
@@ -62,7 +68,8 @@ export function planReplacement (status: NodeStatus, policy: Omit<ReplacementPol
   if (victim === undefined) return { kind: 'none', reason: 'every voter is alive' }
 
   const commitOf = (id: NodeId): number => status.peers.find(x => x.id === id)?.commitIndex ?? 0
-  const ready = config.learners.filter(l => status.commitIndex - commitOf(l) <= policy.caughtUpSlots).sort()
+  const fresh = policy.freshTicks ?? 20
+  const ready = config.learners.filter(l => status.commitIndex - commitOf(l) <= policy.caughtUpSlots && age(l) <= fresh).sort()
   const add = ready[0]
   if (add !== undefined) {
     // The new configuration keeps a live majority: the live voters plus the caught-up learner.

@@ -38,6 +38,11 @@ describe('planReplacement', () => {
     expect(r).toMatchObject({ change: { kind: 'replaceVoter', remove: 'c' } })
   })
 
+  it('does not promote a learner that has not answered recently, even if it is not yet called silent', () => {
+    const r = planReplacement(status(['a', 'b', 'c'], ['s1'], { b: [990, 500], c: [850, 400], s1: [950, 500] }), policy, [])
+    expect(r).toMatchObject({ kind: 'none' })
+  })
+
   it('removes a learner that fell silent, so a dead spare cannot block the replacement', () => {
     const r = planReplacement(status(['a', 'b', 'c'], ['s1'], { b: [990, 500], c: [800, 400], s1: [850, 0] }), policy, ['s2'])
     expect(r).toMatchObject({ kind: 'change', change: { kind: 'removeLearner', node: 's1' } })
