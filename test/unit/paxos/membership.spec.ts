@@ -113,4 +113,30 @@ describe('membership changes', () => {
     expect(c.node(victim).status().ballot.round).toBe(rounds)
     expect(c.leader()?.id).not.toBe(victim)
   })
+
+  it('two leaders racing to replace the same member: exactly one replacement wins', () => {
+    const c = cluster(4, ['a', 'b', 'c', 'd', 'e', 'x', 'y'], ['a', 'b', 'c', 'd', 'e'])
+    c.node('a').campaign()
+    c.stabilize()
+    load(c, 3)
+    // a is cut off from the majority but does not know it yet; b becomes leader meanwhile.
+    c.drop = m => !((m.from === 'a') !== (m.to === 'a')) || ((m.from === 'a' || m.to === 'a') && (m.from === 'b' || m.to === 'b'))
+    c.node('a').propose([reconfigCommand('old-leader', 1, { expectEpoch: 0, change: { kind: 'replaceVoter', remove: 'e', add: 'x' } })])
+    c.stabilize()
+    for (let i = 0; i < 200 && !['b', 'c', 'd', 'e'].some(id => c.node(id).softState().role === 'leader'); i++) { c.tick(['b', 'c', 'd', 'e']); c.stabilize() }
+    const newLeader = ['b', 'c', 'd', 'e'].map(id => c.node(id)).find(n => n.softState().role === 'leader')!
+    newLeader.propose([reconfigCommand('new-leader', 1, { expectEpoch: 0, change: { kind: 'replaceVoter', remove: 'e', add: 'y' } })])
+    c.stabilize()
+    c.drop = undefined
+    c.tickAndStabilize(40)
+    load(c, 6, 'after')
+    // The losing spare never becomes a member, so it never learns the outcome: compare members.
+    const configs = ['a', 'b', 'c', 'd'].map(id => c.node(id).status().configuration)
+    const voters = new Set(configs.map(cfg => JSON.stringify([cfg.epoch, [...cfg.voters].sort()])))
+    expect(voters.size).toBe(1)
+    const [epoch, finalVoters] = JSON.parse([...voters][0]!) as [number, string[]]
+    expect(epoch).toBe(1)
+    expect(finalVoters.includes('x') !== finalVoters.includes('y')).toBe(true)
+    expect(finalVoters).not.toContain('e')
+  })
 })
