@@ -64,12 +64,20 @@ export interface RealRunOptions {
   readonly stallMs?: number
   /** Concurrent clients (default 3). */
   readonly clients?: number
-  /** Client think time is uniform in [0, thinkMsMax] (default 50). */
+  /** Client think time is uniform in [0, thinkMsMax] (default 100: ~25 writes/s per client). */
   readonly thinkMsMax?: number
   /** Network loss rate (default 0: the study is about crashes, not about a lossy network). */
   readonly lossRate?: number
   /** α, the pipeline depth (default: the core's 32). */
   readonly pipelineMax?: number
+  /**
+   * Snapshot every this many slots, keeping logRetentionSlots of log behind it (defaults 1000 and
+   * 200, far below the runtime's 10 000 / 1000, so that in runs of a few minutes a new learner
+   * usually catches up by snapshot transfer rather than by replaying the whole log, as it would
+   * in a long-lived VP).
+   */
+  readonly snapshotEverySlots?: number
+  readonly logRetentionSlots?: number
   /** Let the first leader be elected before the failure clocks start, ms (default 1000). */
   readonly warmupMs?: number
   /** Observation step: configurations and commits are sampled this often, ms (default 10). */
@@ -124,6 +132,8 @@ export interface RealRunResult {
   readonly replacements: readonly ReplacementRecord[]
   /** Crash of a voter → the leader's status shows it silent for > replaceAfterTicks, ms. */
   readonly detectionMs: readonly number[]
+  /** The same, only for voters that were the leader when they crashed (an election comes first). */
+  readonly leaderDetectionMs: readonly number[]
   /** Spares that appeared (one per failure, G after it). */
   readonly sparesAdded: number
   /** Live nodes outside the voters (learners catching up, spares not yet used) when the VP died. */
@@ -266,6 +276,8 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
     nodes: o.members,
     tickMs,
     network: { lossRate: o.lossRate ?? 0 },
+    snapshotEverySlots: o.snapshotEverySlots ?? 1000,
+    logRetentionSlots: o.logRetentionSlots ?? 200,
     ...(o.pipelineMax !== undefined ? { paxos: { pipelineMax: o.pipelineMax } } : {}),
     replacement: {
       replaceAfterTicks,
@@ -279,7 +291,7 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
   const history: HistoryEvent[] = []
   const clientPrng = cluster.prng.fork('mttf:clients')
   const clients = Array.from({ length: o.clients ?? 3 }, (_, i) => new SimClient(cluster, clientPrng.fork(`c${i}`), history, {
-    process: i + 1, keys: ['k1', 'k2', 'k3'], attemptTimeoutMs: 1000, attempts: 3, thinkMsMax: o.thinkMsMax ?? 50, readRatio: 0, casRatio: 0.2
+    process: i + 1, keys: ['k1', 'k2', 'k3'], attemptTimeoutMs: 1000, attempts: 3, thinkMsMax: o.thinkMsMax ?? 100, readRatio: 0, casRatio: 0.2
   }))
 
   await cluster.start()
@@ -419,9 +431,11 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
     throw new RealRunError('ERR_REAL_SAFETY', `seed ${o.seed}: safety violation: ${v.map(x => `${x.kind}: ${x.message}`).join(' | ')}`, v)
   }
   const detectionMs: number[] = []
+  const leaderDetectionMs: number[] = []
   for (const [id, t] of detectedAt) {
     const c = crashedAt.get(id)
     if (c !== undefined) detectionMs.push(t - c)
+    if (c !== undefined && crashes.some(x => x.id === id && x.wasLeader)) leaderDetectionMs.push(t - c)
   }
   const finalVoters = finalConfig?.voters ?? []
   return {
@@ -436,6 +450,7 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
     leaderFailures,
     replacements: records,
     detectionMs,
+    leaderDetectionMs,
     sparesAdded,
     idleLiveAtDeath,
     commits: clients.reduce((n, c) => n + c.ok, 0),
@@ -505,6 +520,7 @@ export interface PointSummary {
   readonly replacements: number
   /** Means over every observed event of the kind, ms. */
   readonly detectionMs: number | undefined
+  readonly leaderDetectionMs: number | undefined
   readonly afterSpareMs: number | undefined
   readonly toLearnerMs: number | undefined
   readonly repairMs: number | undefined
@@ -533,6 +549,7 @@ export function summarize (results: readonly RealRunResult[], horizonMs: number)
     leaderCrashes: results.reduce((n, r) => n + r.leaderFailures, 0),
     replacements: reps.length,
     detectionMs: mean(results.flatMap(r => r.detectionMs)),
+    leaderDetectionMs: mean(results.flatMap(r => r.leaderDetectionMs)),
     afterSpareMs: mean(defined(reps.map(x => x.afterSpareMs))),
     toLearnerMs: mean(defined(reps.map(x => x.toLearnerMs))),
     repairMs: mean(defined(reps.map(x => x.repairMs))),
