@@ -6,6 +6,7 @@ import { SimClient } from './client.ts'
 import { SimCluster } from './cluster.ts'
 import type { SimMutations } from './cluster.ts'
 import { Prng } from './prng.ts'
+import { markCount } from '../util/marks.ts'
 
 /** Which faults the safety phase may inject; each seed then draws its own intensities (swarm testing). */
 export interface FaultSet {
@@ -71,6 +72,10 @@ export interface RunStats {
   readonly virtualMs: number
   readonly lossRate: number
   readonly pipelineMax: number
+  /** Snapshot interval drawn for the run (0 = no snapshots). */
+  readonly snapshotEverySlots: number
+  /** Snapshots received and installed from peers (approximate when runs overlap in one process). */
+  readonly snapshotInstalls: number
   readonly lincheck: 'linearizable' | 'violation' | 'undecided'
 }
 
@@ -103,7 +108,7 @@ export async function runSeed (options: RunOptions): Promise<RunResult> {
 
 const EMPTY_STATS: RunStats = {
   nodes: 0, slots: 0, commandsApplied: 0, commandsChosen: 0, opsOk: 0, opsFailed: 0, opsUnknown: 0, crashes: 0, restarts: 0, partitions: 0, reconfigurations: 0,
-  messagesSent: 0, messagesDropped: 0, virtualMs: 0, lossRate: 0, pipelineMax: 0, lincheck: 'undecided'
+  messagesSent: 0, messagesDropped: 0, virtualMs: 0, lossRate: 0, pipelineMax: 0, snapshotEverySlots: 0, snapshotInstalls: 0, lincheck: 'undecided'
 }
 
 async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
@@ -113,6 +118,11 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
   const nemesis = options.intensity === 'nemesis'
   const lossRate = faults.loss ? (nemesis ? 0.2 : swarm.pick([0, 0.01, 0.05, 0.1, 0.2, 0.3])) : 0
   const pipelineMax = swarm.pick([1, 4, 32])
+  // Snapshots and compaction, drawn from a stream of their own so the other draws stay as they were.
+  const snapshotPrng = new Prng(options.seed).fork('snapshots')
+  const snapshotEverySlots = snapshotPrng.pick([0, 30, 200])
+  const logRetentionSlots = snapshotPrng.pick([5, 50])
+  const installsBefore = markCount('vpeer: snapshot installed from a peer')
   const cluster = new SimCluster({
     seed: options.seed,
     nodes,
@@ -124,6 +134,8 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
     },
     clockSkew: faults.clockSkew ? swarm.float() * 0.2 : 0,
     paxos: { pipelineMax, batchCommandsMax: swarm.pick([1, 8, 4096]) },
+    snapshotEverySlots,
+    logRetentionSlots,
     ...(options.mutations !== undefined ? { mutations: options.mutations } : {}),
     ...(options.trace !== undefined ? { trace: options.trace } : {})
   })
@@ -192,6 +204,8 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
       virtualMs: Math.round(cluster.scheduler.now()),
       lossRate,
       pipelineMax,
+      snapshotEverySlots,
+      snapshotInstalls: markCount('vpeer: snapshot installed from a peer') - installsBefore,
       lincheck: lin.outcome
     }
   }
