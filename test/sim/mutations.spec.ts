@@ -34,7 +34,7 @@ describe('the checkers catch broken variants', () => {
   })
 
   it('reads served by a deposed leader without confirming leadership: linearizability', async () => {
-    const r = await firstCaught({ unsafeLocalReads: true }, 60)
+    const r = await firstCaught({ unsafeLocalReads: true }, 30, { intensity: 'nemesis', nodes: 3 })
     expect(kinds(r)).toContain('linearizability')
   })
 
