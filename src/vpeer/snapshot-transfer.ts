@@ -147,10 +147,13 @@ export class SnapshotTransfer<R> {
       return
     }
     if (cur !== undefined && cur.receiver.meta.root === root) {
-      // The same snapshot again (possibly from another member): resume from where we are.
-      mark('vpeer: snapshot transfer resumed')
-      cur.source = from
-      cur.requested.clear()
+      // The same snapshot again. From another member: resume there from where we are (the
+      // requests in flight went to the old source). From the same one: keep the window as it is.
+      if (from !== cur.source) {
+        mark('vpeer: snapshot transfer resumed from another member')
+        cur.source = from
+        cur.requested.clear()
+      }
       this.fill(cur)
       return
     }

@@ -148,6 +148,32 @@ describe('VirtualPeer snapshots over the simulator', () => {
     cluster.haltAll()
   })
 
+  it('lost chunks are asked for again after the chunk timeout', async () => {
+    let dropped = 0
+    const wrap = (_id: NodeId, t: Transport<WireMessage>): Transport<WireMessage> => ({
+      send: (to, m) => {
+        if (m.type === 'snapshotChunk' && dropped < 6) {
+          dropped++
+          return
+        }
+        t.send(to, m)
+      },
+      onMessage: handler => t.onMessage(handler)
+    })
+    const { cluster, leader } = await startCluster({ seed: 106, wrapTransport: wrap, snapshotChunkBytes: 64 })
+    const lagger = followerOf(cluster, leader)
+    cluster.crash(lagger)
+    await settleAll(cluster, submitWrites(cluster, leader, 'w', 1, 120), 60_000)
+    await until(cluster, () => (cluster.peer(leader)?.status().snapshotIndex ?? 0) >= 100, 2000, 'a snapshot')
+    await cluster.restart(lagger)
+    await converged(cluster, 10_000)
+    expect(dropped).toBe(6)
+    expect(markCount('vpeer: snapshot chunk request timed out, asked again')).toBeGreaterThanOrEqual(1)
+    expect(cluster.peer(lagger)!.snapshotTransfer.stats.installs).toBe(1)
+    expect(cluster.checker.violations).toEqual([])
+    cluster.haltAll()
+  })
+
   it('a crash during the install (before the storage sync) leaves the old state; a later transfer succeeds', async () => {
     let cluster: SimCluster | undefined
     let crashedDuringInstall: NodeId | undefined
