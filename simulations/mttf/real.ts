@@ -318,6 +318,10 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
   let lastCommitAt = s.now()
   let longestStall: { fromMs: number, forMs: number } | undefined
   let deathAt: number | undefined
+  // Lifetimes are reported on the schedule's clock (exact event times, so that real and model
+  // lifetimes that end at the same crash compare equal, not off by a rounding error).
+  let deathAtMs: number | undefined
+  let stepCrashAtMs: number | undefined
   let idleLiveAtDeath = 0
 
   /** Samples the world after each step: configurations, replacements, detection, commits. */
@@ -367,6 +371,7 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
       const live = voters.filter(v => cluster.isUp(v)).length
       if (config === undefined || live < Math.floor(voters.length / 2) + 1) {
         deathAt = now
+        deathAtMs = stepCrashAtMs ?? now - t0
         idleLiveAtDeath = cluster.upIds().filter(id => !voters.includes(id)).length
       }
     }
@@ -375,6 +380,7 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
   while (deathAt === undefined && s.now() < horizonAt) {
     await s.runUntilAsync(Math.min(s.now() + pollMs, horizonAt, t0 + schedule.peek().atMs))
     const now = s.now()
+    stepCrashAtMs = undefined
     while (t0 + schedule.peek().atMs <= now) {
       const e = schedule.next()
       if (e.kind === 'crash') {
@@ -385,7 +391,8 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
         const role = config?.voters.includes(id) === true ? 'voter' : config?.learners.includes(id) === true ? 'learner' : 'spare'
         cluster.crash(id)
         crashedAt.set(id, now)
-        crashes.push({ id, atMs: now - t0, role, wasLeader })
+        crashes.push({ id, atMs: e.atMs, role, wasLeader })
+        stepCrashAtMs = e.atMs
         cluster.trace(`mttf: ${id} failed for good`)
       } else {
         // The model's repair: a fresh spare becomes available G after a failure.
@@ -441,7 +448,7 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
   return {
     seed: o.seed,
     members: o.members,
-    lifetimeMs: deathAt !== undefined ? deathAt - t0 : undefined,
+    lifetimeMs: deathAtMs,
     censored,
     modelLifetimeMs: modelLifetimeMs(params),
     operationalMs,
