@@ -19,6 +19,7 @@
  * that disagrees with size and chunkSize, a wrong root: all `CorruptSnapshotError`), so one
  * manifest has exactly one encoding and therefore exactly one root.
  */
+import { ByteReader } from '../util/byte-reader.ts'
 import { createHash } from 'node:crypto'
 import type { Configuration, NodeId } from '../paxos/types.ts'
 import { CorruptSnapshotError, InvalidSnapshotError } from './errors.ts'
@@ -29,7 +30,6 @@ const KIND_SNAPSHOT = 0x53 // 'S'
 const HASH_BYTES = 32
 const ROOT_DOMAIN = new TextEncoder().encode('vpeer/snapshot/root/v1\0')
 // A JS number holds integers exactly up to 2^53 - 1, which needs 8 groups of 7 bits.
-const VARINT_BYTES_MAX = 8
 const HEX_HASH = /^[0-9a-f]{64}$/
 
 /** Hard bounds, checked on encode (`InvalidSnapshotError`) and decode (`CorruptSnapshotError`). */
@@ -195,60 +195,9 @@ export function encodeSnapshotMeta (meta: SnapshotMeta): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-class Reader {
-  pos = 0
-  constructor (private readonly bytes: Uint8Array) {}
-
-  fail (reason: string, cause?: unknown): never {
+class Reader extends ByteReader {
+  override fail (reason: string, cause?: unknown): never {
     throw new CorruptSnapshotError(`manifest byte ${this.pos}: ${reason}`, cause === undefined ? {} : { cause })
-  }
-
-  byte (field: string): number {
-    const value = this.bytes[this.pos]
-    if (value === undefined) this.fail(`truncated before ${field}`)
-    this.pos++
-    return value
-  }
-
-  varint (field: string): number {
-    const start = this.pos
-    let value = 0
-    let scale = 1
-    for (let i = 0; i < VARINT_BYTES_MAX; i++) {
-      const byte = this.bytes[this.pos]
-      if (byte === undefined) this.fail(`truncated in ${field}`)
-      this.pos++
-      value += (byte & 0x7f) * scale
-      if ((byte & 0x80) === 0) {
-        if (byte === 0 && i > 0) {
-          this.pos = start
-          this.fail(`non-canonical varint in ${field}`)
-        }
-        if (value > Number.MAX_SAFE_INTEGER) {
-          this.pos = start
-          this.fail(`${field} exceeds 2^53-1`)
-        }
-        return value
-      }
-      scale *= 0x80
-    }
-    this.pos = start
-    return this.fail(`varint in ${field} longer than ${VARINT_BYTES_MAX} bytes`)
-  }
-
-  take (field: string, length: number): Uint8Array {
-    if (length > this.bytes.byteLength - this.pos) {
-      this.fail(`truncated in ${field}: ${length} bytes announced, ${this.bytes.byteLength - this.pos} left`)
-    }
-    const view = this.bytes.subarray(this.pos, this.pos + length)
-    this.pos += length
-    return view
-  }
-
-  length (field: string, max: number): number {
-    const length = this.varint(`${field} length`)
-    if (length > max) this.fail(`${field} length ${length} exceeds the limit of ${max}`)
-    return length
   }
 
   ids (field: string): NodeId[] {

@@ -18,6 +18,7 @@
  *                   byte array (`src/migration/codec.ts`, which carries its own version and root).
  *                   The state itself is stored raw in pieces under separate keys (`keys.ts`).
  */
+import { ByteReader } from '../util/byte-reader.ts'
 import type { Ballot, Command, LogEntry, Slot } from '../paxos/types.ts'
 import { CorruptRecordError, InvalidRecordError } from './errors.ts'
 
@@ -50,7 +51,6 @@ export interface MetaRecord {
 }
 
 // A JS number holds integers exactly up to 2^53 - 1, which needs 8 groups of 7 bits.
-const VARINT_BYTES_MAX = 8
 
 const utf8Encoder = new TextEncoder()
 // ignoreBOM: a leading U+FEFF is data (a client id may start with it), not a byte-order mark.
@@ -257,16 +257,16 @@ export function encodeSnapshotRecord (record: SnapshotRecord): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-class Reader {
-  private pos = 0
-
+class Reader extends ByteReader {
   constructor (
-    private readonly bytes: Uint8Array,
+    bytes: Uint8Array,
     private readonly record: string,
     private readonly key: string | undefined
-  ) {}
+  ) {
+    super(bytes)
+  }
 
-  fail (reason: string, cause?: unknown): never {
+  override fail (reason: string, cause?: unknown): never {
     throw new CorruptRecordError(this.record, reason, {
       ...(this.key === undefined ? {} : { key: this.key }),
       offset: this.pos,
@@ -282,55 +282,6 @@ class Reader {
     if (version !== FORMAT_VERSION) this.fail(`unknown format version ${version}`)
     const actual = this.byte('record kind')
     if (actual !== kind) this.fail(`record kind 0x${actual.toString(16)}, expected 0x${kind.toString(16)}`)
-  }
-
-  byte (field: string): number {
-    const value = this.bytes[this.pos]
-    if (value === undefined) this.fail(`truncated before ${field}`)
-    this.pos++
-    return value
-  }
-
-  varint (field: string): number {
-    const start = this.pos
-    let value = 0
-    let scale = 1
-    for (let i = 0; i < VARINT_BYTES_MAX; i++) {
-      const byte = this.bytes[this.pos]
-      if (byte === undefined) {
-        this.pos = start
-        this.fail(`truncated in ${field}`)
-      }
-      this.pos++
-      value += (byte & 0x7f) * scale
-      if ((byte & 0x80) === 0) {
-        if (byte === 0 && i > 0) {
-          this.pos = start
-          this.fail(`non-canonical varint in ${field}`)
-        }
-        if (value > Number.MAX_SAFE_INTEGER) {
-          this.pos = start
-          this.fail(`${field} exceeds 2^53-1`)
-        }
-        return value
-      }
-      scale *= 0x80
-    }
-    this.pos = start
-    return this.fail(`varint in ${field} longer than ${VARINT_BYTES_MAX} bytes`)
-  }
-
-  length (field: string, max: number): number {
-    const start = this.pos
-    const length = this.varint(`${field} length`)
-    if (length > max) {
-      this.pos = start
-      this.fail(`${field} length ${length} exceeds the limit of ${max}`)
-    }
-    if (length > this.bytes.byteLength - this.pos) {
-      this.fail(`truncated in ${field}: ${length} bytes announced, ${this.bytes.byteLength - this.pos} left`)
-    }
-    return length
   }
 
   string (field: string, max: number): string {
@@ -355,11 +306,6 @@ class Reader {
     return data
   }
 
-  end (): void {
-    if (this.pos !== this.bytes.byteLength) {
-      this.fail(`${this.bytes.byteLength - this.pos} trailing bytes`)
-    }
-  }
 }
 
 function toBytes (bytes: Uint8Array, record: string, key: string | undefined): Uint8Array {
