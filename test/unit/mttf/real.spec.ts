@@ -99,6 +99,21 @@ describe('failure schedule and estimators (pure)', () => {
     expect(new FailureSchedule({ ...p, dist: 'fixed' }).peek()).toEqual(new FailureSchedule(p).peek())
   })
 
+  it('spares appear G after the failure that caused them: exactly R (fixed), within (0, R) (uniform)', () => {
+    for (const dist of ['fixed', 'uniform'] as const) {
+      const sch = new FailureSchedule({ ...p, dist })
+      const crashTimes: number[] = []
+      for (let i = 0; i < 300; i++) {
+        const e = sch.next()
+        if (e.kind === 'crash') { crashTimes.push(e.atMs); continue }
+        // The k-th failure creates spare node N + k.
+        const g = e.atMs - (crashTimes[e.node - p.members] as number)
+        if (dist === 'fixed') expect(g).toBeCloseTo(p.repairMs, 9)
+        else { expect(g).toBeGreaterThanOrEqual(0); expect(g).toBeLessThan(p.repairMs) }
+      }
+    }
+  })
+
   it('the model lifetime on the schedules matches the exact CTMC (N = 3, 5; λR = 0.5, 0.2)', () => {
     for (const members of [3, 5]) {
       for (const lambdaR of [0.5, 0.2]) {
