@@ -29,9 +29,9 @@ import type { HistoryEvent } from '../../src/sim/lincheck/index.ts'
 import type { RepairDist } from './model.ts'
 import { Rng } from './prng.ts'
 
-export type RealRunErrorCode = 'ERR_REAL_BAD_OPTIONS' | 'ERR_REAL_SAFETY'
+export type RealRunErrorCode = 'ERR_REAL_BAD_OPTIONS' | 'ERR_REAL_SAFETY' | 'ERR_REAL_INTERNAL'
 
-/** A run that must not be trusted: bad options, or a safety checker fired (a protocol bug). */
+/** A run that must not be trusted: bad options, a safety checker fired (a protocol bug), or a broken invariant of the harness. */
 export class RealRunError extends Error {
   readonly code: RealRunErrorCode
   readonly violations: readonly Violation[]
@@ -385,7 +385,7 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
       const e = schedule.next()
       if (e.kind === 'crash') {
         const id = idOf.get(e.node)
-        if (id === undefined) throw new Error(`schedule: node ${e.node} crashes before it appeared`)
+        if (id === undefined) throw new RealRunError('ERR_REAL_INTERNAL', `schedule: node ${e.node} crashes before it appeared`)
         const wasLeader = cluster.leader() === id
         if (wasLeader) leaderFailures++
         const role = config?.voters.includes(id) === true ? 'voter' : config?.learners.includes(id) === true ? 'learner' : 'spare'
