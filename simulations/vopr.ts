@@ -8,6 +8,9 @@
  * replacement-time statistics to the summary:
  *   npm run sim -- --scenario rolling --seeds 1000 [--nodes 3|5] [--replace-after-ticks 100]
  *   npm run sim -- --scenario rolling --seed N --trace
+ * Each seed also draws (on a stream of its own) a harder schedule — none, crashFirstLearner,
+ * crashLeaderMidReplacement (5 nodes only) or reviveReplaced — and a snapshot setting — off,
+ * every 30 slots keeping 5, or every 200 keeping 50 — so the replay needs only the seed.
  *
  * Exit codes: 0 no violation, 1 violations found, 2 bad arguments.
  */
@@ -45,6 +48,27 @@ interface RollingParams {
   readonly replaceAfterTicks: number
   readonly lossRate: number
   readonly pipelineMax: number
+  readonly variant: RollingVariant
+  /** 0 = no snapshots (the log is never compacted). */
+  readonly snapshotEverySlots: number
+  readonly logRetentionSlots: number
+}
+
+/** The harder schedules of runRollingReplacement (src/sim/scenarios.ts), or none. */
+type RollingVariant = 'none' | 'crashFirstLearner' | 'crashLeaderMidReplacement' | 'reviveReplaced'
+const VARIANTS: readonly RollingVariant[] = ['none', 'crashFirstLearner', 'crashLeaderMidReplacement', 'reviveReplaced']
+/**
+ * Snapshot settings: off; frequent with a short retention (nearly every replacement learner
+ * catches up by snapshot); rarer with a longer retention (a mix of log and snapshot catch-up).
+ */
+const SNAPSHOT_SETTINGS = [
+  { snapshotEverySlots: 0, logRetentionSlots: 0 },
+  { snapshotEverySlots: 30, logRetentionSlots: 5 },
+  { snapshotEverySlots: 200, logRetentionSlots: 50 }
+] as const
+
+function snapshotLabel (p: Pick<RollingParams, 'snapshotEverySlots' | 'logRetentionSlots'>): string {
+  return p.snapshotEverySlots === 0 ? 'off' : `${p.snapshotEverySlots}/${p.logRetentionSlots}`
 }
 
 interface RollingReport extends BaseReport {
@@ -52,6 +76,8 @@ interface RollingReport extends BaseReport {
   readonly timings: readonly ReplacementTiming[]
   readonly opsOk: number
   readonly slots: number
+  /** Snapshots received from a peer and installed during the run. */
+  readonly snapshotInstalls: number
 }
 
 /** The simulator's tick (SimCluster's default), to express replaceAfterTicks in ms. */
@@ -180,30 +206,49 @@ function replayCommand (seed: number, argv: readonly string[], scenarioArgv: rea
 function rollingParams (seed: number, fixed: Args['rolling']): RollingParams {
   const prng = new Prng(seed).fork('rolling')
   const drawnNodes = prng.chance(0.5) ? 3 : 5
+  const nodes = fixed.nodes ?? drawnNodes
+  // A stream of its own, so the draws above (and so every earlier seed's run) stay as they were.
+  const hard = new Prng(seed).fork('rolling-hard')
+  const drawnVariant = hard.pick(VARIANTS)
+  const snapshots = hard.pick(SNAPSHOT_SETTINGS)
   return {
-    nodes: fixed.nodes ?? drawnNodes,
+    nodes,
     replaceAfterTicks: fixed.replaceAfterTicks,
     lossRate: prng.pick(LOSS_RATES),
-    pipelineMax: prng.pick(PIPELINE_MAX)
+    pipelineMax: prng.pick(PIPELINE_MAX),
+    // Crashing the leader as well as the victim leaves a majority alive only with ≥ 5 voters.
+    variant: drawnVariant === 'crashLeaderMidReplacement' && nodes < 5 ? 'none' : drawnVariant,
+    snapshotEverySlots: snapshots.snapshotEverySlots,
+    logRetentionSlots: snapshots.logRetentionSlots
   }
 }
 
 async function runRolling (seed: number, fixed: Args['rolling'], trace?: (line: string) => void): Promise<RollingReport & { history: readonly HistoryEvent[] }> {
   const params = rollingParams(seed, fixed)
   try {
-    const r = await runRollingReplacement({ seed, ...params, ...(trace !== undefined ? { trace } : {}) })
-    return { seed, ok: r.ok, violations: r.violations, params, timings: r.timings, opsOk: r.opsOk, slots: r.slots, history: r.history }
+    const r = await runRollingReplacement({
+      seed,
+      nodes: params.nodes,
+      replaceAfterTicks: params.replaceAfterTicks,
+      lossRate: params.lossRate,
+      pipelineMax: params.pipelineMax,
+      ...(params.variant !== 'none' ? { [params.variant]: true } : {}),
+      snapshotEverySlots: params.snapshotEverySlots,
+      ...(params.snapshotEverySlots > 0 ? { logRetentionSlots: params.logRetentionSlots } : {}),
+      ...(trace !== undefined ? { trace } : {})
+    })
+    return { seed, ok: r.ok, violations: r.violations, params, timings: r.timings, opsOk: r.opsOk, slots: r.slots, snapshotInstalls: r.snapshotInstalls, history: r.history }
   } catch (error) {
     // As runSeed does for vopr: an exception is a finding with a seed, not a dead worker.
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error)
-    return { seed, ok: false, violations: [{ kind: 'crash', message, time: 0 }], params, timings: [], opsOk: 0, slots: 0, history: [] }
+    return { seed, ok: false, violations: [{ kind: 'crash', message, time: 0 }], params, timings: [], opsOk: 0, slots: 0, snapshotInstalls: 0, history: [] }
   }
 }
 
 async function runOneRolling (seed: number, args: Args): Promise<number> {
   const r = await runRolling(seed, args.rolling, line => { process.stdout.write(line + '\n') })
   if (args.history !== undefined) writeFileSync(args.history, r.history.map(e => JSON.stringify(e)).join('\n') + '\n')
-  process.stdout.write(`\nseed ${seed}: ${JSON.stringify({ ...r.params, opsOk: r.opsOk, slots: r.slots })}\n`)
+  process.stdout.write(`\nseed ${seed}: ${JSON.stringify({ ...r.params, opsOk: r.opsOk, slots: r.slots, snapshotInstalls: r.snapshotInstalls })}\n`)
   for (const t of r.timings) {
     process.stdout.write(`  ${t.crashed}${t.wasLeader ? ' (leader)' : ''} → ${t.replacement ?? 'not replaced'}${t.ms !== undefined ? ` in ${Math.round(t.ms)} ms` : ''}\n`)
   }
@@ -340,9 +385,19 @@ async function rollingCoordinator (args: Args): Promise<number> {
   for (const r of reports) for (const v of r.violations) byKind[v.kind] = (byKind[v.kind] ?? 0) + 1
   const timings = reports.flatMap(r => r.timings)
   const done = timings.filter((t): t is ReplacementTiming & { ms: number } => t.ms !== undefined)
-  const count = <K extends 'nodes' | 'lossRate' | 'pipelineMax'>(key: K): Record<string, number> => {
+  const countBy = (label: (r: RollingReport) => string): Record<string, number> => {
     const out: Record<string, number> = {}
-    for (const r of reports) out[String(r.params[key])] = (out[String(r.params[key])] ?? 0) + 1
+    for (const r of reports) out[label(r)] = (out[label(r)] ?? 0) + 1
+    return out
+  }
+  const count = <K extends 'nodes' | 'lossRate' | 'pipelineMax' | 'variant'>(key: K): Record<string, number> => countBy(r => String(r.params[key]))
+  /** Seeds, failures and snapshot installs per value of one drawn knob. */
+  const breakdown = (label: (r: RollingReport) => string): Record<string, { seeds: number, failed: number, snapshotInstalls: number }> => {
+    const out: Record<string, { seeds: number, failed: number, snapshotInstalls: number }> = {}
+    for (const r of reports) {
+      const b = out[label(r)] ?? { seeds: 0, failed: 0, snapshotInstalls: 0 }
+      out[label(r)] = { seeds: b.seeds + 1, failed: b.failed + (r.ok ? 0 : 1), snapshotInstalls: b.snapshotInstalls + r.snapshotInstalls }
+    }
     return out
   }
   const summary = {
@@ -358,7 +413,20 @@ async function rollingCoordinator (args: Args): Promise<number> {
       replay: replayCommand(r.seed, args.argv, args.scenarioArgv)
     })),
     violations: byKind,
-    params: { replaceAfterTicks: args.rolling.replaceAfterTicks, replaceAfterMs: args.rolling.replaceAfterTicks * TICK_MS, nodes: count('nodes'), lossRate: count('lossRate'), pipelineMax: count('pipelineMax') },
+    params: {
+      replaceAfterTicks: args.rolling.replaceAfterTicks,
+      replaceAfterMs: args.rolling.replaceAfterTicks * TICK_MS,
+      nodes: count('nodes'),
+      lossRate: count('lossRate'),
+      pipelineMax: count('pipelineMax'),
+      variant: count('variant'),
+      snapshots: countBy(r => snapshotLabel(r.params))
+    },
+    byVariant: breakdown(r => r.params.variant),
+    bySnapshots: breakdown(r => snapshotLabel(r.params)),
+    // Installs of a snapshot received from a peer (a replacement learner, or a member that fell
+    // behind the compaction point), and how many runs had at least one.
+    snapshotInstalls: { total: reports.reduce((a, r) => a + r.snapshotInstalls, 0), runsWithInstalls: reports.filter(r => r.snapshotInstalls > 0).length },
     replacements: { attempted: timings.length, completed: done.length, notReplaced: timings.length - done.length },
     // Virtual ms from a member's permanent crash to the configuration in which its replacement
     // votes; sampled every 50 ms by the scenario, so that is the resolution.

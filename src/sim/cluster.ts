@@ -81,6 +81,8 @@ export class SimCluster {
   readonly bootstrapVoters: readonly NodeId[]
   crashes = 0
   restarts = 0
+  /** Snapshots received from a peer and installed (not the ones loaded from a node's own disk at boot). */
+  snapshotInstalls = 0
   private readonly nodes = new Map<NodeId, SimNode>()
   private readonly options: SimClusterOptions
   private readonly storagePrng: Prng
@@ -212,6 +214,9 @@ export class SimCluster {
     n.incarnation++
     const incarnation = n.incarnation
     const sm = this.options.stateMachine?.(id) ?? new KvStateMachine()
+    // `installed` also fires inside VirtualPeer.create for a snapshot loaded from disk; only the
+    // ones that come after create returned were received from a peer.
+    let created = false
     if (incarnation > 1) this.network.reconnect(id)
     const forget = this.options.mutations?.forgetVotesOnRestart === true ? 'votes' : this.options.mutations?.forgetPromiseOnRestart === true ? 'promise' : undefined
     const storage = forget !== undefined && incarnation > 1 ? forgetfulStorage(n.storage, forget) : n.storage
@@ -244,9 +249,13 @@ export class SimCluster {
         slot: (slot, value) => { this.checker.onSlot(id, incarnation, slot, value) },
         command: (_slot, command) => { this.checker.onCommand(id, incarnation, command) },
         applied: slot => { this.checker.onApplied(id, slot, sm.digest()) },
-        installed: index => { this.checker.onSnapshot(id, incarnation, index, sm.digest()) }
+        installed: index => {
+          this.checker.onSnapshot(id, incarnation, index, sm.digest())
+          if (created) this.snapshotInstalls++
+        }
       }
     })
+    created = true
     n.peer = peer
     n.sm = sm
     n.up = true

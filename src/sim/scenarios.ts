@@ -3,7 +3,10 @@ import type { HistoryEvent } from './lincheck/index.ts'
 import type { Violation } from './checkers.ts'
 import { SimClient } from './client.ts'
 import { SimCluster } from './cluster.ts'
+import { KvStateMachine } from './kv.ts'
 import type { NodeId } from '../paxos/types.ts'
+import type { Transport } from '../vpeer/interfaces.ts'
+import type { WireMessage } from '../vpeer/snapshot-transfer.ts'
 
 export interface RollingReplacementOptions {
   readonly seed: number
@@ -30,6 +33,23 @@ export interface RollingReplacementOptions {
   readonly warmupMs?: number
   /** How often the run checks whether the victim was replaced, ms (default 50): the resolution of `timings[].ms`. */
   readonly pollMs?: number
+  /**
+   * Snapshots and compaction (SimClusterOptions pass-through; default: the VirtualPeer defaults,
+   * which take no snapshot in a run this short). With a short retention a replacement learner
+   * finds the log below it compacted away and catches up by snapshot transfer.
+   */
+  readonly snapshotEverySlots?: number
+  readonly logRetentionSlots?: number
+  readonly snapshotChunkBytes?: number
+  /**
+   * Opaque application state carried in every snapshot besides the registers, bytes (default 0):
+   * stands for a large state without a long warm-up (see PaddedKvStateMachine).
+   */
+  readonly stateBytes?: number
+  /** SimClusterOptions.wrapTransport pass-through (tests: watch or drop messages in flight). */
+  readonly wrapTransport?: (id: NodeId, transport: Transport<WireMessage>) => Transport<WireMessage>
+  /** Called once the cluster is built, before it starts (tests: partitions, schedules of their own). */
+  readonly onCluster?: (cluster: SimCluster) => void
 }
 
 export interface ReplacementTiming {
@@ -51,6 +71,52 @@ export interface RollingReplacementResult {
   readonly opsOk: number
   readonly slots: number
   readonly history: readonly HistoryEvent[]
+  /** Snapshots received from a peer and installed, over the whole run (SimCluster.snapshotInstalls). */
+  readonly snapshotInstalls: number
+}
+
+/**
+ * The register store plus `padding.byteLength` bytes of opaque state that every snapshot carries
+ * (and every restore checks): a large application state, so that snapshot size can be varied
+ * without writing megabytes through the log first. The registers alone decide `digest()`, so the
+ * safety checkers compare what they always compared.
+ */
+export class PaddedKvStateMachine extends KvStateMachine {
+  private readonly padding: Uint8Array
+
+  /** `padding` is shared by every replica (read-only): one copy however many nodes there are. */
+  constructor (padding: Uint8Array) {
+    super()
+    this.padding = padding
+  }
+
+  override snapshot (): Uint8Array {
+    const kv = super.snapshot()
+    const out = new Uint8Array(4 + kv.byteLength + this.padding.byteLength)
+    new DataView(out.buffer).setUint32(0, kv.byteLength)
+    out.set(kv, 4)
+    out.set(this.padding, 4 + kv.byteLength)
+    return out
+  }
+
+  override restore (bytes: Uint8Array): void {
+    const length = bytes.byteLength >= 4 ? new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0) : -1
+    // A throw here halts the replica (loudly); a silent mismatch would hide a transfer that
+    // delivered the wrong bytes.
+    if (length < 0 || bytes.byteLength !== 4 + length + this.padding.byteLength) throw new Error(`padded snapshot of ${bytes.byteLength} bytes does not match ${this.padding.byteLength} bytes of padding`)
+    super.restore(bytes.subarray(4, 4 + length))
+  }
+}
+
+/** Deterministic, incompressible-looking filler (xorshift32), so chunks differ from each other. */
+export function paddingBytes (size: number): Uint8Array {
+  const out = new Uint8Array(size)
+  let x = 0x9e3779b9
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5
+    out[i] = x & 0xff
+  }
+  return out
 }
 
 /**
@@ -60,6 +126,7 @@ export interface RollingReplacementResult {
  * safety checker must stay silent, and at the end no original member may remain.
  */
 export async function runRollingReplacement (options: RollingReplacementOptions): Promise<RollingReplacementResult> {
+  const padding = (options.stateBytes ?? 0) > 0 ? paddingBytes(options.stateBytes ?? 0) : undefined
   const cluster = new SimCluster({
     seed: options.seed,
     nodes: options.nodes,
@@ -68,8 +135,14 @@ export async function runRollingReplacement (options: RollingReplacementOptions)
     network: { lossRate: options.lossRate ?? 0.02 },
     paxos: { pipelineMax: options.pipelineMax ?? 32 },
     replacement: { replaceAfterTicks: options.replaceAfterTicks },
-    ...(options.trace !== undefined ? { trace: options.trace } : {})
+    ...(options.trace !== undefined ? { trace: options.trace } : {}),
+    ...(options.snapshotEverySlots !== undefined ? { snapshotEverySlots: options.snapshotEverySlots } : {}),
+    ...(options.logRetentionSlots !== undefined ? { logRetentionSlots: options.logRetentionSlots } : {}),
+    ...(options.snapshotChunkBytes !== undefined ? { snapshotChunkBytes: options.snapshotChunkBytes } : {}),
+    ...(options.wrapTransport !== undefined ? { wrapTransport: options.wrapTransport } : {}),
+    ...(padding !== undefined ? { stateMachine: () => new PaddedKvStateMachine(padding) } : {})
   })
+  options.onCluster?.(cluster)
   const history: HistoryEvent[] = []
   const clientPrng = cluster.prng.fork('clients')
   const clients = Array.from({ length: options.clients ?? 3 }, (_, i) => new SimClient(cluster, clientPrng.fork(`c${i}`), history, {
@@ -187,7 +260,8 @@ export async function runRollingReplacement (options: RollingReplacementOptions)
     finalVoters,
     opsOk: clients.reduce((n, c) => n + c.ok, 0),
     slots: cluster.checker.highestChosen(),
-    history
+    history,
+    snapshotInstalls: cluster.snapshotInstalls
   }
 }
 

@@ -29,7 +29,11 @@ describe('npm run sim -- --scenario rolling', () => {
       replacements: { attempted: number, completed: number, notReplaced: number }
       replacementMs: { all: Stats, leader: Stats, nonLeader: Stats }
       command: string
+      byVariant: Record<string, { seeds: number, failed: number, snapshotInstalls: number }>
+      bySnapshots: Record<string, { seeds: number, failed: number, snapshotInstalls: number }>
+      snapshotInstalls: { total: number, runsWithInstalls: number }
     }
+    const p = s.params as typeof s.params & { variant: Record<string, number>, snapshots: Record<string, number> }
     expect(s.scenario).toBe('rolling')
     expect(s.seeds).toBe(4)
     expect(s.passed + s.failed).toBe(4)
@@ -56,6 +60,30 @@ describe('npm run sim -- --scenario rolling', () => {
       expect(p50).toBeGreaterThanOrEqual(s.params.replaceAfterMs)
     }
     expect(s.command).toBe('npm run sim -- --scenario rolling --seeds 4 --first 1')
+    // Each seed draws a schedule variant and a snapshot setting; the breakdowns add up.
+    const sum = (o: Record<string, number>): number => Object.values(o).reduce((a, x) => a + x, 0)
+    expect(Object.keys(p.variant).every(v => ['none', 'crashFirstLearner', 'crashLeaderMidReplacement', 'reviveReplaced'].includes(v))).toBe(true)
+    expect(Object.keys(p.snapshots).every(v => ['off', '30/5', '200/50'].includes(v))).toBe(true)
+    expect(sum(p.variant)).toBe(4)
+    expect(sum(p.snapshots)).toBe(4)
+    for (const b of [s.byVariant, s.bySnapshots]) {
+      expect(Object.values(b).reduce((a, x) => a + x.seeds, 0)).toBe(4)
+      expect(Object.values(b).reduce((a, x) => a + x.failed, 0)).toBe(s.failed)
+      expect(Object.values(b).reduce((a, x) => a + x.snapshotInstalls, 0)).toBe(s.snapshotInstalls.total)
+    }
+    expect(s.bySnapshots.off?.snapshotInstalls ?? 0).toBe(0)
+    expect(s.snapshotInstalls.runsWithInstalls).toBeLessThanOrEqual(4)
+  })
+
+  it('the seed alone decides the variant and the snapshot setting; a leader crash needs 5 nodes', () => {
+    // Seed 7 draws 5 nodes, crashLeaderMidReplacement and snapshots every 200 slots keeping 50.
+    const drawn = sim(['--scenario', 'rolling', '--seed', '7', '--trace'])
+    expect(drawn.stdout).toMatch(/seed 7: \{"nodes":5,.*"variant":"crashLeaderMidReplacement","snapshotEverySlots":200,"logRetentionSlots":50,/)
+    expect(drawn.stdout).toMatch(/scenario: leader n\d+ crashed in the middle of the replacement/)
+    // With 3 nodes the leader crash would leave no majority: the seed runs with no variant.
+    const three = sim(['--scenario', 'rolling', '--seed', '7', '--nodes', '3', '--trace'])
+    expect(three.stdout).toMatch(/seed 7: \{"nodes":3,.*"variant":"none","snapshotEverySlots":200,"logRetentionSlots":50,/)
+    for (const r of [drawn, three]) expect(r.status).toBe(r.stdout.includes('no violations') ? 0 : 1)
   })
 
   it('replays one seed with a readable trace, passing --nodes through', () => {
