@@ -85,7 +85,7 @@ export interface NodeStatus extends SoftState {
   /** Every known configuration still governing some slot above the commit index, ascending. */
   readonly configurations: readonly ConfigEntry[]
   /** Leader only: every other member's last acknowledged commit index and when it last answered. */
-  readonly peers: ReadonlyArray<{ readonly id: NodeId, readonly commitIndex: Slot, readonly lastAckTick: number }>
+  readonly peers: ReadonlyArray<{ readonly id: NodeId, readonly commitIndex: Slot, readonly lastAckTick: number, readonly lastHeardTick: number }>
   readonly queuedCommands: number
   readonly inflightSlots: number
   /** This node's logical clock (ticks since start): `peers[].lastAckTick` is on this scale. */
@@ -150,6 +150,12 @@ interface LeaderRole {
   readonly queue: Command[]
   queueHead: number
   readonly lastAck: Map<NodeId, number>
+  /**
+   * When each member last sent anything at all (catch-up and snapshot requests included). A
+   * learner fetching a large snapshot may not answer heartbeats yet, but it is alive; liveness
+   * for replacement uses this, while check-quorum keeps using acknowledgements.
+   */
+  readonly lastHeard: Map<NodeId, number>
   readonly peerCommit: Map<NodeId, Slot>
   readSeq: number
   readRoundDue: boolean
@@ -301,6 +307,7 @@ export class PaxosNode {
       this.log_(`drop ${message.type} from unknown ${from}`)
       return
     }
+    this.notePeerActivity(from)
     switch (message.type) {
       case 'probe': this.onProbe(from, message); break
       case 'probeReply': this.onProbeReply(from, message); break
@@ -478,7 +485,7 @@ export class PaxosNode {
   status (): NodeStatus {
     const role = this.role
     const peers = role.kind === 'leader'
-      ? this.knownMembers().filter(v => v !== this.id).map(v => ({ id: v, commitIndex: role.peerCommit.get(v) ?? 0, lastAckTick: role.lastAck.get(v) ?? -1 }))
+      ? this.knownMembers().filter(v => v !== this.id).map(v => ({ id: v, commitIndex: role.peerCommit.get(v) ?? 0, lastAckTick: role.lastAck.get(v) ?? -1, lastHeardTick: Math.max(role.lastHeard.get(v) ?? -1, role.lastAck.get(v) ?? -1) }))
       : []
     return {
       ...this.softState(),
@@ -776,6 +783,7 @@ export class PaxosNode {
       queue: [],
       queueHead: 0,
       lastAck,
+      lastHeard: new Map(lastAck),
       peerCommit: new Map(),
       readSeq: 0,
       readRoundDue: false,
@@ -1302,6 +1310,12 @@ export class PaxosNode {
     else this.readsReady.push({ id: m.id, index: m.index })
   }
 
+  /** `from` is alive: it sent us something (the runtime reports its own traffic, e.g. snapshot transfer). */
+  notePeerActivity (from: NodeId): void {
+    const role = this.role
+    if (role.kind === 'leader' && from !== this.id && this.isKnownMember(from)) role.lastHeard.set(from, this.now)
+  }
+
   /** Forgets a read the runtime gave up on (its own timeout). */
   cancelRead (id: string): void {
     this.remoteReads.delete(id)
@@ -1364,7 +1378,13 @@ export class PaxosNode {
     const role = this.role
     if (role.kind === 'leader') {
       // New members get a full timeout from now before anyone calls them silent.
-      for (const id of [...next.voters, ...next.learners]) if (!role.lastAck.has(id)) role.lastAck.set(id, this.now)
+      // A member added again after an earlier removal must not inherit its old timestamps.
+      const before = new Set([...latest.voters, ...latest.learners])
+      for (const id of [...next.voters, ...next.learners]) {
+        if (before.has(id) && role.lastAck.has(id)) continue
+        role.lastAck.set(id, this.now)
+        role.lastHeard.set(id, this.now)
+      }
     }
     this.log_(`configuration epoch ${next.epoch} chosen at slot ${slot}, governs slots ≥ ${fromSlot}: voters {${next.voters.join(',')}} learners {${next.learners.join(',')}}`)
     return { ok: true, configuration: next, fromSlot }

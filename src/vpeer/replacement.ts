@@ -51,8 +51,9 @@ export function planReplacement (status: NodeStatus, policy: Omit<ReplacementPol
   const config = status.configuration
   const age = (id: NodeId): number => {
     if (id === status.id) return 0
+    // Anything a member sends counts: a learner fetching a snapshot may not answer heartbeats yet.
     const p = status.peers.find(x => x.id === id)
-    return p === undefined || p.lastAckTick < 0 ? Infinity : status.ticks - p.lastAckTick
+    return p === undefined || p.lastHeardTick < 0 ? Infinity : status.ticks - p.lastHeardTick
   }
   const alive = (id: NodeId): boolean => age(id) <= policy.replaceAfterTicks
   const liveVoters = config.voters.filter(alive)

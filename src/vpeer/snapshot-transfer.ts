@@ -117,6 +117,7 @@ export class SnapshotTransfer<R> {
       return
     }
     if (!Number.isSafeInteger(chunk) || chunk < 0 || chunk >= snap.meta.chunkHashes.length) return
+    this.manager.touch(snap, this.host.clock.nowMs(), this.options.stallMs)
     this.stats.chunksSent++
     this.send(from, { type: 'snapshotChunk', root, chunk, bytes: chunkAt(snap.state, snap.meta, chunk) })
   }

@@ -150,6 +150,17 @@ export class SnapshotManager<R> {
   private readonly options: SnapshotManagerOptions
   private latestSnap: LocalSnapshot | undefined
   private previousSnap: LocalSnapshot | undefined
+  /**
+   * Snapshots a peer is still fetching, kept after newer ones replace them: without this, a
+   * transfer slower than two snapshot intervals could never finish (it would restart forever).
+   */
+  private readonly inUse = new Map<string, { snap: LocalSnapshot, lastUsedMs: number }>()
+
+  /** A peer fetched a chunk of `snap` at `nowMs`: keep it while transfers use it. */
+  touch (snap: LocalSnapshot, nowMs: number, keepMs: number): void {
+    this.inUse.set(snap.meta.root, { snap, lastUsedMs: nowMs })
+    for (const [root, e] of this.inUse) if (nowMs - e.lastUsedMs > keepMs) this.inUse.delete(root)
+  }
   private building: Building | undefined
   /** Index of the last snapshot captured or installed: the next is due `everySlots` later. */
   private lastIndex: Slot = 0
@@ -168,6 +179,8 @@ export class SnapshotManager<R> {
   byRoot (root: string): LocalSnapshot | undefined {
     if (this.latestSnap?.meta.root === root) return this.latestSnap
     if (this.previousSnap?.meta.root === root) return this.previousSnap
+    const pinned = this.inUse.get(root)
+    if (pinned !== undefined) return pinned.snap
     return undefined
   }
 

@@ -252,8 +252,12 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.cancels.push(this.init.transport.onMessage((from, message) => {
       if (this.state !== 'running') return
       // Snapshot transfer is the runtime's business; everything else is the core's.
-      if (isSnapshotMessage(message)) this.snapshotTransfer.onMessage(from, message)
-      else this.node.step(from, message)
+      if (isSnapshotMessage(message)) {
+        this.node.notePeerActivity(from)
+        this.snapshotTransfer.onMessage(from, message)
+      } else {
+        this.node.step(from, message)
+      }
       this.kick()
     }))
     this.cancels.push(this.init.clock.every(this.tickMs * 5, () => {

@@ -10,7 +10,7 @@ function status (voters: string[], learners: string[], acks: Record<string, [num
   return {
     id: 'a', role: 'leader', leader: 'a', ballot: { round: 2, node: 'a' }, commitIndex: 500, appliedIndex: 500, lastSlot: 500,
     configuration, configurations: [{ fromSlot: 1, configuration }],
-    peers: Object.entries(acks).map(([id, [tick, commit]]) => ({ id, lastAckTick: tick, commitIndex: commit })),
+    peers: Object.entries(acks).map(([id, [tick, commit]]) => ({ id, lastAckTick: tick, lastHeardTick: tick, commitIndex: commit })),
     queuedCommands: 0, inflightSlots: 0, ticks: 1000, ...extra
   }
 }
@@ -41,6 +41,12 @@ describe('planReplacement', () => {
   it('does not promote a learner that has not answered recently, even if it is not yet called silent', () => {
     const r = planReplacement(status(['a', 'b', 'c'], ['s1'], { b: [990, 500], c: [850, 400], s1: [950, 500] }), policy, [])
     expect(r).toMatchObject({ kind: 'none' })
+  })
+
+  it('counts any traffic as life: a learner fetching a snapshot without acknowledging heartbeats is not silent', () => {
+    const base = status(['a', 'b', 'c'], ['s1'], { b: [990, 500], c: [800, 400], s1: [850, 0] })
+    const busy = { ...base, peers: base.peers.map(p => p.id === 's1' ? { ...p, lastHeardTick: 995 } : p) }
+    expect(planReplacement(busy, policy, ['s2'])).toMatchObject({ kind: 'none', reason: expect.stringMatching(/waiting for learner s1/) })
   })
 
   it('removes a learner that fell silent, so a dead spare cannot block the replacement', () => {

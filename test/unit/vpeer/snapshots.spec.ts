@@ -169,7 +169,9 @@ describe('VirtualPeer snapshots over the simulator', () => {
     await converged(cluster, 10_000)
     expect(dropped).toBe(6)
     expect(markCount('vpeer: snapshot chunk request timed out, asked again')).toBeGreaterThanOrEqual(1)
-    expect(cluster.peer(lagger)!.snapshotTransfer.stats.installs).toBe(1)
+    // The transfer in progress completes even if newer snapshots are taken meanwhile (the sender
+    // keeps it while it is fetched); a second, newer one may follow if the log moved on.
+    expect(cluster.peer(lagger)!.snapshotTransfer.stats.installs).toBeGreaterThanOrEqual(1)
     expect(cluster.checker.violations).toEqual([])
     cluster.haltAll()
   })
