@@ -9,6 +9,14 @@ import { REPAIR_DISTS, REPAIR_MODES, validateParams, type RepairDist, type Repai
 import type { EstimatorKind } from './montecarlo.ts'
 import type { StudyGrid, StudyOptions } from './study.ts'
 
+/**
+ * Default lifetimes per real-code point: the default grid's 6 feasible points × 36 ≈ 180 CPU-s,
+ * so the plain command takes about 1.5 min on a quiet 2-core machine (≈ 3 min for uniform G,
+ * whose VPs live about twice as long); the same count per point as section 3's reference run.
+ * See simulations/README.md, "How to run".
+ */
+export const DEFAULT_REAL_RUNS = 36
+
 export const USAGE = `usage: npm run sim:mttf -- [options]
   --members LIST       VP sizes N (default 1,3,5,7,9)
   --peer-mttf LIST     per-peer MTTF 1/λ as durations (default 1m,5m,10m,30m,1h,6h,1d)
@@ -19,7 +27,9 @@ export const USAGE = `usage: npm run sim:mttf -- [options]
   --seed N             PRNG seed (default 1)
   --estimator KIND     regenerative | direct (default regenerative)
   --bias THETA         failure-biasing θ in (0,1) (default 0.7 for exp G, 0.6 otherwise)
-  --real FILE          JSON array of real-code points (draws model-vs-real.svg)
+  --real-runs N        real-code lifetimes per feasible point for model-vs-real.svg (default 36;
+                       0 = off). Only N ∈ {3, 5} with λR = R/peer-MTTF ≥ 0.05 are run
+  --real FILE          JSON array of real-code points, drawn in model-vs-real.svg too
   --out DIR            write mttf.json, mttf.md, mttf.svg [, model-vs-real.svg] into DIR
   --no-progress        never show the progress bar
   -h, --help
@@ -49,6 +59,8 @@ export interface CliConfig {
   readonly study: StudyOptions
   readonly out: string | undefined
   readonly real: string | undefined
+  /** Real-code lifetimes per feasible (N, λR, G) point; 0 disables the real-code part. */
+  readonly realRuns: number
   readonly progress: boolean
   readonly help: boolean
 }
@@ -72,6 +84,7 @@ export function parseCli (argv: readonly string[], env: NodeJS.ProcessEnv = {}, 
         estimator: { type: 'string', default: 'regenerative' },
         bias: { type: 'string' },
         real: { type: 'string' },
+        'real-runs': { type: 'string', default: String(DEFAULT_REAL_RUNS) },
         out: { type: 'string' },
         'no-progress': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false }
@@ -99,6 +112,9 @@ export function parseCli (argv: readonly string[], env: NodeJS.ProcessEnv = {}, 
   const runs = parseIntFlag('runs', values.runs, 2)
   if (!/^-?\d+$/.test(values.seed.trim())) flagError(`--seed: expected an integer, got ${JSON.stringify(values.seed)}`)
   const seed = Number(values.seed)
+  const realRuns = parseIntFlag('real-runs', values['real-runs'], 0)
+  // Real-code run i uses seed·100000 + i, which must stay a non-negative safe integer.
+  if (realRuns > 0 && !(seed >= 0 && seed <= 9e10)) flagError(`--seed: must be in [0, 9e10] when --real-runs > 0, got ${values.seed}`)
   const [estimator] = parseList<EstimatorKind>('estimator', values.estimator, ['regenerative', 'direct'])
   let failureBias: number | undefined
   if (values.bias !== undefined) {
@@ -115,6 +131,7 @@ export function parseCli (argv: readonly string[], env: NodeJS.ProcessEnv = {}, 
     study: { runs, seed, estimator: estimator ?? 'regenerative', ...(failureBias !== undefined ? { failureBias } : {}) },
     out: values.out,
     real: values.real,
+    realRuns,
     progress: !values['no-progress'] && stderrIsTty && !env.CI,
     help: values.help
   }

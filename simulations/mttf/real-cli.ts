@@ -6,20 +6,16 @@
  * model at the same λR. Writes real.json (RealCodePoint format plus the details), real.md, and
  * model-vs-real.svg. Exit status: 0 ok, 1 a run failed (a safety violation), 2 bad flags.
  */
-import { fork, type ChildProcess } from 'node:child_process'
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import cliProgress from 'cli-progress'
-import { exactMttf } from './analytic.ts'
 import { parseDuration } from './duration.ts'
 import { MttfError } from './errors.ts'
-import { meanRepair, REPAIR_DISTS, type RepairDist } from './model.ts'
-import { RealRunError, runRealVp, summarize, type PointSummary, type RealRunOptions, type RealRunResult } from './real.ts'
-import { renderCharts, type RealCodePoint } from './render.ts'
+import { REPAIR_DISTS, type RepairDist } from './model.ts'
+import { fmt, makePoint, reportPoint, RUNNER_DEFAULTS, runRealPoints, type PointReport, type RealPoint, type RunnerConfig } from './real-runner.ts'
+import { renderCharts } from './render.ts'
 import { runStudy } from './study.ts'
 
 const USAGE = `usage: npx tsx simulations/mttf/real-cli.ts [options]
@@ -42,28 +38,13 @@ class FlagError extends Error {
   override readonly name = 'FlagError'
 }
 
-interface Config {
+interface Config extends RunnerConfig {
   readonly members: number[]
   readonly lambdaR: number[]
   readonly dists: RepairDist[]
-  readonly runs: number
-  readonly seed: number
-  readonly repairMs: number
   readonly scaleToS: number
-  readonly horizonX: number
-  readonly stallR: number
-  readonly detectTicks: number | undefined
-  readonly workers: number
   readonly out: string | undefined
-  readonly progress: boolean
 }
-
-interface Task { readonly point: number, readonly run: number, readonly options: RealRunOptions }
-interface Point { readonly members: number, readonly lambdaR: number, readonly dist: RepairDist, readonly horizonMs: number }
-
-type WorkerReply =
-  | { readonly kind: 'result', readonly point: number, readonly run: number, readonly result: RealRunResult }
-  | { readonly kind: 'error', readonly point: number, readonly run: number, readonly message: string, readonly code: string | undefined }
 
 function numbers (flag: string, text: string, ok: (x: number) => boolean): number[] {
   const xs = text.split(',').map(s => Number(s.trim()))
@@ -125,10 +106,10 @@ function parse (argv: string[]): Config | 'help' {
     dists: [...new Set(dists)] as RepairDist[],
     runs: int('runs', values.runs, 200, 1),
     seed,
-    repairMs: dur('repair', values.repair, 2) * 1000,
+    repairMs: dur('repair', values.repair, RUNNER_DEFAULTS.repairMs / 1000) * 1000,
     scaleToS: dur('scale-to', values['scale-to'], 60),
-    horizonX: pos('horizon-x', values['horizon-x'], 8),
-    stallR: pos('stall-r', values['stall-r'], 5),
+    horizonX: pos('horizon-x', values['horizon-x'], RUNNER_DEFAULTS.horizonX),
+    stallR: pos('stall-r', values['stall-r'], RUNNER_DEFAULTS.stallR),
     detectTicks: detect,
     workers: Math.max(1, int('workers', values.workers, cpus().length, 1)),
     out: values.out,
@@ -136,114 +117,7 @@ function parse (argv: string[]): Config | 'help' {
   }
 }
 
-/** Model MTTF in units of R for exponential G with the same mean as `dist` (the horizon's scale). */
-function expModelR (members: number, lambdaR: number, dist: RepairDist): number {
-  return exactMttf({ members, lambda: lambdaR, repairS: meanRepair(dist, 1), repairMode: 'parallel' })
-}
-
-/** Worker side: runs the tasks it is handed, one at a time, and reports each over IPC. */
-function workerMain (): void {
-  const send = async (m: WorkerReply | { kind: 'ready' }): Promise<void> => {
-    await new Promise<void>((resolve, reject) => { process.send?.(m, (err: Error | null) => { if (err !== null) reject(err); else resolve() }) })
-  }
-  process.on('message', (m: Task | 'done') => {
-    if (m === 'done') { process.disconnect?.(); return }
-    runRealVp(m.options).then(
-      async result => { await send({ kind: 'result', point: m.point, run: m.run, result }) },
-      async (e: unknown) => { await send({ kind: 'error', point: m.point, run: m.run, message: e instanceof Error ? e.message : String(e), code: e instanceof RealRunError ? e.code : undefined }) }
-    ).catch((e: unknown) => {
-      process.stderr.write(`worker: cannot report: ${String(e)}\n`)
-      process.exitCode = 1
-      process.disconnect?.()
-    })
-  })
-  send({ kind: 'ready' }).catch(() => { process.exitCode = 1 })
-}
-
-async function runAll (cfg: Config, points: readonly Point[]): Promise<{ results: RealRunResult[][], failure: string | undefined }> {
-  const tasks: Task[] = []
-  for (let p = 0; p < points.length; p++) {
-    const pt = points[p] as Point
-    for (let i = 0; i < cfg.runs; i++) {
-      tasks.push({
-        point: p,
-        run: i,
-        options: {
-          seed: cfg.seed * 100000 + i,
-          members: pt.members,
-          peerMttfMs: cfg.repairMs / pt.lambdaR,
-          repairMs: cfg.repairMs,
-          dist: pt.dist,
-          horizonMs: pt.horizonMs,
-          stallMs: cfg.stallR * cfg.repairMs,
-          ...(cfg.detectTicks !== undefined ? { replaceAfterTicks: cfg.detectTicks } : {})
-        }
-      })
-    }
-  }
-  // Longest expected runs first, so the workers finish together.
-  tasks.sort((a, b) => b.options.horizonMs - a.options.horizonMs || a.point - b.point || a.run - b.run)
-  const results: RealRunResult[][] = points.map(() => [])
-  const bar = cfg.progress
-    ? new cliProgress.SingleBar({ stream: process.stderr, format: 'real-code [{bar}] {value}/{total} runs | ETA {eta_formatted}', hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
-    : undefined
-  bar?.start(tasks.length, 0)
-  let nextTask = 0
-  let failure: string | undefined
-  const self = fileURLToPath(import.meta.url)
-  const children: ChildProcess[] = []
-  await Promise.all(Array.from({ length: Math.min(cfg.workers, tasks.length) }, async () => {
-    const child = fork(self, ['--worker'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    children.push(child)
-    const handOut = (): void => {
-      const t = failure === undefined ? tasks[nextTask++] : undefined
-      child.send(t ?? 'done')
-    }
-    child.on('message', (m: WorkerReply | { kind: 'ready' }) => {
-      if (m.kind === 'result') {
-        (results[m.point] as RealRunResult[]).push(m.result)
-        bar?.increment()
-      } else if (m.kind === 'error') {
-        failure ??= `point ${m.point} run ${m.run}${m.code !== undefined ? ` (${m.code})` : ''}: ${m.message}`
-      }
-      handOut()
-    })
-    await new Promise<void>((resolve, reject) => {
-      child.on('exit', code => { if (code === 0) resolve(); else reject(new Error(`worker exited with ${code}`)) })
-      child.on('error', reject)
-    })
-  })).finally(() => {
-    bar?.stop()
-    for (const c of children) if (c.exitCode === null) c.kill()
-  })
-  for (const r of results) r.sort((a, b) => a.seed - b.seed)
-  return { results, failure }
-}
-
-const r3 = (x: number | undefined): number | null => x === undefined ? null : Number(x.toPrecision(4))
-
-interface PointReport extends RealCodePoint {
-  readonly lambdaR: number
-  readonly horizonR: number
-  /** Exact model (CTMC, exponential G) or the Monte-Carlo model (other G), units of R. */
-  readonly modelR: number | null
-  readonly modelCiR: readonly [number, number] | null
-  /** Model lifetime on the same schedules (the common-random-numbers shadow), units of R. */
-  readonly shadowR: { mean: number | null, lo: number | null, hi: number | null }
-  readonly realR: { mean: number | null, lo: number | null, hi: number | null }
-  readonly operationalR: { mean: number | null, lo: number | null, hi: number | null }
-  /** Paired ratio real / model on the same schedules. */
-  readonly pairedRatio: { mean: number | null, lo: number | null, hi: number | null }
-  /** Exact model with G' = G + the measured mean delay from a spare's arrival to its vote, units of R. */
-  readonly modelWithDelayR: number | null
-  readonly summary: PointSummary
-}
-
 async function main (): Promise<number> {
-  if (process.argv.includes('--worker')) {
-    workerMain()
-    return 0
-  }
   let cfg: Config | 'help'
   try {
     cfg = parse(process.argv.slice(2))
@@ -258,14 +132,14 @@ async function main (): Promise<number> {
     process.stdout.write(USAGE + '\n')
     return 0
   }
-  const points: Point[] = []
+  const points: RealPoint[] = []
   for (const dist of cfg.dists) {
     for (const members of cfg.members) {
-      for (const lambdaR of cfg.lambdaR) points.push({ members, lambdaR, dist, horizonMs: cfg.horizonX * expModelR(members, lambdaR, dist) * cfg.repairMs })
+      for (const lambdaR of cfg.lambdaR) points.push(makePoint(cfg, members, lambdaR, dist))
     }
   }
   const t0 = performance.now()
-  const { results, failure } = await runAll(cfg, points)
+  const { results, failure } = await runRealPoints(cfg, points)
   const wallS = (performance.now() - t0) / 1000
   if (failure !== undefined) {
     process.stderr.write(`real-cli: FAILED ${failure}\n`)
@@ -281,37 +155,8 @@ async function main (): Promise<number> {
     ? []
     : runStudy({ members: cfg.members, peerMttfS: cfg.lambdaR.map(l => R / l), repairS: [R], dists: nonExp, repairModes: ['parallel'] }, { runs: 100000, seed: cfg.seed })
   const reports: PointReport[] = points.map((pt, p) => {
-    const rs = results[p] as RealRunResult[]
-    const sum = summarize(rs, pt.horizonMs)
-    const est = (e: { mean: number, lo: number, hi: number } | undefined, unit: number): { mean: number | null, lo: number | null, hi: number | null } =>
-      ({ mean: r3(e === undefined ? undefined : e.mean / unit), lo: r3(e === undefined ? undefined : e.lo / unit), hi: r3(e === undefined ? undefined : e.hi / unit) })
     const row = modelRows.find(r => r.members === pt.members && r.dist === pt.dist && Math.abs(r.peerMttfS * pt.lambdaR / R - 1) < 1e-9)
-    const mc = row?.mcS ?? null
-    const modelR = pt.dist === 'exp' ? exactMttf({ members: pt.members, lambda: pt.lambdaR, repairS: 1, repairMode: 'parallel' }) : mc === null ? undefined : mc / R
-    const delay = sum.afterSpareMs
-    const withDelay = delay === undefined ? undefined : exactMttf({ members: pt.members, lambda: pt.lambdaR, repairS: meanRepair(pt.dist, 1) + delay / cfg.repairMs, repairMode: 'parallel' })
-    const real = sum.real
-    return {
-      members: pt.members,
-      peerMttfS: R / pt.lambdaR,
-      repairS: R,
-      dist: pt.dist,
-      repairMode: 'parallel',
-      measuredS: real === undefined ? 0 : real.mean / 1000 * scale,
-      ciLowS: real === undefined ? 0 : real.lo / 1000 * scale,
-      ciHighS: real === undefined ? 0 : real.hi / 1000 * scale,
-      runs: rs.length,
-      lambdaR: pt.lambdaR,
-      horizonR: r3(pt.horizonMs / cfg.repairMs) ?? 0,
-      modelR: r3(modelR),
-      modelCiR: row !== undefined && row.ciLowS !== null && row.ciHighS !== null ? [r3(row.ciLowS / R) ?? 0, r3(row.ciHighS / R) ?? 0] : null,
-      shadowR: est(sum.model, cfg.repairMs),
-      realR: est(sum.real, cfg.repairMs),
-      operationalR: est(sum.operational, cfg.repairMs),
-      pairedRatio: est(sum.ratio, 1),
-      modelWithDelayR: r3(withDelay),
-      summary: { ...sum, detectionMs: r3(sum.detectionMs) ?? undefined, leaderDetectionMs: r3(sum.leaderDetectionMs) ?? undefined, afterSpareMs: r3(sum.afterSpareMs) ?? undefined, toLearnerMs: r3(sum.toLearnerMs) ?? undefined, repairMs: r3(sum.repairMs) ?? undefined }
-    }
+    return reportPoint(cfg, pt, results[p] ?? [], R, row)
   })
   const virtualS = results.flat().reduce((a, r) => a + r.virtualMs, 0) / 1000
   const output = {
@@ -332,8 +177,8 @@ async function main (): Promise<number> {
       virtualSeconds: Math.round(virtualS),
       workers: cfg.workers,
       command: `npx tsx simulations/mttf/real-cli.ts --members ${cfg.members.join(',')} --lambda-r ${cfg.lambdaR.join(',')} --dist ${cfg.dists.join(',')} --runs ${cfg.runs} --seed ${cfg.seed}` +
-        (cfg.repairMs !== 2000 ? ` --repair ${cfg.repairMs / 1000}s` : '') + (cfg.horizonX !== 8 ? ` --horizon-x ${cfg.horizonX}` : '') +
-        (cfg.stallR !== 5 ? ` --stall-r ${cfg.stallR}` : '') + (cfg.detectTicks !== undefined ? ` --detect-ticks ${cfg.detectTicks}` : '')
+        (cfg.repairMs !== RUNNER_DEFAULTS.repairMs ? ` --repair ${cfg.repairMs / 1000}s` : '') + (cfg.horizonX !== RUNNER_DEFAULTS.horizonX ? ` --horizon-x ${cfg.horizonX}` : '') +
+        (cfg.stallR !== RUNNER_DEFAULTS.stallR ? ` --stall-r ${cfg.stallR}` : '') + (cfg.detectTicks !== undefined ? ` --detect-ticks ${cfg.detectTicks}` : '')
     },
     notes: [
       `The runs use R = ${cfg.repairMs / 1000} s of virtual time; peerMttfS, repairS, measuredS and ciLowS/ciHighS are scaled by ${scale} to R = ${cfg.scaleToS} s (the model depends on λR only). Fields ending in R are in units of R. Protocol timers (10 ms ticks, 150-300 ms elections, replaceAfterTicks) are not scaled.`,
@@ -364,8 +209,6 @@ async function main (): Promise<number> {
   return 0
 }
 
-const fmt = (x: number | null | undefined, digits = 3): string => x === null || x === undefined ? '—' : Number(x.toPrecision(digits)).toString()
-
 function markdown (command: string, reports: readonly PointReport[]): string {
   const head = '| N | λR | G | model MTTF / R | real code / R (95 % CI) | real / model | same schedules: model / R | paired real / model (95 % CI) | earlier | model, G + delay / R | runs | censored |'
   const sep = '|---:|---:|:--|---:|:--|---:|---:|:--|---:|---:|---:|---:|'
@@ -378,7 +221,7 @@ function markdown (command: string, reports: readonly PointReport[]): string {
   return ['# VP lifetime: real code vs model', '', `Generated by \`${command}\`; see simulations/README.md, section 3.`, '', head, sep, ...body, ...delays, ''].join('\n')
 }
 
-main().then(code => { if (!process.argv.includes('--worker')) process.exitCode = code }, (e: unknown) => {
+main().then(code => { process.exitCode = code }, (e: unknown) => {
   process.stderr.write(`real-cli: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`)
   process.exitCode = 1
 })

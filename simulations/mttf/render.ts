@@ -291,12 +291,15 @@ export async function specToSvg (spec: TopLevelSpec): Promise<string> {
 
 /**
  * The seam: writes `mttf.svg`, and `model-vs-real.svg` when real-code points are given.
- * Returns what was written and what was skipped (and why).
+ * Returns what was written and what was skipped (and why). `modelRows` are the Monte-Carlo rows
+ * chart 2 draws for non-exponential G (default `rows`); separate so that model rows computed
+ * only for the comparison do not end up in chart 1.
  */
 export async function renderCharts (
   rows: readonly MttfRow[],
   realRows: readonly RealCodePoint[] | undefined,
-  outDir: string
+  outDir: string,
+  modelRows: readonly MttfRow[] = rows
 ): Promise<RenderReport> {
   await mkdir(outDir, { recursive: true })
   const written: string[] = []
@@ -310,10 +313,10 @@ export async function renderCharts (
   }
   if (realRows && realRows.length > 0) {
     const file = join(outDir, 'model-vs-real.svg')
-    await writeFile(file, await specToSvg(modelVsRealChartSpec(rows, realRows)))
+    await writeFile(file, await specToSvg(modelVsRealChartSpec(modelRows, realRows)))
     written.push(file)
   } else {
-    skipped.push('model-vs-real.svg: no real-code points supplied (issue 4 part 3 provides them via --real FILE or renderCharts(rows, realRows, outDir))')
+    skipped.push('model-vs-real.svg: no real-code points (--real-runs 0 or no feasible point, and no --real FILE)')
   }
   return { written, skipped }
 }
@@ -346,8 +349,17 @@ export interface StudyOutput {
   readonly rows: readonly MttfRow[]
 }
 
+export interface RealSection {
+  /** Points drawn in chart 2. */
+  readonly points: readonly RealCodePoint[]
+  /** Model rows for chart 2's non-exponential lines (see renderCharts). */
+  readonly modelRows?: readonly MttfRow[]
+  /** Markdown appended to mttf.md (the real-vs-model table), if any. */
+  readonly markdown?: string
+}
+
 /** mttf.json, mttf.md and the charts. */
-export async function writeOutputs (out: StudyOutput, outDir: string, realRows?: readonly RealCodePoint[]): Promise<RenderReport> {
+export async function writeOutputs (out: StudyOutput, outDir: string, real?: RealSection): Promise<RenderReport> {
   await mkdir(outDir, { recursive: true })
   const json = join(outDir, 'mttf.json')
   await writeFile(json, JSON.stringify(out, null, 2) + '\n')
@@ -364,9 +376,10 @@ export async function writeOutputs (out: StudyOutput, outDir: string, realRows?:
     ...out.notes.map(n => `- ${n}`),
     '',
     markdownTable(out.rows),
-    ''
+    '',
+    ...(real?.markdown !== undefined ? [real.markdown, ''] : [])
   ].join('\n')
   await writeFile(md, text)
-  const charts = await renderCharts(out.rows, realRows, outDir)
+  const charts = await renderCharts(out.rows, real?.points, outDir, real?.modelRows ?? out.rows)
   return { written: [json, md, ...charts.written], skipped: charts.skipped }
 }

@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { parseCli } from '../../../simulations/mttf/args.ts'
+import { DEFAULT_REAL_RUNS, parseCli } from '../../../simulations/mttf/args.ts'
+import { MIN_LAMBDA_R, planGridRealPoints, RUNNER_DEFAULTS } from '../../../simulations/mttf/real-runner.ts'
 import { formatDuration, parseDuration, parseDurationList } from '../../../simulations/mttf/duration.ts'
 import { markdownTable, parseRealPoints } from '../../../simulations/mttf/render.ts'
 import { runStudy } from '../../../simulations/mttf/study.ts'
@@ -57,6 +58,8 @@ describe('CLI flags', () => {
     expect(c.grid.dists).toEqual(['exp'])
     expect(c.grid.repairModes).toEqual(['parallel'])
     expect(c.study).toMatchObject({ runs: 20000, seed: 1, estimator: 'regenerative' })
+    expect(c.realRuns).toBe(DEFAULT_REAL_RUNS)
+    expect(parseCli(['--real-runs', '0']).realRuns).toBe(0)
     expect(c.progress).toBe(false) // stderr is not a TTY here
   })
 
@@ -70,7 +73,8 @@ describe('CLI flags', () => {
     const bad = [
       ['--bogus'], ['--members', '3,x'], ['--members', '0'], ['--peer-mttf', '1y'], ['--repair', '0s'],
       ['--dist', 'normal'], ['--repair-mode', 'lazy'], ['--runs', '1'], ['--runs', '1e3'], ['--seed', 'abc'],
-      ['--estimator', 'magic'], ['--bias', '1.5'], ['extra-positional']
+      ['--estimator', 'magic'], ['--bias', '1.5'], ['extra-positional'],
+      ['--real-runs', '-1'], ['--real-runs', 'x'], ['--seed', '-3'] // real-code seeds must be ≥ 0
     ]
     for (const args of bad) {
       expect(() => parseCli(args), args.join(' ')).toThrow(expect.objectContaining({ code: 'ERR_MTTF_BAD_FLAG' }))
@@ -87,11 +91,12 @@ describe('CLI end to end', () => {
         { members: 3, peerMttfS: 3600, repairS: 60, dist: 'exp', measuredS: 40000, ciLowS: 35000, ciHighS: 45000, runs: 50 }
       ]))
       const out = join(dir, 'out')
-      const r = runCli(['--members', '3,5', '--peer-mttf', '10m,1h', '--repair', '60s', '--runs', '2000', '--seed', '7', '--out', out, '--real', realFile])
+      const r = runCli(['--members', '3,5', '--peer-mttf', '10m,1h', '--repair', '60s', '--runs', '2000', '--seed', '7', '--out', out, '--real', realFile, '--real-runs', '0'])
       expect(r.status, r.stderr).toBe(0)
       const json = JSON.parse(r.stdout) as { parameters: { runs: number }, rows: Array<Record<string, unknown>> }
       expect(json.parameters.runs).toBe(2000)
       expect(json.rows).toHaveLength(4)
+      expect(json).not.toHaveProperty('real') // --real FILE only draws its points
       for (const row of json.rows) {
         for (const k of ['members', 'peerMttfS', 'lambda', 'repairS', 'dist', 'repairMode', 'analyticS', 'mcS', 'ciLowS', 'ciHighS', 'estimator', 'cycles']) {
           expect(row, k).toHaveProperty(k)
@@ -116,6 +121,11 @@ describe('CLI end to end', () => {
       expect(existsSync(join(dir, 'mttf.svg'))).toBe(true)
       expect(existsSync(join(dir, 'model-vs-real.svg'))).toBe(false)
       expect(ok.stderr).toContain('skipped model-vs-real.svg')
+      // Default --real-runs, but λR = 60 s / 1 h is too small to simulate: skipped, and said so.
+      expect(ok.stderr).toMatch(/real code: skipped λR < 0\.05 .*peer MTTF 1 h \(λR = 0\.0167\)/)
+      const skippedJson = JSON.parse(ok.stdout) as { real: unknown[], realCode: { skipped: Array<{ members: number, lambdaR?: number }> } }
+      expect(skippedJson.real).toEqual([])
+      expect(skippedJson.realCode.skipped).toEqual([expect.objectContaining({ members: 3, lambdaR: 0.0166666666667 })])
       const bad = runCli(['--dist', 'bogus'])
       expect(bad.status).toBe(2)
       expect(bad.stderr).toContain('--dist')
@@ -124,6 +134,54 @@ describe('CLI end to end', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe('CLI --real-runs (real code under the simulator)', () => {
+  it('runs the real code, keeps its points in the JSON and mttf.md, draws model-vs-real.svg; --real-runs 0 skips all that', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vpeer-mttf-'))
+    try {
+      const tiny = ['--members', '3', '--peer-mttf', '20s', '--repair', '2s', '--runs', '2000']
+      const on = join(dir, 'on')
+      const r = runCli([...tiny, '--real-runs', '2', '--out', on])
+      expect(r.status, r.stderr).toBe(0)
+      const json = JSON.parse(r.stdout) as { real: Array<Record<string, unknown>>, realCode: { parameters: { runs: number }, skipped: unknown[] } }
+      expect(json.real).toHaveLength(1)
+      expect(json.real[0]).toMatchObject({ members: 3, peerMttfS: 20, repairS: 2, dist: 'exp', lambdaR: 0.1, runs: 2, modelR: 25 })
+      expect(json.real[0]?.measuredS).toBeGreaterThan(0)
+      expect(json.realCode.parameters.runs).toBe(2)
+      expect(json.realCode.skipped).toEqual([])
+      expect(JSON.parse(readFileSync(join(on, 'mttf.json'), 'utf8'))).toEqual(json)
+      expect(readFileSync(join(on, 'model-vs-real.svg'), 'utf8')).toContain('real')
+      expect(readFileSync(join(on, 'mttf.md'), 'utf8')).toMatch(/## Real code vs model[\s\S]*\| 3 \| 20 s \(0\.1\) \| exp \| 25 \|/)
+
+      const off = join(dir, 'off')
+      const r0 = runCli([...tiny, '--real-runs', '0', '--out', off])
+      expect(r0.status, r0.stderr).toBe(0)
+      const json0 = JSON.parse(r0.stdout) as Record<string, unknown>
+      expect(json0).not.toHaveProperty('real')
+      expect(json0).not.toHaveProperty('realCode')
+      expect(existsSync(join(off, 'model-vs-real.svg'))).toBe(false)
+      expect(readFileSync(join(off, 'mttf.md'), 'utf8')).not.toContain('Real code')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('plans N ∈ {3, 5} × λR ≥ 0.05 of the default grid and skips the rest, with reasons', () => {
+    const grid = parseCli([]).grid
+    const plan = planGridRealPoints(grid, RUNNER_DEFAULTS)
+    expect(plan.points.map(p => [p.members, p.lambdaR])).toEqual([[3, 1], [3, 0.2], [3, 0.1], [5, 1], [5, 0.2], [5, 0.1]])
+    expect(plan.targets.map(t => t.peerMttfS)).toEqual([60, 300, 600, 60, 300, 600])
+    const skippedN = plan.skipped.filter(s => s.lambdaR === undefined).map(s => s.members)
+    expect(skippedN).toEqual([1, 7, 9])
+    const skippedL = plan.skipped.filter(s => s.lambdaR !== undefined)
+    expect(skippedL).toHaveLength(2 * 4)
+    for (const s of skippedL) expect(s.lambdaR).toBeLessThan(MIN_LAMBDA_R)
+    // Grid points with the same λR share one set of runs.
+    const shared = planGridRealPoints({ members: [3], peerMttfS: [10, 300], repairS: [2, 60], dists: ['exp'] }, RUNNER_DEFAULTS)
+    expect(shared.points.map(p => p.lambdaR)).toEqual([0.2, 6])
+    expect(shared.targets.map(t => [t.repairS, t.peerMttfS, t.point])).toEqual([[2, 10, 0], [60, 10, 1], [60, 300, 0]])
   })
 })
 
