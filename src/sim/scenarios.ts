@@ -272,7 +272,14 @@ export async function runRollingReplacement (options: RollingReplacementOptions)
 function settled (cluster: SimCluster): boolean {
   const leader = cluster.leader()
   const status = leader === undefined ? undefined : cluster.peer(leader)?.status()
-  return status !== undefined && status.configurations.length === 1 && status.configuration.voters.every(v => cluster.isUp(v))
+  if (status === undefined || status.configurations.length !== 1) return false
+  // Every voter must be up and must itself know the newest configuration is in effect: a voter
+  // that has not learned it would, after the next failure, still need the old configuration's
+  // quorum for the slots before it.
+  return status.configuration.voters.every(v => {
+    const s = cluster.isUp(v) ? cluster.peer(v)?.status() : undefined
+    return s !== undefined && s.configurations.length === 1 && s.configuration.epoch === status.configuration.epoch
+  })
 }
 
 function latestLearners (cluster: SimCluster): NodeId[] {

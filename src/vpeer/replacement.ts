@@ -49,6 +49,12 @@ export function planReplacement (status: NodeStatus, policy: Omit<ReplacementPol
   if (status.role !== 'leader') return { kind: 'none', reason: 'not the leader' }
   if (status.configurations.length > 1) return { kind: 'none', reason: 'a membership change is still taking effect' }
   const config = status.configuration
+  // A change is complete only once a majority of the new voters know it governs: until then a
+  // new leader elected among them would still need a quorum of the old configuration for the
+  // slots before it, and one more failure there could block the group.
+  const from = status.configurations[0]?.fromSlot ?? 1
+  const knowing = config.voters.filter(v => v === status.id || (status.peers.find(p => p.id === v)?.commitIndex ?? 0) >= from - 1)
+  if (knowing.length < Math.floor(config.voters.length / 2) + 1) return { kind: 'none', reason: 'the newest configuration is not yet known to a majority of its voters' }
   const age = (id: NodeId): number => {
     if (id === status.id) return 0
     // Anything a member sends counts: a learner fetching a snapshot may not answer heartbeats yet.

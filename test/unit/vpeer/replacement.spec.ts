@@ -66,6 +66,12 @@ describe('planReplacement', () => {
     expect(planReplacement({ ...base, role: 'follower' }, policy, ['s1'])).toMatchObject({ kind: 'none', reason: 'not the leader' })
   })
 
+  it('waits until a majority of the new voters know the newest configuration governs', () => {
+    const base = status(['a', 'b', 'c'], [], { b: [990, 100], c: [800, 100] })
+    const fresh = { ...base, configurations: [{ fromSlot: 400, configuration: base.configuration }] }
+    expect(planReplacement(fresh, policy, ['s1'])).toMatchObject({ kind: 'none', reason: expect.stringMatching(/not yet known to a majority/) })
+  })
+
   it('says so when no spare is available', () => {
     const r = planReplacement(status(['a', 'b', 'c'], [], { b: [990, 500], c: [800, 400] }), policy, ['a', 'b', 'c'])
     expect(r).toEqual({ kind: 'none', reason: 'no spare peer available' })
