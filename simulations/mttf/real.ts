@@ -362,7 +362,7 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
     const ls = leader !== undefined ? cluster.peer(leader)?.status() : undefined
     if (ls !== undefined) {
       for (const p of ls.peers) {
-        if (crashedAt.has(p.id) && !detectedAt.has(p.id) && ls.configuration.voters.includes(p.id) && ls.ticks - p.lastAckTick > replaceAfterTicks) detectedAt.set(p.id, now)
+        if (crashedAt.has(p.id) && !detectedAt.has(p.id) && ls.configuration.voters.includes(p.id) && ls.ticks - p.lastHeardTick > replaceAfterTicks) detectedAt.set(p.id, now)
       }
     }
     // (a) Structural death. With no live node at all nothing is known: the VP is dead too.

@@ -51,7 +51,10 @@ describe('runRealVp: the real code under the simulator', () => {
       expect(rep.afterSpareMs).toBeGreaterThan(0)
       expect(rep.repairMs).toBeGreaterThan(0)
     }
-    expect(r.detectionMs.every(ms => ms >= r.replaceAfterTicks * 10)).toBe(true)
+    // Suspicion comes after the crash and within a bound. It can come sooner than one timeout
+    // after the crash: the member's last message may predate its crash (lost acknowledgements).
+    expect(r.detectionMs.length).toBeGreaterThan(0)
+    expect(r.detectionMs.every(ms => ms > 0 && ms <= r.replaceAfterTicks * 10 + 1000)).toBe(true)
   })
 
   it('N = 1 dies at the first failure, exactly when the model does', async () => {
