@@ -213,23 +213,24 @@ export function mttfChartSpec (rows: readonly MttfRow[]): TopLevelSpec {
     }
   }
   // Smooth analytic curves (60 points per decade-spanning line) rather than joining grid points.
-  for (const c of curves.values()) {
-    const lo = Math.min(...c.lambdas)
-    const hi = Math.max(...c.lambdas)
-    for (const lambda of logRange(lo, hi, lo === hi ? 1 : 60)) {
-      lines.push({
-        panel: panelLabel(c.dist, c.mode, c.repairS), n: `N = ${c.members}`, members: c.members,
-        lambdaPerHour: lambda * HOUR, peerMttf: formatDuration(1 / lambda),
-        y: exactMttf({ members: c.members, lambda, repairS: c.repairS, repairMode: c.mode })
-      })
-    }
-  }
+  for (const c of curves.values()) lines.push(...analyticCurve(c))
   const anyNonExp = rows.some(r => r.dist !== 'exp')
   const subtitle = [
     'lines: exact CTMC with exponential repair time (mean R); dots: Monte Carlo with 95 % CI bars',
     ...(anyNonExp ? ['for fixed / uniform G the line is the exponential-G reference, not an exact value for that G'] : [])
   ]
   return layeredSpec('Virtual-peer MTTF vs per-peer failure rate', subtitle, lines, points, 'circle')
+}
+
+/** The exact exponential-G curve over the span of `lambdas`, 60 log-spaced points (1 if a single λ). */
+function analyticCurve (c: { members: number, repairS: number, dist: RepairDist, mode: RepairMode, lambdas: readonly number[] }): SeriesPoint[] {
+  const lo = Math.min(...c.lambdas)
+  const hi = Math.max(...c.lambdas)
+  return logRange(lo, hi, lo === hi ? 1 : 60).map(lambda => ({
+    panel: panelLabel(c.dist, c.mode, c.repairS), n: `N = ${c.members}`, members: c.members,
+    lambdaPerHour: lambda * HOUR, peerMttf: formatDuration(1 / lambda),
+    y: exactMttf({ members: c.members, lambda, repairS: c.repairS, repairMode: c.mode })
+  }))
 }
 
 /** Chart 2: real-code measurements (diamonds) against the model (lines/dots). */
@@ -251,15 +252,7 @@ export function modelVsRealChartSpec (rows: readonly MttfRow[], real: readonly R
   }
   for (const c of combos.values()) {
     if (c.dist === 'exp') {
-      const lo = Math.min(...c.lambdas)
-      const hi = Math.max(...c.lambdas)
-      for (const lambda of logRange(lo, hi, lo === hi ? 1 : 60)) {
-        lines.push({
-          panel: panelLabel(c.dist, c.mode, c.repairS), n: `N = ${c.members}`, members: c.members,
-          lambdaPerHour: lambda * HOUR, peerMttf: formatDuration(1 / lambda),
-          y: exactMttf({ members: c.members, lambda, repairS: c.repairS, repairMode: c.mode })
-        })
-      }
+      lines.push(...analyticCurve(c))
     } else {
       // No closed form for this G: the model is the Monte-Carlo estimate at the study's points.
       for (const r of rows) {
