@@ -110,7 +110,7 @@ interface InflightSlot {
 interface PendingRead {
   readonly id: string
   readonly origin: NodeId
-  readonly index: Slot
+  /** The heartbeat round that confirms it: -1 = the next one to start, 0 = none needed (sole voter). */
   seq: number
 }
 
@@ -166,10 +166,16 @@ interface LeaderRole {
   commitSent: Slot
   transfer: { readonly target: NodeId, ticks: number } | undefined
   /**
-   * Slots up to here are known chosen (Phase 1 or a follower's heartbeat ack said so) but may be
-   * missing here: the leader fetches them, retrying, before its commit index can pass them.
+   * Slots up to here are known chosen (a Phase-1 promise reported them committed) but may be
+   * missing here: the leader fetches them, retrying, and proposes nothing at or below them.
    */
   catchupTarget: Slot
+  /**
+   * The highest commit index a follower's heartbeat ack reported. Only a hint to fetch more:
+   * safety rests on Phase 1 alone, so a wrong (or forged) hint can cost messages but never
+   * block proposals or reads.
+   */
+  catchupHint: Slot
   catchupAttempt: number
 }
 
@@ -237,6 +243,15 @@ export class PaxosNode {
   private electionTimeout: number
   private roundSeen: number
   private catchupSentTick: number | undefined
+  /**
+   * Catch-up requests this node sent, by the member asked. Chosen values enter the log only as
+   * the answer to one of these (from that member, inside the range asked for): a reply nobody
+   * asked for, from anyone, is dropped.
+   */
+  private readonly catchupAsked = new Map<NodeId, { readonly fromSlot: Slot, readonly toSlot: Slot, readonly tick: number }>()
+  /** Ticks since a leader was last heard (or this node led); drives polling for chosen values. */
+  private ticksSinceLeader = 0
+  private pollAttempt = 0
   /** Highest slot handed out in a Ready. Invariant: appliedIndex <= handedOut <= commitIndex. */
   private handedOut: Slot = 0
   private appliedIndex: Slot = 0
@@ -344,11 +359,18 @@ export class PaxosNode {
         if (this.ticksSinceContact >= this.electionTimeout && this.isKnownVoter(this.id)) {
           this.becomeCandidate(false)
         }
+        // Without a leader, nobody tells a lagging member what it missed (a voter of a newer
+        // configuration that does not know it yet cannot campaign, and is a stranger to the
+        // leader it would follow): it asks the members it knows, one per election timeout.
+        // Outsiders (spares, removed members) stay quiet until someone addresses them.
+        if (++this.ticksSinceLeader % this.config.electionTicksMax === 0 && this.isKnownMember(this.id)) this.pollCatchup()
         break
       case 'leader':
+        this.ticksSinceLeader = 0
         this.tickLeader(role)
         break
     }
+    this.expireCatchupRequests()
     this.maybeRequestCatchup()
     this.checkInvariants()
   }
@@ -665,11 +687,14 @@ export class PaxosNode {
     // grant, but learns our commit index, so it can catch up and see where it stands.
     const granted = this.isKnownVoter(from) && ballotGreater(m.ballot, this.promised) && (m.transfer || !this.leaderAlive())
     this.send(from, { type: 'probeReply', ballot: m.ballot, granted, promised: this.promised, commitIndex: this.commitIndex })
+    // A stranger campaigning for our votes may be a voter of a configuration we have not
+    // learned yet, in which we may be a voter too: ask the members we know what we missed.
+    if (!this.isKnownMember(from) && !this.leaderAlive()) this.pollCatchup()
   }
 
   private onProbeReply (from: NodeId, m: ProbeReplyMessage): void {
     this.noteRound(m.promised)
-    if (m.commitIndex > this.commitIndex) this.maybeCatchupFrom(from, m.commitIndex)
+    if (m.commitIndex > this.commitIndex) this.maybeCatchupFrom(from, m.commitIndex, false)
     const role = this.role
     if (role.kind !== 'candidate' || role.phase !== 'probe' || !ballotEquals(role.ballot, m.ballot)) return
     if (m.granted) {
@@ -681,6 +706,7 @@ export class PaxosNode {
   private onPrepare (from: NodeId, m: PrepareMessage): void {
     if (!this.isKnownVoter(from)) {
       mark('acceptor: prepare from a non-voter dropped')
+      if (!this.isKnownMember(from) && !this.leaderAlive()) this.pollCatchup()
       return
     }
     this.noteRound(m.ballot)
@@ -719,6 +745,7 @@ export class PaxosNode {
       role.lastAck.set(from, this.now)
       this.maybeLeaderCatchup(role)
       this.maybePropose(role)
+      this.resolveLeaderReads(role)
       return
     }
     if (role.kind !== 'candidate' || role.phase !== 'prepare' || !ballotEquals(role.ballot, m.ballot)) return
@@ -794,6 +821,7 @@ export class PaxosNode {
       commitSent: 0,
       transfer: undefined,
       catchupTarget: this.commitIndex,
+      catchupHint: this.commitIndex,
       catchupAttempt: 0
     }
     this.role = role
@@ -1039,7 +1067,7 @@ export class PaxosNode {
     if (!this.isKnownVoter(from) || from !== m.ballot.node) {
       mark('acceptor: accept from a non-voter or forged ballot dropped')
       // A leader we do not know may belong to a configuration we have not learned: catch up.
-      if (m.commitIndex > this.commitIndex) this.maybeCatchupFrom(from, m.commitIndex)
+      if (m.commitIndex > this.commitIndex) this.maybeCatchupFrom(from, m.commitIndex, from === m.ballot.node)
       return
     }
     this.noteRound(m.ballot)
@@ -1083,7 +1111,7 @@ export class PaxosNode {
   private onHeartbeat (from: NodeId, m: HeartbeatMessage): void {
     if (!this.isKnownVoter(from) || from !== m.ballot.node) {
       mark('heartbeat from a non-voter or forged ballot dropped')
-      if (m.commitIndex > this.commitIndex) this.maybeCatchupFrom(from, m.commitIndex)
+      if (m.commitIndex > this.commitIndex) this.maybeCatchupFrom(from, m.commitIndex, from === m.ballot.node)
       return
     }
     this.noteRound(m.ballot)
@@ -1102,7 +1130,7 @@ export class PaxosNode {
     if (role.kind !== 'leader' || !ballotEquals(role.ballot, m.ballot)) return
     role.lastAck.set(from, this.now)
     role.peerCommit.set(from, m.commitIndex)
-    if (m.commitIndex > role.catchupTarget) role.catchupTarget = m.commitIndex
+    if (m.commitIndex > role.catchupHint) role.catchupHint = m.commitIndex
     if (m.readSeq > (role.readAcks.get(from) ?? 0)) {
       role.readAcks.set(from, m.readSeq)
       this.resolveLeaderReads(role)
@@ -1124,6 +1152,7 @@ export class PaxosNode {
       this.setLeader(from, ballot)
     }
     this.ticksSinceContact = 0
+    this.ticksSinceLeader = 0
   }
 
   /**
@@ -1163,7 +1192,8 @@ export class PaxosNode {
    * have crashed, or the request or reply been lost.
    */
   private maybeLeaderCatchup (role: LeaderRole): void {
-    if (this.commitIndex >= role.catchupTarget) return
+    const target = Math.max(role.catchupTarget, role.catchupHint)
+    if (this.commitIndex >= target) return
     if (this.catchupSentTick !== undefined && this.now - this.catchupSentTick < this.config.catchupRetryTicks) return
     const others = this.knownVoters().filter(v => v !== this.id)
     const holders = others.filter(v => (role.peerCommit.get(v) ?? 0) > this.commitIndex)
@@ -1171,12 +1201,45 @@ export class PaxosNode {
     const to = pool[role.catchupAttempt++ % pool.length]
     if (to === undefined) return
     mark('leader: catch-up retried')
-    this.sendCatchup(to, this.commitIndex + 1, role.catchupTarget)
+    this.sendCatchup(to, this.commitIndex + 1, target)
   }
 
-  private sendCatchup (to: NodeId, fromSlot: Slot, toSlot: Slot): void {
+  private sendCatchup (to: NodeId, fromSlot: Slot, toSlot: Slot, outsider = false): void {
+    if (!outsider && !this.isKnownMember(to)) {
+      // Its answer could not be trusted: only members of a configuration we know may teach us.
+      mark('learner: catch-up from a non-member not asked')
+      return
+    }
     this.catchupSentTick = this.now
+    this.catchupAsked.set(to, { fromSlot, toSlot, tick: this.now })
     this.send(to, { type: 'catchupRequest', fromSlot, toSlot })
+  }
+
+  /** A request unanswered this long is void: its reply (or snapshot offer) is no longer accepted. */
+  private expireCatchupRequests (): void {
+    if (this.catchupAsked.size === 0) return
+    for (const [peer, asked] of this.catchupAsked) {
+      if (this.now - asked.tick > this.config.catchupRetryTicks * CATCHUP_REPLY_RETRIES) this.catchupAsked.delete(peer)
+    }
+  }
+
+  /**
+   * Whether `peer` may answer us with chosen state: we asked it, recently, for slots it covers.
+   * The runtime accepts a snapshot offer only from such a peer (it answers a catch-up request
+   * that fell below the peer's compaction point).
+   */
+  catchupRequested (peer: NodeId): boolean {
+    return this.catchupAsked.has(peer)
+  }
+
+  /** Asks the next member we know for whatever follows our commit index. */
+  private pollCatchup (): void {
+    if (this.catchupSentTick !== undefined && this.now - this.catchupSentTick < this.config.catchupRetryTicks) return
+    const members = this.knownMembers().filter(m => m !== this.id)
+    const to = members[this.pollAttempt++ % Math.max(1, members.length)]
+    if (to === undefined) return
+    mark('learner: polling a member for chosen values')
+    this.sendCatchup(to, this.commitIndex + 1, this.commitIndex + this.config.catchupEntriesMax)
   }
 
   private onCatchupRequest (from: NodeId, m: CatchupRequestMessage): void {
@@ -1199,10 +1262,17 @@ export class PaxosNode {
    * value with a ballot in between win a later Phase 1.
    */
   private onCatchupReply (from: NodeId, m: CatchupReplyMessage): void {
+    const asked = this.catchupAsked.get(from)
+    if (asked === undefined) {
+      mark('learner: unsolicited catch-up reply dropped')
+      this.log_(`drop catch-up reply from ${from}: not asked`)
+      return
+    }
+    this.catchupAsked.delete(from)
     const before = this.commitIndex
     for (const [slot, entry] of m.entries) {
       if (slot <= this.commitIndex) continue
-      if (slot !== this.commitIndex + 1) break
+      if (slot !== this.commitIndex + 1 || slot < asked.fromSlot || slot > asked.toSlot) break
       const existing = this.log.get(slot)
       if (existing === undefined || existing.value.id !== entry.value.id) {
         const ballot = existing !== undefined && ballotGreater(existing.ballot, entry.ballot) ? existing.ballot : entry.ballot
@@ -1247,24 +1317,27 @@ export class PaxosNode {
   // Linearizable reads (read-index)
 
   /**
-   * A read is linearizable at index max(commitIndex, maxReported, catchupTarget) once a quorum
-   * of every known configuration confirms, in a heartbeat round that starts after the read
-   * arrived, that this node is still the leader: a newer leader needs such quorums of promises,
-   * which would have refused our heartbeat. maxReported and catchupTarget cover values an
-   * earlier leader may have acknowledged.
+   * Read-index. A read is answered at the commit index of the moment it is confirmed, once
+   * (1) a quorum of every known configuration acknowledged a heartbeat round that started after
+   * the read arrived: a newer leader needs such quorums of promises, which would have refused
+   * our heartbeat; and (2) this leader has recovered: Phase 1 reached a quorum of every
+   * configuration governing a slot above its commit index, and everything Phase 1 reported
+   * (chosen slots and votes) is committed here. Without (2) a value an earlier leader chose and
+   * acknowledged could lie above the index; worse, a configuration chosen in a slot we have not
+   * committed yet could govern the next slots, with voters our heartbeat round never asked.
    */
   private startLeaderRead (role: LeaderRole, id: string, origin: NodeId): void {
-    const index = Math.max(this.commitIndex, role.maxReported, role.catchupTarget)
     if (this.config.mutations?.unsafeLocalReads === true) {
-      this.completeRead({ id, origin, index: this.commitIndex, seq: 0 })
+      this.completeRead({ id, origin, seq: 0 }, this.commitIndex)
       return
     }
     if (this.quorumInAll(new Set([this.id]))) {
-      this.completeRead({ id, origin, index, seq: 0 })
-      return
+      role.pendingReads.push({ id, origin, seq: 0 })
+    } else {
+      role.pendingReads.push({ id, origin, seq: -1 })
+      role.readRoundDue = true
     }
-    role.pendingReads.push({ id, origin, index, seq: -1 })
-    role.readRoundDue = true
+    this.resolveLeaderReads(role)
   }
 
   private startReadRound (role: LeaderRole): void {
@@ -1273,21 +1346,34 @@ export class PaxosNode {
     for (const r of role.pendingReads) if (r.seq < 0) r.seq = role.readSeq
   }
 
+  /** Condition (2) of `startLeaderRead`: this leader knows every value chosen before it led. */
+  private recovered (role: LeaderRole): boolean {
+    if (this.commitIndex < Math.max(role.catchupTarget, role.maxReported)) return false
+    for (const e of this.configs) if (!this.prepared(role, e.configuration)) return false
+    return true
+  }
+
   private resolveLeaderReads (role: LeaderRole): void {
-    if (role.pendingReads.length === 0) return
+    if (role.pendingReads.length === 0 || !this.recovered(role)) return
     const remaining: PendingRead[] = []
+    const alone = this.quorumInAll(new Set([this.id]))
     for (const r of role.pendingReads) {
-      const confirmed = r.seq > 0 && this.quorumInAll(new Set(this.knownVoters().filter(v => v === this.id || (role.readAcks.get(v) ?? 0) >= r.seq)))
-      if (confirmed) this.completeRead(r)
+      if (r.seq === 0 && !alone) {
+        // Voters were added since the read arrived: it needs a heartbeat round after all.
+        r.seq = -1
+        role.readRoundDue = true
+      }
+      const confirmed = r.seq === 0 || (r.seq > 0 && this.quorumInAll(new Set(this.knownVoters().filter(v => v === this.id || (role.readAcks.get(v) ?? 0) >= r.seq))))
+      if (confirmed) this.completeRead(r, this.commitIndex)
       else remaining.push(r)
     }
     role.pendingReads.length = 0
     role.pendingReads.push(...remaining)
   }
 
-  private completeRead (r: PendingRead): void {
-    if (r.origin === this.id) this.readsReady.push({ id: r.id, index: r.index })
-    else this.send(r.origin, { type: 'readReply', id: r.id, index: r.index })
+  private completeRead (r: PendingRead, index: Slot): void {
+    if (r.origin === this.id) this.readsReady.push({ id: r.id, index })
+    else this.send(r.origin, { type: 'readReply', id: r.id, index })
   }
 
   private failRead (r: PendingRead): void {
@@ -1447,7 +1533,26 @@ export class PaxosNode {
   }
 
   /** Catch-up from a peer that has more (rate-limited like the leader-driven kind). */
-  private maybeCatchupFrom (peer: NodeId, upTo: Slot): void {
+  /**
+   * `peer` says it has chosen values up to `upTo` that we lack. A member of a configuration we
+   * know is asked directly. A stranger may be a member of a configuration we have not learned
+   * yet, or lie: we ask the members we know instead. One exception: an outsider (a member of no
+   * configuration it knows: a spare being added) has no vote to protect and may know no live
+   * member at all, so it asks the leader that addresses it; the group's quorum, not the
+   * outsider, decides whether it joins, and it counts in no quorum before its catch-up made it
+   * learn that it is a member. (Configuration certificates in the network layer close this.)
+   */
+  private maybeCatchupFrom (peer: NodeId, upTo: Slot, claimsLeadership: boolean): void {
+    if (!this.isKnownMember(peer)) {
+      if (claimsLeadership && !this.isKnownMember(this.id)) {
+        if (this.catchupSentTick !== undefined && this.now - this.catchupSentTick < this.config.catchupRetryTicks) return
+        mark('learner: outsider catching up from the leader that addressed it')
+        this.sendCatchup(peer, this.commitIndex + 1, upTo, true)
+        return
+      }
+      this.pollCatchup()
+      return
+    }
     if (this.catchupSentTick !== undefined && this.now - this.catchupSentTick < this.config.catchupRetryTicks) return
     mark('learner: catching up from a peer ahead of us')
     this.sendCatchup(peer, this.commitIndex + 1, upTo)
@@ -1519,6 +1624,9 @@ export class PaxosNode {
 export function valueId (ballot: Ballot, slot: Slot): string {
   return `${ballot.round}.${ballot.node}.${slot}`
 }
+
+/** A catch-up request stays answerable for this many retry intervals. */
+const CATCHUP_REPLY_RETRIES = 10
 
 /** Messages a node handles from senders outside its known configurations (see `step`). */
 // 'accepted' counts only if its sender votes in the slot's own configuration (onVote), which

@@ -138,6 +138,13 @@ export class SnapshotTransfer<R> {
   }
 
   private onOffer (from: NodeId, manifest: Uint8Array): void {
+    // An offer answers our catch-up request: a snapshot replaces our state wholesale, so it is
+    // taken only from a member we asked for chosen values, never from whoever sends one.
+    if (!this.host.node.catchupRequested(from)) {
+      mark('vpeer: unsolicited snapshot offer dropped')
+      this.host.trace(`${this.host.id} dropped a snapshot offer from ${from}: not asked`)
+      return
+    }
     const cur = this.incoming
     if (cur?.installing === true) return
     let root: string
@@ -201,9 +208,9 @@ export class SnapshotTransfer<R> {
     }
   }
 
-  private onChunk (_from: NodeId, root: string, chunk: number, bytes: Uint8Array): void {
+  private onChunk (from: NodeId, root: string, chunk: number, bytes: Uint8Array): void {
     const t = this.incoming
-    if (t === undefined || t.installing || t.receiver.meta.root !== root) {
+    if (t === undefined || t.installing || t.receiver.meta.root !== root || from !== t.source) {
       mark('vpeer: snapshot chunk for no current transfer dropped')
       return
     }

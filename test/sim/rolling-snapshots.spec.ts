@@ -29,8 +29,10 @@ describe('rolling replacement with snapshots and a compacted log', () => {
 interface Cut { readonly from: NodeId, readonly to: NodeId, readonly at: number, healedAt?: number }
 
 /**
- * The 4th chunk the leader sends to a replacement learner cuts the two apart, both ways (the
- * chunk itself is lost with everything else on the path), for `partitionMs`. The learner's
+ * The 4th chunk the leader sends to a replacement learner cuts the learner off from every other
+ * node, both ways (the chunk itself is lost with everything else on the path), for
+ * `partitionMs`. (Cutting only the leader's path is not enough: a learner that stops hearing
+ * the leader asks the other members, which may serve the snapshot.) The learner's
  * chunk requests time out and are asked again until the path heals; the transfer must then
  * finish (resumed, or abandoned and started over) and the replacement go through.
  */
@@ -59,12 +61,11 @@ async function partitionedTransfer (seed: number, nodes: number, partitionMs: nu
           if (n === 4) {
             const made: Cut = { from: id, to, at: c.scheduler.now() }
             cut = made
-            c.network.blockOneWay(id, to)
-            c.network.blockOneWay(to, id)
-            c.trace(`test: ${id} and ${to} partitioned in the middle of a snapshot transfer`)
+            const others = c.ids.filter(o => o !== to)
+            for (const o of others) { c.network.blockOneWay(o, to); c.network.blockOneWay(to, o) }
+            c.trace(`test: ${to} cut off from everyone in the middle of a snapshot transfer from ${id}`)
             c.scheduler.after(partitionMs, () => {
-              c.network.unblockOneWay(id, to)
-              c.network.unblockOneWay(to, id)
+              for (const o of others) { c.network.unblockOneWay(o, to); c.network.unblockOneWay(to, o) }
               made.healedAt = c.scheduler.now()
               c.trace(`test: ${id} and ${to} healed`)
             }, 'test.heal')
