@@ -60,6 +60,7 @@ import {
   SNAPSHOT_KEY,
   slotOfLogKey
 } from './keys.ts'
+import { checkLiveTables } from './leveldb-tables.ts'
 import { LogDigest } from './log-digest.ts'
 import { checkCompactUpTo, checkSnapshot } from './snapshot.ts'
 import { removeWitnessLeftovers, Witness, WITNESS_FILE } from './witness.ts'
@@ -178,6 +179,8 @@ export class LevelStorage implements Storage {
       // Never let LevelDB create a new, empty database where one was witnessed.
       throw new LostWritesError(0, witnessed.record?.seq ?? 0, `the LevelDB database is gone (no CURRENT file), but the witness records batch ${witnessed.record?.seq ?? '?'}`, { key: 'CURRENT' })
     }
+    // Before LevelDB reads a damaged table and aborts the process (leveldb-tables.ts).
+    await fsStep(path, 'check LevelDB\'s tables', async () => { await checkLiveTables(path) })
     const db: Db = new Level<Uint8Array, Uint8Array>(path, {
       keyEncoding: 'view',
       valueEncoding: 'view',
