@@ -155,6 +155,7 @@ async function attempt (dir: string): Promise<Outcome> {
 async function runCase (fault: FaultCase, index: number): Promise<Outcome> {
   const dir = join(root, `case-${index}`)
   await cp(template, dir, { recursive: true })
+  // FAULT_TRACE=1: which case was running if a native crash takes the worker down.
   if (process.env['FAULT_TRACE'] !== undefined) process.stderr.write(`start ${index} ${fault.name}\n`)
   try {
     await fault.apply(dir)
