@@ -14,6 +14,9 @@
  * Entry (kind 'E'): version, kind, round, node, value id, command count,
  *                   then per command: client, seq, data.
  * Meta  (kind 'M'): version, kind, promised round, promised node, commitIndex.
+ * Format (kind 'F'): version, kind, storage format version, database id (byte array).
+ * Head  (kind 'H'): version, kind, previous chain hash, chain hash (byte arrays), meta seq,
+ *                   snapshot seq (0 = none), log record count, log digest (u32 sum of CRCs).
  * Snapshot (kind 'N'): version, kind, piece bytes, piece count, then the encoded manifest as a
  *                   byte array (`src/migration/codec.ts`, which carries its own version and root).
  *                   The state itself is stored raw in pieces under separate keys (`keys.ts`).
@@ -25,6 +28,8 @@ import { CorruptRecordError, InvalidRecordError } from './errors.ts'
 export const FORMAT_VERSION = 1
 
 const KIND_ENTRY = 0x45 // 'E'
+const KIND_FORMAT = 0x46 // 'F'
+const KIND_HEAD = 0x48 // 'H'
 const KIND_META = 0x4d // 'M'
 const KIND_SNAPSHOT = 0x4e // 'N'
 
@@ -167,6 +172,36 @@ export interface SnapshotRecord {
   readonly manifest: Uint8Array
 }
 
+/** Bytes of a database id and of a (truncated) chain hash. */
+export const ID_BYTES = 16
+
+/** The format record, written once when the database is created. */
+export interface FormatRecord {
+  /** `STORAGE_FORMAT_VERSION` of the build that created the database. */
+  readonly storageFormat: number
+  /** Random, unique per database: binds the witness file to this database. */
+  readonly dbId: Uint8Array
+}
+
+/**
+ * The head record, rewritten by every batch: which batch was last (its seq is in the frame),
+ * the hash chain up to it, and what the rest of the database must look like for it.
+ */
+export interface HeadRecord {
+  /** Chain hash before this batch (the witness may still hold it after a crash). */
+  readonly prevChain: Uint8Array
+  /** SHA-256 (truncated) of prevChain, seq and every operation of the batch (`chain.ts`). */
+  readonly chain: Uint8Array
+  /** The batch that last wrote the meta record. */
+  readonly metaSeq: number
+  /** The batch that installed the stored snapshot, 0 if there is none. */
+  readonly snapshotSeq: number
+  /** How many log records there are. */
+  readonly logCount: number
+  /** Sum mod 2^32 of every log record's CRC: a record deleted, copied or replaced changes it. */
+  readonly logSum: number
+}
+
 // ---------------------------------------------------------------------------------------------
 // Writing
 
@@ -251,6 +286,40 @@ export function encodeSnapshotRecord (record: SnapshotRecord): Uint8Array {
   writer.varint(record.pieceBytes)
   writer.varint(record.pieceCount)
   writer.data(record.manifest)
+  return writer.finish()
+}
+
+function checkId (field: string, bytes: Uint8Array): void {
+  if (!(bytes instanceof Uint8Array) || bytes.byteLength !== ID_BYTES) {
+    throw new InvalidRecordError(field, `expected ${ID_BYTES} bytes`)
+  }
+}
+
+export function encodeFormatRecord (record: FormatRecord): Uint8Array {
+  checkNat('storageFormat', record.storageFormat)
+  checkId('dbId', record.dbId)
+  const writer = new Writer(2 + varintBytes(record.storageFormat) + 1 + ID_BYTES)
+  writer.byte(FORMAT_VERSION)
+  writer.byte(KIND_FORMAT)
+  writer.varint(record.storageFormat)
+  writer.data(record.dbId)
+  return writer.finish()
+}
+
+export function encodeHeadRecord (record: HeadRecord): Uint8Array {
+  checkId('prevChain', record.prevChain)
+  checkId('chain', record.chain)
+  for (const field of ['metaSeq', 'snapshotSeq', 'logCount', 'logSum'] as const) checkNat(field, record[field])
+  const writer = new Writer(2 + 2 * (1 + ID_BYTES) + varintBytes(record.metaSeq) + varintBytes(record.snapshotSeq) +
+    varintBytes(record.logCount) + varintBytes(record.logSum))
+  writer.byte(FORMAT_VERSION)
+  writer.byte(KIND_HEAD)
+  writer.data(record.prevChain)
+  writer.data(record.chain)
+  writer.varint(record.metaSeq)
+  writer.varint(record.snapshotSeq)
+  writer.varint(record.logCount)
+  writer.varint(record.logSum)
   return writer.finish()
 }
 
@@ -368,4 +437,31 @@ export function decodeSnapshotRecord (bytes: Uint8Array, key?: string): Snapshot
   const manifest = reader.data('manifest', CODEC_LIMITS.recordBytesMax)
   reader.end()
   return { pieceBytes, pieceCount, manifest }
+}
+
+/** @throws CorruptRecordError */
+export function decodeFormatRecord (bytes: Uint8Array, key?: string): FormatRecord {
+  const reader = new Reader(toBytes(bytes, 'format record', key), 'format record', key)
+  reader.header(KIND_FORMAT)
+  const storageFormat = reader.varint('storage format')
+  const dbId = reader.data('database id', ID_BYTES)
+  if (dbId.byteLength !== ID_BYTES) reader.fail(`database id of ${dbId.byteLength} bytes, expected ${ID_BYTES}`)
+  reader.end()
+  return { storageFormat, dbId }
+}
+
+/** @throws CorruptRecordError */
+export function decodeHeadRecord (bytes: Uint8Array, key?: string): HeadRecord {
+  const reader = new Reader(toBytes(bytes, 'head record', key), 'head record', key)
+  reader.header(KIND_HEAD)
+  const prevChain = reader.data('previous chain hash', ID_BYTES)
+  const chain = reader.data('chain hash', ID_BYTES)
+  if (prevChain.byteLength !== ID_BYTES || chain.byteLength !== ID_BYTES) reader.fail(`chain hashes must be ${ID_BYTES} bytes`)
+  const metaSeq = reader.varint('meta seq')
+  const snapshotSeq = reader.varint('snapshot seq')
+  const logCount = reader.varint('log count')
+  const logSum = reader.varint('log digest')
+  if (logSum > 0xffff_ffff) reader.fail(`log digest ${logSum} exceeds 32 bits`)
+  reader.end()
+  return { prevChain, chain, metaSeq, snapshotSeq, logCount, logSum }
 }

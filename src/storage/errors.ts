@@ -20,41 +20,138 @@ export class StorageError extends Error {
   }
 }
 
-export interface CorruptRecordDetails {
-  /** The storage key the record was read from, in a readable form (e.g. `log/42`). */
+/**
+ * What an operator should do with a node whose durable state was found damaged. Part of every
+ * `DamagedStorageError`'s message: the error reaches whoever starts the node.
+ */
+export const DAMAGED_STORAGE_ADVICE = 'This node\'s durable state cannot be trusted, so it must not vote with it. ' +
+  'Keep the folder as it is for inspection; remove this node from the group (or let the replacement policy replace it) ' +
+  'and start it again with an empty folder under a new identity. See src/storage/README.md, "Damaged storage".'
+
+export interface DamageDetails {
+  /** The storage key (readable form, e.g. `log/42`) or file where the damage was found. */
   key?: string
-  /** Byte offset inside the record where decoding failed. */
-  offset?: number
   cause?: unknown
 }
 
 /**
- * Stored bytes that do not decode. Never skipped: a record that silently disappears could be an
- * accepted value the acceptor promised to remember, and forgetting it breaks Paxos safety.
+ * The stored state is damaged or incomplete: a record that does not verify, a record missing,
+ * acknowledged writes lost. A node that gets this must not take part in the protocol with what
+ * it loaded (it could vote against a promise it no longer remembers). Carries what was found
+ * (`code`, `key`, `reason`), so that a recovering replica mode can later decide what to re-learn.
  */
-export class CorruptRecordError extends StorageError {
+export class DamagedStorageError extends StorageError {
+  static override name = 'DamagedStorageError'
+  readonly key: string | undefined
+  readonly reason: string
+
+  constructor (summary: string, code: string, reason: string, details: DamageDetails = {}) {
+    super(`${summary}. ${DAMAGED_STORAGE_ADVICE}`, code, 'cause' in details ? { cause: details.cause } : {})
+    this.name = 'DamagedStorageError'
+    this.key = details.key
+    this.reason = reason
+  }
+}
+
+export interface CorruptRecordDetails extends DamageDetails {
+  /** Byte offset inside the record where decoding failed. */
+  offset?: number
+}
+
+/**
+ * Stored bytes that do not verify (checksum, key binding, decoding). Never skipped: a record
+ * that silently disappears could be an accepted value the acceptor promised to remember, and
+ * forgetting it breaks Paxos safety.
+ */
+export class CorruptRecordError extends DamagedStorageError {
   static override name = 'CorruptRecordError'
   /** What was being decoded: `'log entry'`, `'meta'`, `'log key'`. */
   readonly record: string
-  readonly key: string | undefined
   readonly offset: number | undefined
-  readonly reason: string
 
   constructor (record: string, reason: string, details: CorruptRecordDetails = {}) {
     const where = [
       details.key === undefined ? undefined : `key ${details.key}`,
       details.offset === undefined ? undefined : `byte ${details.offset}`
     ].filter((part) => part !== undefined).join(', ')
-    super(
-      `Corrupt ${record}${where === '' ? '' : ` (${where})`}: ${reason}`,
-      'ERR_CORRUPT_RECORD',
-      'cause' in details ? { cause: details.cause } : {}
-    )
+    super(`Corrupt ${record}${where === '' ? '' : ` (${where})`}: ${reason}`, 'ERR_CORRUPT_RECORD', reason, details)
     this.name = 'CorruptRecordError'
     this.record = record
-    this.key = details.key
     this.offset = details.offset
-    this.reason = reason
+  }
+}
+
+/**
+ * Every record verifies, but together they are not a state this storage could have written: a
+ * record missing (the meta or head record, a committed slot, the snapshot the head names), a
+ * record older or newer than the head says, a commit index below the snapshot's.
+ */
+export class IncompleteStateError extends DamagedStorageError {
+  static override name = 'IncompleteStateError'
+
+  constructor (reason: string, details: DamageDetails = {}) {
+    super(`Incomplete durable state${details.key === undefined ? '' : ` (key ${details.key})`}: ${reason}`, 'ERR_INCOMPLETE_STATE', reason, details)
+    this.name = 'IncompleteStateError'
+  }
+}
+
+/**
+ * The database is older than the witness file says it was when the last write was acknowledged:
+ * acknowledged, fsync'd batches are gone (a lost tail of LevelDB's write-ahead log, deleted
+ * files). `durableSeq` is the last batch the database holds, `acknowledgedSeq` the witness's.
+ */
+export class LostWritesError extends DamagedStorageError {
+  static override name = 'LostWritesError'
+  readonly durableSeq: number
+  readonly acknowledgedSeq: number
+
+  constructor (durableSeq: number, acknowledgedSeq: number, reason: string, details: DamageDetails = {}) {
+    super(`Acknowledged writes lost: ${reason}`, 'ERR_LOST_WRITES', reason, details)
+    this.name = 'LostWritesError'
+    this.durableSeq = durableSeq
+    this.acknowledgedSeq = acknowledgedSeq
+  }
+}
+
+/**
+ * The witness file and the database do not describe the same history: the witness is missing,
+ * damaged in both copies, belongs to another database, or names a different batch.
+ */
+export class WitnessMismatchError extends DamagedStorageError {
+  static override name = 'WitnessMismatchError'
+
+  constructor (reason: string, details: DamageDetails = {}) {
+    super(`Witness does not match the database: ${reason}`, 'ERR_WITNESS_MISMATCH', reason, details)
+    this.name = 'WitnessMismatchError'
+  }
+}
+
+/**
+ * LevelDB itself found its files damaged: it refused to open (a corrupt MANIFEST), or it reported
+ * that it dropped bytes of its write-ahead log while recovering (which it does silently when
+ * paranoid checks are off, as in classic-level).
+ */
+export class DatabaseCorruptError extends DamagedStorageError {
+  static override name = 'DatabaseCorruptError'
+
+  constructor (reason: string, details: DamageDetails = {}) {
+    super(`LevelDB files damaged: ${reason}`, 'ERR_CORRUPT_DATABASE', reason, details)
+    this.name = 'DatabaseCorruptError'
+  }
+}
+
+/**
+ * A record or database in a storage format this build does not read (written by another
+ * version). There is no migration: refuse rather than guess.
+ */
+export class UnsupportedFormatError extends DamagedStorageError {
+  static override name = 'UnsupportedFormatError'
+  readonly version: number
+
+  constructor (version: number, reason: string, details: DamageDetails = {}) {
+    super(`Unsupported storage format ${version}: ${reason}`, 'ERR_UNSUPPORTED_FORMAT', reason, details)
+    this.name = 'UnsupportedFormatError'
+    this.version = version
   }
 }
 

@@ -6,14 +6,21 @@ export {
   AbortError,
   CompactBeyondSnapshotError,
   CorruptRecordError,
+  DAMAGED_STORAGE_ADVICE,
+  DamagedStorageError,
+  DatabaseCorruptError,
+  IncompleteStateError,
   InvalidRecordError,
+  LostWritesError,
   StaleSnapshotError,
   StorageClosedError,
   StorageCrashedError,
   StorageError,
-  StorageWriteError
+  StorageWriteError,
+  UnsupportedFormatError,
+  WitnessMismatchError
 } from './errors.ts'
-export type { CorruptRecordDetails, StorageErrorOptions } from './errors.ts'
+export type { CorruptRecordDetails, DamageDetails, StorageErrorOptions } from './errors.ts'
 export {
   CODEC_LIMITS,
   decodeLogEntry,
@@ -26,6 +33,9 @@ export {
   logEntryEncodedBytes,
   metaEncodedBytes
 } from './codec.ts'
-export type { MetaRecord, SnapshotRecord } from './codec.ts'
+export type { FormatRecord, HeadRecord, MetaRecord, SnapshotRecord } from './codec.ts'
+export { openRecord, sealRecord, STORAGE_FORMAT_VERSION } from './frame.ts'
+export { WITNESS_FILE } from './witness.ts'
+export { DAMAGE_MARKER_FILE } from './engine-report.ts'
 export { checkCompactUpTo, checkSnapshot } from './snapshot.ts'
 export { checkPersistBatch } from './batch.ts'

@@ -2,6 +2,8 @@
  * LevelDB key layout. LevelDB orders keys bytewise, so a slot is written as a fixed-width
  * big-endian integer: then byte order is numeric order and the log is one contiguous range.
  *
+ *   0x46 'F'                 format record: storage format version, database id (written once)
+ *   0x48 'H'                 head record: the last batch (sequence, hash chain, what it covers)
  *   0x4c 'L' + u64be(slot)   one log entry per slot (slot >= 1)
  *   0x4d 'M'                 meta record: promised ballot and commitIndex
  *   0x4e 'N'                 snapshot record: piece size and count, encoded manifest
@@ -13,6 +15,8 @@
 import type { Slot } from '../paxos/types.ts'
 import { CorruptRecordError, InvalidRecordError } from './errors.ts'
 
+const PREFIX_FORMAT = 0x46
+const PREFIX_HEAD = 0x48
 const PREFIX_LOG = 0x4c
 const PREFIX_META = 0x4d
 const PREFIX_SNAPSHOT = 0x4e
@@ -21,6 +25,8 @@ const PIECE_KEY_BYTES = 5
 const LOG_KEY_BYTES = 9
 const TWO_POW_32 = 0x1_0000_0000
 
+export const FORMAT_KEY: Uint8Array = Uint8Array.of(PREFIX_FORMAT)
+export const HEAD_KEY: Uint8Array = Uint8Array.of(PREFIX_HEAD)
 export const META_KEY: Uint8Array = Uint8Array.of(PREFIX_META)
 
 /** Bounds for iterating the whole log: `gte` is slot 0's key, `lt` the first key after the log. */
@@ -30,6 +36,18 @@ export const LOG_RANGE = Object.freeze({
 })
 
 export const SNAPSHOT_KEY: Uint8Array = Uint8Array.of(PREFIX_SNAPSHOT)
+
+/** True if `key` is exactly `expected` (keys are short; no need for Buffer.compare). */
+export function keyEquals (key: Uint8Array, expected: Uint8Array): boolean {
+  if (key.byteLength !== expected.byteLength) return false
+  for (let i = 0; i < key.byteLength; i++) if (key[i] !== expected[i]) return false
+  return true
+}
+
+/** True if `key` has the log prefix (well-formed or not: `slotOfLogKey` decides). */
+export function isLogKey (key: Uint8Array): boolean {
+  return key[0] === PREFIX_LOG
+}
 
 /** Bounds for iterating every snapshot piece. */
 export const PIECE_RANGE = Object.freeze({
@@ -91,6 +109,8 @@ export function slotOfLogKey (key: Uint8Array): Slot {
  */
 export function describeKey (key: Uint8Array): string {
   if (key.byteLength === 1 && key[0] === PREFIX_META) return 'meta'
+  if (key.byteLength === 1 && key[0] === PREFIX_FORMAT) return 'format'
+  if (key.byteLength === 1 && key[0] === PREFIX_HEAD) return 'head'
   if (key.byteLength === 1 && key[0] === PREFIX_SNAPSHOT) return 'snapshot'
   if (key.byteLength === PIECE_KEY_BYTES && key[0] === PREFIX_PIECE) {
     return `snapshot/piece/${new DataView(key.buffer, key.byteOffset, key.byteLength).getUint32(1)}`

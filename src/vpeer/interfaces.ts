@@ -17,6 +17,9 @@ export interface AbortOptions {
  * - `load` returns an independent copy: mutating it never changes what is stored.
  * - Errors are typed (`StorageError` with a `code`); a failed `persist` leaves the stored state
  *   as it was before the call.
+ * - A durable state found damaged or incomplete is never returned as if it were intact: `load`
+ *   and `loadSnapshot` reject with a `DamagedStorageError` (`src/storage/README.md`), and so
+ *   does `VirtualPeer.create`.
  */
 export interface Storage {
   load (options?: AbortOptions): Promise<DurableState>

@@ -5,9 +5,10 @@ import { Level } from 'level'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { LogEntry, Slot } from '../../src/paxos/types.ts'
 import type { Storage } from '../../src/vpeer/interfaces.ts'
-import { CorruptRecordError, LevelStorage, StorageError, StorageWriteError } from '../../src/storage/index.ts'
-import { decodeSnapshotRecord, encodeLogEntry, encodeSnapshotRecord } from '../../src/storage/codec.ts'
-import { describeKey, logKey, META_KEY, pieceKey, SNAPSHOT_KEY } from '../../src/storage/keys.ts'
+import { CorruptRecordError, DamagedStorageError, LevelStorage, StorageError, StorageWriteError } from '../../src/storage/index.ts'
+import { decodeSnapshotRecord, encodeSnapshotRecord } from '../../src/storage/codec.ts'
+import { openRecord, sealRecord } from '../../src/storage/frame.ts'
+import { describeKey, FORMAT_KEY, HEAD_KEY, logKey, META_KEY, pieceKey, SNAPSHOT_KEY } from '../../src/storage/keys.ts'
 import type { StorageHarness } from './storage.ts'
 import { ballot, bytes, describeStorageCompliance, entries, entry, expectSnapshot, snapshot, sortedLog } from './storage.ts'
 
@@ -85,17 +86,21 @@ describe('LevelStorage', () => {
     return storage
   }
 
-  it('issues exactly one synced db.batch per persist', async () => {
-    const spy = vi.spyOn(Level.prototype, 'batch')
+  it('issues exactly one synced db.batch per persist, the head record last', async () => {
     const s = await open()
+    const spy = vi.spyOn(Level.prototype, 'batch')
     await s.persist({ promised: ballot(1, 'a'), commitIndex: 0, entries: [[1, entry(1, 'a', 'x')], [2, entry(1, 'a', 'y')]] })
     await s.persist({ commitIndex: 2, entries: [] })
     await s.persist({ entries: [[3, entry(1, 'a', 'z')]] })
     expect(spy).toHaveBeenCalledTimes(3)
     // The spy's type is that of the last overload, `batch()`, so read the arguments untyped.
     const calls = spy.mock.calls as unknown[][]
-    expect(calls.map((call) => (call[0] as unknown[]).length)).toEqual([3, 1, 1])
-    for (const call of calls) expect(call[1]).toMatchObject({ sync: true })
+    expect(calls.map((call) => (call[0] as unknown[]).length)).toEqual([4, 2, 2])
+    for (const call of calls) {
+      expect(call[1]).toMatchObject({ sync: true })
+      const ops = call[0] as Array<{ key: Uint8Array }>
+      expect(describeKey(ops[ops.length - 1]!.key)).toBe('head')
+    }
   })
 
   it('stores log keys in numeric order as fixed-width big-endian slots', async () => {
@@ -108,6 +113,8 @@ describe('LevelStorage', () => {
       for await (const key of db.keys()) keys.push(key)
     })
     expect(keys.map((key) => Array.from(key))).toEqual([
+      Array.from(FORMAT_KEY),
+      Array.from(HEAD_KEY),
       ...[...slots].sort((a, b) => a - b).map((slot) => Array.from(logKey(slot))),
       Array.from(META_KEY)
     ])
@@ -119,7 +126,11 @@ describe('LevelStorage', () => {
     const entries: Array<[Slot, LogEntry]> = [1, 2, 3].map((slot) => [slot, entry(1, 'a', `v${slot}`, [['c', slot, bytes(slot)]])])
     await s.persist({ promised: ballot(1, 'a'), commitIndex: 3, entries })
     await s.close()
-    await withRawDb(dir, async (db) => { await db.put(logKey(2), bytes(1, 0x45, 0xff)) })
+    let original: Uint8Array | undefined
+    await withRawDb(dir, async (db) => {
+      original = await db.get(logKey(2))
+      await db.put(logKey(2), bytes(2, 0, 0, 0, 0, 1, 0x45, 0xff))
+    })
 
     const broken = await open()
     const error = await broken.load().catch((err: unknown) => err)
@@ -128,29 +139,30 @@ describe('LevelStorage', () => {
     expect(String((error as Error).message)).toContain('log/2')
     // A failed load must not have written or deleted anything: once repaired, all is there.
     await broken.close()
-    await withRawDb(dir, async (db) => { await db.put(logKey(2), encodeLogEntry(entries[1]![1])) })
+    await withRawDb(dir, async (db) => { await db.put(logKey(2), original!) })
     const repaired = await open()
     const state = await repaired.load()
     expect(state.commitIndex).toBe(3)
     expect(sortedLog(state)).toEqual(entries)
   })
 
-  it('throws CorruptRecordError for a corrupt meta record, on load and on a partial meta write', async () => {
+  it('refuses to open with a corrupt meta record: its promise cannot be known', async () => {
     const s = await open()
     await s.persist({ promised: ballot(1, 'a'), commitIndex: 0, entries: [] })
     await s.close()
     await withRawDb(dir, async (db) => { await db.put(META_KEY, bytes(9, 0x4d, 0)) })
-    const broken = await open()
-    await expect(broken.load()).rejects.toMatchObject({ code: 'ERR_CORRUPT_RECORD', record: 'meta', key: 'meta' })
-    // Rewriting only commitIndex needs the stored promised ballot; guessing would lose the promise.
-    await expect(broken.persist({ commitIndex: 1, entries: [] })).rejects.toBeInstanceOf(CorruptRecordError)
+    const error = await LevelStorage.open(dir).catch((err: unknown) => err)
+    expect(error).toBeInstanceOf(CorruptRecordError)
+    expect(error).toBeInstanceOf(DamagedStorageError)
+    expect(error).toMatchObject({ code: 'ERR_CORRUPT_RECORD', record: 'meta', key: 'meta' })
+    expect(String((error as Error).message)).toMatch(/must not vote/)
   })
 
   it('throws CorruptRecordError for a malformed key inside the log range', async () => {
     const s = await open()
     await s.persist({ entries: [[1, entry(1, 'a', 'v')]] })
     await s.close()
-    await withRawDb(dir, async (db) => { await db.put(bytes(0x4c, 1, 2), encodeLogEntry(entry(1, 'a', 'w'))) })
+    await withRawDb(dir, async (db) => { await db.put(bytes(0x4c, 1, 2), bytes(2, 0, 0, 0, 0, 1)) })
     const broken = await open()
     await expect(broken.load()).rejects.toMatchObject({ code: 'ERR_CORRUPT_RECORD', record: 'log key', key: '0x4c0102' })
   })
@@ -185,12 +197,13 @@ describe('LevelStorage', () => {
     expect(spy).toHaveBeenCalledTimes(1)
     const calls = spy.mock.calls as unknown[][]
     for (const call of calls) expect(call[1]).toMatchObject({ sync: true })
-    expect((calls[0]![0] as Array<{ type: string }>).map((op) => op.type)).toEqual(['del', 'del', 'del'])
+    expect((calls[0]![0] as Array<{ type: string, key: Uint8Array }>).map((op) => `${op.type} ${describeKey(op.key)}`))
+      .toEqual(['del log/2', 'del log/3', 'del log/4', 'put head'])
   })
 
   it('stores the state in 1 MiB pieces under S/<n>, removes stale pieces and writes the log prefix deletion in the same batch', async () => {
-    const spy = vi.spyOn(Level.prototype, 'batch')
     const s = await open()
+    const spy = vi.spyOn(Level.prototype, 'batch')
     await s.persist({ commitIndex: 2, entries: entries(1, 5) })
     const big = snapshot(3, 2.5 * 1024 * 1024, 1, 64 * 1024)
     await s.installSnapshot(big.meta, big.state)
@@ -198,9 +211,9 @@ describe('LevelStorage', () => {
     expect(ops.map((op) => `${op.type} ${describeKey(op.key)}`)).toEqual([
       'put snapshot/piece/0', 'put snapshot/piece/1', 'put snapshot/piece/2',
       'del log/1', 'del log/2', 'del log/3',
-      'put snapshot', 'put meta'
+      'put snapshot', 'put meta', 'put head'
     ])
-    expect(ops.slice(0, 3).map((op) => op.value?.byteLength)).toEqual([1024 * 1024, 1024 * 1024, 512 * 1024])
+    expect(ops.slice(0, 3).map((op) => openRecord(op.key, op.value!, 'piece', 'piece').body.byteLength)).toEqual([1024 * 1024, 1024 * 1024, 512 * 1024])
     const small = snapshot(4, 10)
     await s.installSnapshot(small.meta, small.state)
     await s.close()
@@ -208,7 +221,7 @@ describe('LevelStorage', () => {
     await withRawDb(dir, async (db) => {
       for await (const key of db.keys()) keys.push(describeKey(key))
     })
-    expect(keys).toEqual(['log/5', 'meta', 'snapshot', 'snapshot/piece/0'])
+    expect(keys).toEqual(['format', 'head', 'log/5', 'meta', 'snapshot', 'snapshot/piece/0'])
   })
 
   it('reads a snapshot written with another piece size', async () => {
@@ -244,34 +257,50 @@ describe('LevelStorage', () => {
       expect(error).toMatchObject({ code: 'ERR_CORRUPT_RECORD', key })
     }
 
+    /** Replaces the body of the record at `key`, sealed as the same batch wrote it (a valid frame). */
+    async function rewriteBody (db: Level<Uint8Array, Uint8Array>, key: Uint8Array, change: (body: Uint8Array) => Uint8Array): Promise<void> {
+      const opened = openRecord(key, (await db.get(key))!, 'record', describeKey(key))
+      await db.put(key, sealRecord(key, opened.seq, change(opened.body.slice())))
+    }
+
     it('refuses a snapshot record that does not decode', async () => {
       await installed()
       await corruptRecord(await reopenWith(async (db) => { await db.put(SNAPSHOT_KEY, bytes(1, 0x4e, 0x80)) }), 'snapshot')
     })
 
     it('refuses a manifest whose root does not match, and a piece count that does not fit', async () => {
+      // Validly framed records with a wrong body: what a bug (not a flipped bit) would write.
       await installed()
-      let record: Uint8Array | undefined
-      await withRawDb(dir, async (db) => { record = await db.get(SNAPSHOT_KEY) })
-      const decoded = decodeSnapshotRecord(record!)
-      const manifest = decoded.manifest.slice()
-      manifest[5] = manifest[5]! ^ 1
       await corruptRecord(await reopenWith(async (db) => {
-        await db.put(SNAPSHOT_KEY, encodeSnapshotRecord({ ...decoded, manifest }))
+        await rewriteBody(db, SNAPSHOT_KEY, (body) => {
+          const decoded = decodeSnapshotRecord(body)
+          const manifest = decoded.manifest.slice()
+          manifest[5] = manifest[5]! ^ 1
+          return encodeSnapshotRecord({ ...decoded, manifest })
+        })
       }), 'snapshot')
       await storage?.close()
       await corruptRecord(await reopenWith(async (db) => {
-        await db.put(SNAPSHOT_KEY, encodeSnapshotRecord({ ...decoded, pieceCount: 2 }))
+        await rewriteBody(db, SNAPSHOT_KEY, (body) => encodeSnapshotRecord({ ...decodeSnapshotRecord(body), pieceCount: 2 }))
       }), 'snapshot')
     })
 
-    it('refuses a piece whose bytes changed, naming the piece', async () => {
+    it('refuses a piece whose bytes changed, naming the piece: by its checksum, and by the chunk hash under a valid frame', async () => {
       await installed()
       await corruptRecord(await reopenWith(async (db) => {
         const piece = await db.get(pieceKey(1))
-        // State byte 1300: chunk 5 (bytes 1280..1536), inside piece 1 (bytes 1000..2000).
         piece![300] = piece![300]! ^ 0x80
         await db.put(pieceKey(1), piece!)
+      }), 'snapshot/piece/1')
+      await expect(storage!.loadSnapshot()).rejects.toThrow(/checksum mismatch/)
+      await storage?.close()
+      await installed()
+      await corruptRecord(await reopenWith(async (db) => {
+        await rewriteBody(db, pieceKey(1), (body) => {
+          // State byte 1300: chunk 5 (bytes 1280..1536), inside piece 1 (bytes 1000..2000).
+          body[300] = body[300]! ^ 0x80
+          return body
+        })
       }), 'snapshot/piece/1')
       await expect(storage!.loadSnapshot()).rejects.toThrow(/chunk 5 \(bytes 1280\.\.1536, piece 1\)/)
     })
@@ -291,8 +320,8 @@ describe('LevelStorage', () => {
       await installed()
       const s = await reopenWith(async (db) => { await db.put(SNAPSHOT_KEY, bytes(0)) })
       await expect(s.compact(1)).rejects.toBeInstanceOf(CorruptRecordError)
-      // The log the corrupt snapshot left is intact.
-      expect(sortedLog(await s.load())).toEqual(entries(5, 8))
+      // load() cannot check the committed slots without the snapshot's index: refused too.
+      await expect(s.load()).rejects.toMatchObject({ code: 'ERR_CORRUPT_RECORD', key: 'snapshot' })
       const fresh = snapshot(6, 500, 9, 64)
       await s.installSnapshot(fresh.meta, fresh.state)
       expectSnapshot(await s.loadSnapshot(), fresh)
