@@ -6,13 +6,32 @@
  * finished snapshot is written to storage between two Readies, so storage writes stay in call
  * order and no apply races the write.
  *
+ * Keeping pace with any load (issue 7 §4). Clock ticks alone do not bound how far the snapshot
+ * falls behind: when messages and fsyncs arrive faster than timers fire (a saturated event loop,
+ * a transport or disk that completes in microtasks, a simulated world with zero latency) the
+ * manifest made no progress at all during a burst. So the hashing is also paced by the work it
+ * must keep up with: every apply hashes at least its share of the chunks, so that the manifest is
+ * finished by the time `everySlots / 2` slots have been applied after the copy, whatever the
+ * clock does (`pace`). The timer does the work while the node is idle or slow; under load the
+ * apply path takes over the remainder, which throttles committing by at most the cost of
+ * hashing the state once per half interval: the back-pressure that keeps the log bounded.
+ * And a snapshot that fell due while another was being built is taken as soon as that one is
+ * stored (in the Ready loop, between Readies), not at the next apply: the last snapshot of a
+ * burst never waits for a later write.
+ *
+ * The rule, then: a snapshot is copied at the first applied index at least `everySlots` above the
+ * previous one (never exactly on a multiple: a Ready applies several slots at once). During a
+ * burst the snapshot index stays within `1.5 × everySlots` plus one Ready's slots of the applied
+ * index; once applies stop, it settles within `everySlots` of it, after at most two builds.
+ *
  * Retention: `Storage.installSnapshot` drops the stored log ≤ index in the same atomic write, so
  * the durable log never keeps a tail below the snapshot. The `logRetentionSlots` slots below the
  * index are kept in the core's in-memory log only (`compactLog(index - retention)`), where they
  * serve catch-up of a slightly lagging peer without a snapshot transfer. After a restart the log
  * starts right above the snapshot; a peer that lags then gets the snapshot. That keeps the storage
  * contract as it is (one atomic install, no "snapshot but keep some log" mode) at the cost of a few
- * more transfers right after restarts.
+ * more transfers right after restarts. The in-memory log therefore holds at most the lag above,
+ * plus `logRetentionSlots`, plus the pipeline.
  */
 import { ManifestBuilder } from '../migration/snapshot.ts'
 import type { SnapshotMeta } from '../migration/snapshot.ts'
@@ -116,6 +135,8 @@ export interface SnapshotHost<R> {
   readonly sessions: SessionTable<R>
   readonly stateMachine: { snapshot: () => Uint8Array, restore: (bytes: Uint8Array) => void }
   running: () => boolean
+  /** The runtime's applied index (equal to the core's whenever no Ready is being carried out). */
+  applied: () => Slot
   /** Runs `task` in the Ready loop between two Readies (storage writes stay ordered; no apply in between). */
   between: (task: () => Promise<void>) => void
   /** The applied index jumped to `index` (a received snapshot was installed). */
@@ -135,10 +156,19 @@ export interface SnapshotManagerOptions {
 }
 
 interface Building {
+  /** The applied index the copy was taken at: the snapshot's index. */
+  readonly index: Slot
   readonly builder: ManifestBuilder
   readonly state: Uint8Array
   readonly cancel: () => void
 }
+
+/**
+ * Fraction of a snapshot interval within which a manifest must be finished (see `pace`): the
+ * lag stays under (1 + this) × everySlots, and hashing adds at most 1 / (this × everySlots) of a
+ * state's hashing cost to each applied slot.
+ */
+const BUILD_WITHIN_INTERVAL = 0.5
 
 /**
  * Takes local snapshots and remembers the ones this node can offer: the newest, and the one
@@ -162,6 +192,8 @@ export class SnapshotManager<R> {
     for (const [root, e] of this.inUse) if (nowMs - e.lastUsedMs > keepMs) this.inUse.delete(root)
   }
   private building: Building | undefined
+  /** A finished snapshot waits for (or is in) its write between Readies: no new copy meanwhile. */
+  private storing = false
   /** Index of the last snapshot captured or installed: the next is due `everySlots` later. */
   private lastIndex: Slot = 0
   taken = 0
@@ -190,15 +222,32 @@ export class SnapshotManager<R> {
     this.previousSnap = this.latestSnap
     this.latestSnap = snap
     if (snap.meta.index > this.lastIndex) this.lastIndex = snap.meta.index
+    // A received snapshot at or above the copy being hashed makes that copy useless.
+    if (this.building !== undefined && this.building.index <= snap.meta.index) {
+      mark('vpeer: local snapshot overtaken while building, dropped')
+      this.stop()
+    }
   }
 
   /**
    * Called on the apply path right after a Ready's committed slots were applied (`applied` is the
-   * last of them). Takes the consistent copy when a snapshot is due; nothing else happens here.
+   * last of them). Takes the consistent copy when a snapshot is due, or hashes the share of the
+   * manifest being built that these applies owe (`pace`).
    */
   afterApply (applied: Slot): void {
+    if (this.options.everySlots <= 0) return
+    const b = this.building
+    if (b !== undefined) {
+      this.pace(b, applied)
+      return
+    }
+    this.captureIfDue(applied)
+  }
+
+  /** A snapshot is due (and none is being built or waiting to be stored): take the copy at `applied`. */
+  private captureIfDue (applied: Slot): void {
     const every = this.options.everySlots
-    if (every <= 0 || this.building !== undefined || applied - this.lastIndex < every) return
+    if (every <= 0 || this.building !== undefined || this.storing || applied - this.lastIndex < every) return
     const state = this.host.stateMachine.snapshot()
     const configs = this.host.node.snapshotConfigs(applied)
     const blob = encodeRuntimeBlob(this.host.sessions.toJSON(), configs)
@@ -206,10 +255,25 @@ export class SnapshotManager<R> {
     this.lastIndex = applied
     mark('vpeer: snapshot copy taken')
     const cancel = this.host.clock.every(this.options.stepMs, () => { this.step() })
-    this.building = { builder, state, cancel }
+    this.building = { index: applied, builder, state, cancel }
   }
 
-  /** One background step of the manifest (a few chunks hashed). */
+  /**
+   * Hashing paced by applying: `since` slots after the copy at least `since / horizon` of the
+   * chunks are hashed, all of them once `horizon` = everySlots × BUILD_WITHIN_INTERVAL slots
+   * were applied. Whatever the timer did already counts.
+   */
+  private pace (b: Building, applied: Slot): void {
+    const horizon = Math.max(1, Math.floor(this.options.everySlots * BUILD_WITHIN_INTERVAL))
+    const since = applied - b.index
+    const total = b.builder.total
+    const owed = since >= horizon ? total : Math.ceil(total * since / horizon)
+    if (owed <= b.builder.done) return
+    mark('vpeer: snapshot hashing paced by applies')
+    this.advance(b, owed - b.builder.done)
+  }
+
+  /** One background step of the manifest (a few chunks hashed), on the clock. */
   private step (): void {
     const b = this.building
     if (b === undefined) return
@@ -217,11 +281,26 @@ export class SnapshotManager<R> {
       this.stop()
       return
     }
-    if (!b.builder.step(this.options.chunksPerStep)) return
+    this.advance(b, this.options.chunksPerStep)
+  }
+
+  /** Hashes up to `chunks` more; once the manifest is complete, queues its write between Readies. */
+  private advance (b: Building, chunks: number): void {
+    if (!b.builder.step(chunks)) return
     b.cancel()
     this.building = undefined
+    this.storing = true
     const snap: LocalSnapshot = { meta: b.builder.finish(), state: b.state }
-    this.host.between(async () => { await this.persist(snap) })
+    this.host.between(async () => {
+      try {
+        await this.persist(snap)
+      } finally {
+        this.storing = false
+      }
+      // Between Readies the state is the applied index's: a snapshot that fell due while this
+      // one was built is copied now, not at the next apply (which may never come).
+      if (this.host.running()) this.captureIfDue(this.host.applied())
+    })
   }
 
   /** In the Ready loop: store the snapshot (dropping the stored log ≤ index), then compact memory. */

@@ -192,6 +192,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       sessions: this.sessions,
       stateMachine: init.stateMachine,
       running: () => this.state === 'running',
+      applied: () => this.appliedIndex,
       between: task => {
         this.betweenReadies.push(task)
         this.kick()
