@@ -90,7 +90,7 @@ const FAILURES_LISTED = 50
 const MUTATIONS = ['skipPhase1', 'unsafeLocalReads', 'applyTwice', 'forgetPromiseOnRestart', 'forgetVotesOnRestart', 'reconfigureAtNextSlot'] as const
 
 function usage (message: string): never {
-  process.stderr.write(`${message}\nusage: npm run sim -- [--scenario vopr|rolling] [--seeds N] [--first S] [--seed N --trace] [--nodes 3|5] [--faults all|none|loss,duplication,reordering,crashes,partitions,oneWay,clockSkew] [--intensity swarm|nemesis] [--workers W] [--json] [--history FILE] [--mutation ${MUTATIONS.join('|')}] [--replace-after-ticks N (rolling)]\n`)
+  process.stderr.write(`${message}\nusage: npm run sim -- [--scenario vopr|rolling] [--seeds N] [--first S] [--seed N --trace] [--nodes N (any count ≥ 1; odd counts make sense: 3, 5, 7, …)] [--alpha N] [--faults all|none|loss,duplication,reordering,crashes,partitions,oneWay,clockSkew] [--intensity swarm|nemesis] [--workers W] [--json] [--history FILE] [--mutation ${MUTATIONS.join('|')}] [--replace-after-ticks N (rolling)]\n`)
   process.exit(2)
 }
 
@@ -98,7 +98,7 @@ interface Args {
   readonly scenario: Scenario
   readonly options: Omit<RunOptions, 'seed'>
   /** Rolling scenario: a fixed cluster size (else the seed picks) and the replacement timeout. */
-  readonly rolling: { readonly nodes?: number, readonly replaceAfterTicks: number }
+  readonly rolling: { readonly nodes?: number, readonly alpha?: number, readonly replaceAfterTicks: number }
   readonly seeds: number[]
   readonly trace: boolean
   readonly workers: number
@@ -128,7 +128,8 @@ function parse (): Args {
         history: { type: 'string' },
         worker: { type: 'boolean' },
         scenario: { type: 'string' },
-        'replace-after-ticks': { type: 'string' }
+        'replace-after-ticks': { type: 'string' },
+        alpha: { type: 'string' }
       },
       strict: true
     }).values
@@ -153,6 +154,7 @@ function parse (): Args {
   }
   // Fewer than 3 voters cannot lose one and keep a majority, so rolling needs at least 3.
   const nodes = int('nodes', values.nodes, rolling ? 3 : 1)
+  const alpha = int('alpha', values.alpha, 1)
   const replaceAfterTicks = int('replace-after-ticks', values['replace-after-ticks'], 1) ?? 100
   let faults
   try { faults = parseFaults(values.faults ?? 'all') } catch (error) { usage((error as Error).message) }
@@ -171,18 +173,20 @@ function parse (): Args {
     faults,
     intensity,
     ...(nodes !== undefined ? { nodes } : {}),
+    ...(alpha !== undefined ? { alpha } : {}),
     ...(mutations !== undefined ? { mutations } : {})
   }
   // Arguments a worker or a replay needs to reproduce the same runs.
   const argv: string[] = []
   if (values.nodes !== undefined) argv.push('--nodes', values.nodes)
+  if (values.alpha !== undefined) argv.push('--alpha', values.alpha)
   if (values.faults !== undefined) argv.push('--faults', values.faults)
   if (values.intensity !== undefined) argv.push('--intensity', values.intensity)
   if (values.mutation !== undefined) argv.push('--mutation', values.mutation)
   if (values['replace-after-ticks'] !== undefined) argv.push('--replace-after-ticks', values['replace-after-ticks'])
   return {
     scenario: scenario as Scenario,
-    rolling: { replaceAfterTicks, ...(nodes !== undefined ? { nodes } : {}) },
+    rolling: { replaceAfterTicks, ...(nodes !== undefined ? { nodes } : {}), ...(alpha !== undefined ? { alpha } : {}) },
     scenarioArgv: values.scenario !== undefined ? ['--scenario', values.scenario] : [],
     options,
     seeds,
@@ -193,6 +197,12 @@ function parse (): Args {
     worker: values.worker === true,
     argv
   }
+}
+
+function countBy<T> (items: readonly T[], label: (item: T) => string): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const item of items) { const k = label(item); out[k] = (out[k] ?? 0) + 1 }
+  return out
 }
 
 function replayCommand (seed: number, argv: readonly string[], scenarioArgv: readonly string[] = []): string {
@@ -207,6 +217,8 @@ function rollingParams (seed: number, fixed: Args['rolling']): RollingParams {
   const prng = new Prng(seed).fork('rolling')
   const drawnNodes = prng.chance(0.5) ? 3 : 5
   const nodes = fixed.nodes ?? drawnNodes
+  const lossRate = prng.pick(LOSS_RATES)
+  const drawnAlpha = prng.pick(PIPELINE_MAX)
   // A stream of its own, so the draws above (and so every earlier seed's run) stay as they were.
   const hard = new Prng(seed).fork('rolling-hard')
   const drawnVariant = hard.pick(VARIANTS)
@@ -214,8 +226,8 @@ function rollingParams (seed: number, fixed: Args['rolling']): RollingParams {
   return {
     nodes,
     replaceAfterTicks: fixed.replaceAfterTicks,
-    lossRate: prng.pick(LOSS_RATES),
-    pipelineMax: prng.pick(PIPELINE_MAX),
+    lossRate,
+    pipelineMax: fixed.alpha ?? drawnAlpha,
     // Crashing the leader as well as the victim leaves a majority alive only with ≥ 5 voters.
     variant: drawnVariant === 'crashLeaderMidReplacement' && nodes < 5 ? 'none' : drawnVariant,
     snapshotEverySlots: snapshots.snapshotEverySlots,
@@ -344,7 +356,8 @@ async function coordinator (seeds: readonly number[], workers: number, argv: rea
     failed,
     failingSeeds: reports.filter(r => !r.ok).map(r => r.seed).sort((a, b) => a - b),
     violations: byKind,
-    nodes: { 3: reports.filter(r => r.stats.nodes === 3).length, 5: reports.filter(r => r.stats.nodes === 5).length, other: reports.filter(r => r.stats.nodes !== 3 && r.stats.nodes !== 5).length },
+    // Runs by cluster size (the seed draws 3 or 5 unless --nodes fixes it).
+    nodes: countBy(reports, r => String(r.stats.nodes)),
     slotsChosen: sum(s => s.slots),
     commandsCommitted: sum(s => s.commandsChosen),
     clientOps: { ok: sum(s => s.opsOk), failed: sum(s => s.opsFailed), unknown: sum(s => s.opsUnknown) },
@@ -385,12 +398,7 @@ async function rollingCoordinator (args: Args): Promise<number> {
   for (const r of reports) for (const v of r.violations) byKind[v.kind] = (byKind[v.kind] ?? 0) + 1
   const timings = reports.flatMap(r => r.timings)
   const done = timings.filter((t): t is ReplacementTiming & { ms: number } => t.ms !== undefined)
-  const countBy = (label: (r: RollingReport) => string): Record<string, number> => {
-    const out: Record<string, number> = {}
-    for (const r of reports) out[label(r)] = (out[label(r)] ?? 0) + 1
-    return out
-  }
-  const count = <K extends 'nodes' | 'lossRate' | 'pipelineMax' | 'variant'>(key: K): Record<string, number> => countBy(r => String(r.params[key]))
+  const count = <K extends 'nodes' | 'lossRate' | 'pipelineMax' | 'variant'>(key: K): Record<string, number> => countBy(reports, r => String(r.params[key]))
   /** Seeds, failures and snapshot installs per value of one drawn knob. */
   const breakdown = (label: (r: RollingReport) => string): Record<string, { seeds: number, failed: number, snapshotInstalls: number }> => {
     const out: Record<string, { seeds: number, failed: number, snapshotInstalls: number }> = {}
@@ -420,7 +428,7 @@ async function rollingCoordinator (args: Args): Promise<number> {
       lossRate: count('lossRate'),
       pipelineMax: count('pipelineMax'),
       variant: count('variant'),
-      snapshots: countBy(r => snapshotLabel(r.params))
+      snapshots: countBy(reports, r => snapshotLabel(r.params))
     },
     byVariant: breakdown(r => r.params.variant),
     bySnapshots: breakdown(r => snapshotLabel(r.params)),

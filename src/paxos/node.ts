@@ -1196,16 +1196,22 @@ export class PaxosNode {
     if (this.commitIndex >= target) return
     if (this.catchupSentTick !== undefined && this.now - this.catchupSentTick < this.config.catchupRetryTicks) return
     const others = this.knownVoters().filter(v => v !== this.id)
-    const holders = others.filter(v => (role.peerCommit.get(v) ?? 0) > this.commitIndex)
-    const pool = holders.length > 0 ? holders : others
+    // Who has the values: a promiser that reported them committed (it may have been removed
+    // since, by a configuration it told us about; it was a voter we knew when it promised), or
+    // a member whose heartbeat ack says so. Only if nobody does, every voter in turn.
+    const holders = new Set<NodeId>()
+    for (const [id, p] of role.promises) if (id !== this.id && p.commitIndex > this.commitIndex) holders.add(id)
+    for (const v of others) if ((role.peerCommit.get(v) ?? 0) > this.commitIndex) holders.add(v)
+    const pool = holders.size > 0 ? [...holders] : others
     const to = pool[role.catchupAttempt++ % pool.length]
     if (to === undefined) return
     mark('leader: catch-up retried')
-    this.sendCatchup(to, this.commitIndex + 1, target)
+    this.sendCatchup(to, this.commitIndex + 1, target, role.promises.has(to))
   }
 
-  private sendCatchup (to: NodeId, fromSlot: Slot, toSlot: Slot, outsider = false): void {
-    if (!outsider && !this.isKnownMember(to)) {
+  /** `vouched`: `to` is trusted although no longer a known member (see the callers). */
+  private sendCatchup (to: NodeId, fromSlot: Slot, toSlot: Slot, vouched = false): void {
+    if (!vouched && !this.isKnownMember(to)) {
       // Its answer could not be trusted: only members of a configuration we know may teach us.
       mark('learner: catch-up from a non-member not asked')
       return

@@ -37,8 +37,10 @@ export function parseFaults (spec: string): FaultSet {
 
 export interface RunOptions {
   readonly seed: number
-  /** Cluster size; by default the seed picks 3 or 5. */
+  /** Cluster size (any count ≥ 1; odd counts are the meaningful ones); by default the seed picks 3 or 5. */
   readonly nodes?: number
+  /** α, the pipeline depth and reconfiguration window (`pipelineMax`); by default the seed picks 1, 4 or 32. */
+  readonly alpha?: number
   readonly faults?: FaultSet
   readonly safetyMs?: number
   readonly livenessMs?: number
@@ -117,7 +119,9 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
   const nodes = options.nodes ?? (swarm.chance(0.5) ? 3 : 5)
   const nemesis = options.intensity === 'nemesis'
   const lossRate = faults.loss ? (nemesis ? 0.2 : swarm.pick([0, 0.01, 0.05, 0.1, 0.2, 0.3])) : 0
-  const pipelineMax = swarm.pick([1, 4, 32])
+  // Drawn even when fixed, so the seed's later draws stay the same.
+  const drawnAlpha = swarm.pick([1, 4, 32])
+  const pipelineMax = options.alpha ?? drawnAlpha
   // Snapshots and compaction, drawn from a stream of their own so the other draws stay as they were.
   const snapshotPrng = new Prng(options.seed).fork('snapshots')
   const snapshotEverySlots = snapshotPrng.pick([0, 30, 200])
