@@ -10,7 +10,7 @@ export async function sweep (from: number, to: number, options: Omit<RunOptions,
     const r = await runSeed({ ...options, seed })
     slots += r.stats.slots
     if (!r.ok) {
-      failures.push(`seed ${seed}: ${r.violations.map(v => `${v.kind}: ${v.message.split('\n')[0]}`).join(' | ')}\n  reproduce with: npm run sim -- --seed ${seed} --trace${options.nodes !== undefined ? ` --nodes ${options.nodes}` : ''}`)
+      failures.push(`seed ${seed}: ${r.violations.map(v => `${v.kind}: ${v.message.split('\n')[0]}`).join(' | ')}\n  reproduce with: npm run sim -- --seed ${seed} --trace${options.nodes !== undefined ? ` --nodes ${options.nodes}` : ''}${options.intensity !== undefined ? ` --intensity ${options.intensity}` : ''}`)
     }
   }
   expect(failures).toEqual([])
