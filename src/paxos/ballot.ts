@@ -1,5 +1,12 @@
 import type { Ballot, NodeId } from './types.ts'
 
+/**
+ * The highest round a ballot may carry. Far below 2^53 so that `round + 1` is always exact and
+ * storable; at one election per millisecond it lasts 8,900 years. A message with a higher round
+ * is invalid (the runtime drops it), and a node never campaigns beyond it.
+ */
+export const MAX_BALLOT_ROUND = 2 ** 48
+
 /** Lexicographic order on `(round, node)`: negative if a < b, 0 if equal, positive if a > b. */
 export function compareBallots (a: Ballot, b: Ballot): number {
   if (a.round !== b.round) return a.round < b.round ? -1 : 1

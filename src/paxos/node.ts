@@ -1,6 +1,6 @@
 import { assert } from '../util/assert.ts'
 import { mark } from '../util/marks.ts'
-import { ballotEquals, ballotGreater, compareBallots, formatBallot } from './ballot.ts'
+import { MAX_BALLOT_ROUND, ballotEquals, ballotGreater, compareBallots, formatBallot } from './ballot.ts'
 import { resolveConfig } from './config.ts'
 import type { PaxosConfig, PaxosConfigInit } from './config.ts'
 import { isQuorum } from './quorum.ts'
@@ -637,6 +637,12 @@ export class PaxosNode {
 
   private becomeCandidate (transfer: boolean): void {
     const ballot: Ballot = { round: Math.max(this.roundSeen, this.promised.round) + 1, node: this.id }
+    if (ballot.round > MAX_BALLOT_ROUND) {
+      // Only a member sending absurd rounds gets us here; campaigning would overflow them.
+      mark('candidate: ballot rounds exhausted, not campaigning')
+      this.ticksSinceContact = 0
+      return
+    }
     const wasLeader = this.role.kind === 'leader'
     if (this.role.kind === 'leader') this.stepDownLeader(this.role)
     this.role = { kind: 'candidate', phase: 'probe', ballot, fromSlot: this.commitIndex + 1, transfer, grants: new Set([this.id]), promises: new Map() }
@@ -693,7 +699,8 @@ export class PaxosNode {
   }
 
   private onProbeReply (from: NodeId, m: ProbeReplyMessage): void {
-    this.noteRound(m.promised)
+    // A stranger's rounds are not ours to chase (it could push them to the limit).
+    if (this.isKnownMember(from)) this.noteRound(m.promised)
     if (m.commitIndex > this.commitIndex) this.maybeCatchupFrom(from, m.commitIndex, false)
     const role = this.role
     if (role.kind !== 'candidate' || role.phase !== 'probe' || !ballotEquals(role.ballot, m.ballot)) return
@@ -729,10 +736,17 @@ export class PaxosNode {
 
   /** Phase 1b: our votes above our commit index (slots at or below it are chosen: catch up instead). */
   private ownPromise (ballot: Ballot, fromSlot: Slot): PromiseMessage {
-    const entries: Array<readonly [Slot, LogEntry]> = []
-    for (let s = Math.max(fromSlot, this.commitIndex + 1); s <= this.lastSlot; s++) {
-      const e = this.log.get(s)
-      if (e !== undefined) entries.push([s, e])
+    const entries: Array<[Slot, LogEntry]> = []
+    const first = Math.max(fromSlot, this.commitIndex + 1)
+    if (this.lastSlot - first < this.log.size) {
+      for (let s = first; s <= this.lastSlot; s++) {
+        const e = this.log.get(s)
+        if (e !== undefined) entries.push([s, e])
+      }
+    } else {
+      // A sparse tail (votes far above the rest): walk the entries, not the slot range.
+      for (const [s, e] of this.log) if (s >= first) entries.push([s, e])
+      entries.sort((a, b) => a[0] - b[0])
     }
     return { type: 'promise', ballot, commitIndex: this.commitIndex, entries }
   }
@@ -1077,7 +1091,14 @@ export class PaxosNode {
       return
     }
     this.observeLeader(from, m.ballot)
-    if (this.acceptLocally(m.slot, m.ballot, m.value)) this.send(from, { type: 'accepted', ballot: m.ballot, slot: m.slot })
+    if (m.slot > this.commitIndex + this.config.pipelineMax + this.config.catchupEntriesMax) {
+      // A leader proposes within α of its commit index, and we learn that index with every
+      // accept: a slot this far ahead means we lag (catch up first) or the sender lies. A vote
+      // there would make every later Phase 1 report it, and its leader fill holes up to it.
+      mark('acceptor: accept far beyond our commit index dropped')
+    } else if (this.acceptLocally(m.slot, m.ballot, m.value)) {
+      this.send(from, { type: 'accepted', ballot: m.ballot, slot: m.slot })
+    }
     this.learnCommit(m.ballot, m.commitIndex)
   }
 
@@ -1279,6 +1300,17 @@ export class PaxosNode {
     for (const [slot, entry] of m.entries) {
       if (slot <= this.commitIndex) continue
       if (slot !== this.commitIndex + 1 || slot < asked.fromSlot || slot > asked.toSlot) break
+      const role = this.role
+      if (role.kind === 'leader') {
+        // Our own proposal at this slot in our ballot can only have been chosen if it carries
+        // the chosen value (Paxos): a peer claiming otherwise lies or is damaged.
+        const mine = role.inflight.get(slot)?.value ?? role.chosen.get(slot)
+        if (mine !== undefined && mine.id !== entry.value.id) {
+          mark('leader: catch-up reply contradicts our own proposal, dropped')
+          this.log_(`drop catch-up from ${from} at slot ${slot}: ${entry.value.id} contradicts our proposal ${mine.id}`)
+          break
+        }
+      }
       const existing = this.log.get(slot)
       if (existing === undefined || existing.value.id !== entry.value.id) {
         const ballot = existing !== undefined && ballotGreater(existing.ballot, entry.ballot) ? existing.ballot : entry.ballot
@@ -1389,7 +1421,8 @@ export class PaxosNode {
 
   private onReadRequest (from: NodeId, m: ReadRequestMessage): void {
     const role = this.role
-    if (role.kind !== 'leader') {
+    if (role.kind !== 'leader' || role.pendingReads.length >= PENDING_READS_MAX) {
+      if (role.kind === 'leader') mark('leader: read request refused, too many pending')
       this.send(from, { type: 'readReply', id: m.id, index: undefined })
       return
     }
@@ -1585,7 +1618,7 @@ export class PaxosNode {
   }
 
   private noteRound (ballot: Ballot): void {
-    if (ballot.round > this.roundSeen) this.roundSeen = ballot.round
+    if (ballot.round > this.roundSeen && ballot.round <= MAX_BALLOT_ROUND) this.roundSeen = ballot.round
   }
 
   private send (to: NodeId, message: PaxosMessage): void {
@@ -1630,6 +1663,9 @@ export class PaxosNode {
 export function valueId (ballot: Ballot, slot: Slot): string {
   return `${ballot.round}.${ballot.node}.${slot}`
 }
+
+/** Reads a leader holds for other members at most (a member flooding it gets refusals). */
+const PENDING_READS_MAX = 65_536
 
 /** A catch-up request stays answerable for this many retry intervals. */
 const CATCHUP_REPLY_RETRIES = 10

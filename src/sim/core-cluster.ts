@@ -16,6 +16,8 @@ export interface CoreClusterOptions {
   readonly trace?: (line: string) => void
   /** Called for every committed slot a node hands out, in order. */
   readonly onCommitted?: (id: NodeId, entry: CommittedSlot) => void
+  /** Called with every Ready a node hands out, after its persist was applied (reads, soft state…). */
+  readonly onReady?: (id: NodeId, ready: Ready) => void
 }
 
 interface InFlight { readonly from: NodeId, readonly to: NodeId, readonly message: PaxosMessage }
@@ -98,6 +100,7 @@ export class CoreCluster {
     }
     const onCommitted = this.options.onCommitted
     if (onCommitted !== undefined) for (const c of rd.committed) onCommitted(id, c)
+    this.options.onReady?.(id, rd)
     node.advance(rd)
     return rd
   }
