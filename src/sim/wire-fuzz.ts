@@ -199,6 +199,10 @@ export async function runWireFuzz (options: WireFuzzOptions): Promise<WireFuzzRe
     for (const id of members) {
       const s = cluster.peer(id)?.status()
       if (s === undefined) continue
+      if (!Number.isSafeInteger(s.ballot.round) || s.ballot.round > MAX_ROUND || !Number.isSafeInteger(s.commitIndex) || s.commitIndex > MAX_SLOT) {
+        violate('safety', `${id} holds a promise ${String(s.ballot.round)}.${s.ballot.node} or commit index ${String(s.commitIndex)} out of range`)
+        continue
+      }
       if (s.ballot.round > ballot.round || (s.ballot.round === ballot.round && s.ballot.node > ballot.node)) ballot = { ...s.ballot }
       if (s.commitIndex > commit) commit = s.commitIndex
     }
@@ -325,7 +329,11 @@ export function describe (m: unknown): string {
     })
     return s === undefined ? String(m) : s.length > 600 ? `${s.slice(0, 600)}…` : s
   } catch {
-    return Object.prototype.toString.call(m)
+    try {
+      return `<unprintable ${typeof m}>`
+    } catch {
+      return '<unprintable>'
+    }
   }
 }
 
@@ -508,7 +516,7 @@ class Generators {
 
   /** A well-formed change to a captured message's numbers (stays in range). */
   private validTweak (m: WireMessage, v: View): WireMessage {
-    const copy = structuredClone(m) as unknown as Record<string, unknown>
+    const copy = cloneOr(m, () => ({ type: 'probe', ballot: { round: 1, node: 'n1' }, transfer: false })) as unknown as Record<string, unknown>
     for (const key of ['slot', 'commitIndex', 'fromSlot', 'readSeq', 'chunk', 'index'] as const) {
       // A promise's entries lie above its commit index: that relation stays.
       if (key === 'commitIndex' && copy.type === 'promise') continue
@@ -637,7 +645,7 @@ class Generators {
       return { from, to, message: message(), note }
     }
     // Mutated in place: always a deep copy, never an object some node still holds.
-    const base: unknown = structuredClone(r < 6 && captured.length > 0 ? this.pick(captured).message : this.anyValid(v, from))
+    const base: unknown = cloneOr(r < 6 && captured.length > 0 ? this.pick(captured).message : undefined, () => this.anyValid(v, from))
     const mutated = this.breakMessage(base)
     return { from, to, message: mutated.message, note: mutated.note }
   }
@@ -761,6 +769,19 @@ export const ISSUE_7_MESSAGES: ReadonlyArray<readonly [string, () => unknown]> =
   ['prepare with round Infinity', () => ({ type: 'prepare', ballot: { round: Infinity, node: 'n1' }, fromSlot: 1, transfer: false })],
   ['prepare with round MAX_SAFE_INTEGER', () => ({ type: 'prepare', ballot: { round: Number.MAX_SAFE_INTEGER, node: 'n1' }, fromSlot: 1, transfer: false })]
 ]
+
+/**
+ * A deep copy of `m` (captured traffic is only ever changed in a copy); `fallback()` if there is
+ * nothing to copy or it cannot be copied (traffic of a node broken by a planted bug may hold anything).
+ */
+function cloneOr (m: unknown, fallback: () => unknown): unknown {
+  if (m === undefined) return fallback()
+  try {
+    return structuredClone(m)
+  } catch {
+    return fallback()
+  }
+}
 
 let big: Uint8Array | undefined
 /** Larger than any chunk or command the boundary accepts (one shared buffer, never written). */

@@ -144,7 +144,9 @@ export function validateWireMessage (raw: unknown, limits: WireLimits): WireVali
 
 /** Whether `from`, as the transport reported it, is a usable node id. Never throws. */
 export function isValidNodeId (from: unknown): from is NodeId {
-  return typeof from === 'string' && from.length > 0 && idBytes(from) <= MAX_ID_BYTES
+  if (typeof from !== 'string' || from.length === 0 || from.length > MAX_ID_BYTES) return false
+  const n = idBytes(from)
+  return n >= 0 && n <= MAX_ID_BYTES
 }
 
 function describeError (error: unknown): string {

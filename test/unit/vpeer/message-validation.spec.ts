@@ -4,7 +4,7 @@ import { DEFAULT_PAXOS_CONFIG } from '../../../src/paxos/config.ts'
 import type { PaxosMessage } from '../../../src/paxos/messages.ts'
 import { CODEC_LIMITS, logEntryEncodedBytes, metaEncodedBytes } from '../../../src/storage/codec.ts'
 import {
-  MAX_CHUNK, MAX_ID_BYTES, MAX_ROUND, MAX_SLOT, validateWireMessage, wireLimitsOf
+  MAX_CHUNK, MAX_ID_BYTES, MAX_ROUND, MAX_SLOT, isValidNodeId, validateWireMessage, wireLimitsOf
 } from '../../../src/vpeer/message-validation.ts'
 import type { WireDropReason } from '../../../src/vpeer/message-validation.ts'
 import type { SnapshotMessage, WireMessage } from '../../../src/vpeer/snapshot-transfer.ts'
@@ -214,5 +214,13 @@ describe('bounds fit what storage can hold', () => {
     if (!m.ok || m.message.type !== 'accept') throw new Error('refused')
     const accept = m.message
     expect(() => logEntryEncodedBytes({ ballot: accept.ballot, value: accept.value })).not.toThrow()
+  })
+})
+
+describe('isValidNodeId', () => {
+  it('wants a non-empty well-formed string of at most MAX_ID_BYTES UTF-8 bytes', () => {
+    expect(isValidNodeId('n1')).toBe(true)
+    expect(isValidNodeId('é'.repeat(512))).toBe(true)
+    for (const bad of ['', '\ud800', 'a\udc00b', 'é'.repeat(513), 'x'.repeat(MAX_ID_BYTES + 1), 7, null, undefined, {}]) expect(isValidNodeId(bad)).toBe(false)
   })
 })
