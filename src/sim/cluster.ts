@@ -256,6 +256,12 @@ export class SimCluster {
       }
     })
     created = true
+    // A replica that halts by itself (an assertion while handling a message, a storage failure)
+    // is a finding: the runtime contains it to that replica, the checker reports it.
+    peer.addEventListener('error', e => {
+      const error = (e as CustomEvent<{ error: unknown }>).detail.error
+      this.checker.report('crash', `${id} halted: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+    })
     n.peer = peer
     n.sm = sm
     n.up = true

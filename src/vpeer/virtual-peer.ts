@@ -16,6 +16,9 @@ import {
 import type { LocalSnapshot, RuntimeSnapshotBlob, SnapshotHost } from './snapshots.ts'
 import { SnapshotTransfer, isSnapshotMessage } from './snapshot-transfer.ts'
 import type { WireMessage } from './snapshot-transfer.ts'
+import { WIRE_DROP_REASONS, isValidNodeId, validateWireMessage, wireLimitsOf } from './message-validation.ts'
+import type { WireDropReason, WireLimits } from './message-validation.ts'
+import { mark } from '../util/marks.ts'
 import {
   AbortError, ApplyError, BusyError, CommandTooLargeError, InvalidCommandError, NotStartedError, ReconfigurationRejectedError, SessionExpiredError, StoppedError
 } from './errors.ts'
@@ -103,6 +106,10 @@ export interface VirtualPeerStatus extends NodeStatus {
   readonly snapshotIndex: Slot
   /** Slots at or below this are compacted away (served by snapshot transfer only). */
   readonly compactedThrough: Slot
+  /** Inbound messages refused at the trust boundary (message-validation.ts) since start. */
+  readonly droppedMessages: number
+  /** The same, by reason. */
+  readonly droppedByReason: Readonly<Record<WireDropReason, number>>
 }
 
 export interface ReconfigureOptions extends AbortOptions {
@@ -173,6 +180,12 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private readonly background = new Set<Promise<void>>()
   /** Spares that were added and then removed again (dead), with the tick they were dropped. */
   private readonly failedSpares = new Map<NodeId, number>()
+  /** Bounds for inbound messages, from the core's configuration. */
+  private readonly wireLimits: WireLimits
+  private droppedMessages = 0
+  /** When this node last sent each peer a catch-up request: the peers a snapshot offer may come from. */
+  private readonly catchupAsked = new Map<NodeId, number>()
+  private readonly droppedByReason = Object.fromEntries(WIRE_DROP_REASONS.map(r => [r, 0])) as Record<WireDropReason, number>
 
   private constructor (init: VirtualPeerInit<C, R, Q, A>, node: PaxosNode, loaded?: { snapshot: LocalSnapshot, blob: RuntimeSnapshotBlob<R> }) {
     super()
@@ -184,6 +197,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.clientId = init.clientId ?? `${init.id}#${init.random.int(0, 2 ** 31).toString(36)}${init.random.int(0, 2 ** 31).toString(36)}`
     this.tickMs = init.tickMs ?? DEFAULT_TICK_MS
     this.retryMs = init.retryMs ?? DEFAULT_RETRY_MS
+    this.wireLimits = wireLimitsOf(node.config)
     const host: SnapshotHost<R> = {
       id: init.id,
       node,
@@ -250,17 +264,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   start (): void {
     if (this.state !== 'new') return
     this.state = 'running'
-    this.cancels.push(this.init.transport.onMessage((from, message) => {
-      if (this.state !== 'running') return
-      // Snapshot transfer is the runtime's business; everything else is the core's.
-      if (isSnapshotMessage(message)) {
-        this.node.notePeerActivity(from)
-        this.snapshotTransfer.onMessage(from, message)
-      } else {
-        this.node.step(from, message)
-      }
-      this.kick()
-    }))
+    this.cancels.push(this.init.transport.onMessage((from: unknown, message: unknown) => { this.receive(from, message) }))
     this.cancels.push(this.init.clock.every(this.tickMs * 5, () => {
       if (this.state === 'running') this.snapshotTransfer.tick()
     }))
@@ -273,6 +277,70 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     const policy = this.init.replacement
     if (policy !== undefined) this.cancels.push(this.init.clock.every(this.tickMs * policy.checkEveryTicks, () => { this.replacementStep(policy) }))
     this.kick()
+  }
+
+  /**
+   * The transport's handler: the trust boundary. Whatever arrives is validated first
+   * (message-validation.ts); an invalid message is dropped, counted and traced, never thrown.
+   * Nothing thrown while handling a valid one leaves this function either: the core and snapshot
+   * transfer throw only on a bug of ours (an assertion), and then this replica halts with an
+   * 'error' event (its state may be half-updated, so going on could be unsafe), while the
+   * process and the other replicas carry on.
+   */
+  private receive (from: unknown, raw: unknown): void {
+    if (this.state !== 'running') return
+    if (!isValidNodeId(from)) {
+      this.dropMessage('sender', `sender id ${typeof from === 'string' ? JSON.stringify(from.slice(0, 64)) : typeof from} is not a node id`, '?')
+      return
+    }
+    const checked = validateWireMessage(raw, this.wireLimits)
+    if (!checked.ok) {
+      this.dropMessage(checked.reason, checked.detail, from)
+      return
+    }
+    const message = checked.message
+    try {
+      // Snapshot transfer is the runtime's business; everything else is the core's.
+      if (isSnapshotMessage(message)) {
+        if (message.type === 'snapshotOffer' && !this.mayOfferSnapshot(from)) {
+          // A manifest vouches for the state only relative to its root: its source must be trusted.
+          mark('wire: unsolicited snapshot offer dropped')
+          this.init.trace?.(`${this.id} dropped a snapshot offer from ${from}: not a member it asked for catch-up`)
+          return
+        }
+        this.node.notePeerActivity(from)
+        this.snapshotTransfer.onMessage(from, message)
+      } else {
+        this.node.step(from, message)
+      }
+      this.kick()
+    } catch (error) {
+      mark('wire: handling a valid message threw, replica halted')
+      this.init.trace?.(`${this.id} halted: handling ${message.type} from ${from} threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+      this.halt(error)
+      this.dispatchEvent(new CustomEvent('error', { detail: { error } }))
+    }
+  }
+
+  /**
+   * A snapshot offer is taken only from a peer this node asked for catch-up lately (an offer
+   * answers a catch-up request that fell below the sender's compaction point); anyone else could
+   * offer a self-consistent manifest of any state. Whom the core asks is the core's business: it
+   * must not ask a stranger merely because the stranger claimed a high commit index (issue 7).
+   * Membership is not required here: a new spare knows only the bootstrap configuration and
+   * legitimately catches up from members it has never heard of.
+   */
+  private mayOfferSnapshot (from: NodeId): boolean {
+    const asked = this.catchupAsked.get(from)
+    return asked !== undefined && this.init.clock.nowMs() - asked <= this.retryMs * 10
+  }
+
+  private dropMessage (reason: WireDropReason, detail: string, from: string): void {
+    this.droppedMessages++
+    this.droppedByReason[reason]++
+    mark('wire: invalid message dropped')
+    mark(`wire: ${reason} dropped`)
+    this.init.trace?.(`${this.id} dropped a message from ${from.slice(0, 64)} (${reason}): ${detail}`)
   }
 
   /**
@@ -382,7 +450,15 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   }
 
   status (): VirtualPeerStatus {
-    return { ...this.node.status(), ...this.node.compaction(), running: this.running, pendingCommands: this.pending.size, pendingReads: this.reads.size }
+    return {
+      ...this.node.status(),
+      ...this.node.compaction(),
+      running: this.running,
+      pendingCommands: this.pending.size,
+      pendingReads: this.reads.size,
+      droppedMessages: this.droppedMessages,
+      droppedByReason: { ...this.droppedByReason }
+    }
   }
 
   /** The value chosen at a committed slot (for tests and checkers). */
@@ -500,7 +576,10 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   }
 
   private carryOut (rd: Ready): void {
-    for (const env of rd.send) this.init.transport.send(env.to, env.message)
+    for (const env of rd.send) {
+      if (env.message.type === 'catchupRequest') this.catchupAsked.set(env.to, this.init.clock.nowMs())
+      this.init.transport.send(env.to, env.message)
+    }
     for (const c of rd.committed) this.applySlot(c)
     if (rd.committed.length > 0) this.dispatchEvent(new CustomEvent('applied', { detail: { index: this.appliedIndex } }))
     // The consistent copy for a snapshot is taken here, right after applying (snapshots.ts).
