@@ -16,6 +16,11 @@ export interface CoreClusterOptions {
   readonly trace?: (line: string) => void
   /** Called for every committed slot a node hands out, in order. */
   readonly onCommitted?: (id: NodeId, entry: CommittedSlot) => void
+  /**
+   * Called with every Ready before it is carried out (before its persist is applied to the
+   * image): checkers watch writes, sends and reads here.
+   */
+  readonly onReady?: (id: NodeId, rd: Ready) => void
 }
 
 interface InFlight { readonly from: NodeId, readonly to: NodeId, readonly message: PaxosMessage }
@@ -91,6 +96,7 @@ export class CoreCluster {
     const node = this.node(id)
     const rd = node.ready()
     if (rd === undefined) return undefined
+    this.options.onReady?.(id, rd)
     if (rd.persist !== undefined) this.imageOf(id).apply(rd.persist)
     for (const env of rd.send) {
       this.queueFrom.push(id)

@@ -1,8 +1,10 @@
-import { compareBallots, formatBallot } from '../paxos/ballot.ts'
+import { compareBallots, formatBallot as formatAnyBallot } from '../paxos/ballot.ts'
 import type { PaxosMessage } from '../paxos/messages.ts'
 import type { Ballot, NodeId, PersistBatch, Slot } from '../paxos/types.ts'
 import { BOTTOM_BALLOT } from '../paxos/types.ts'
 import type { Storage } from '../vpeer/interfaces.ts'
+
+const formatBallot = (b: Ballot): string => b.round === 0 ? 'none' : formatAnyBallot(b)
 
 /** What a restarted node reports about the state it loaded (a subset of `NodeStatus`). */
 export interface LoadedState {
@@ -66,12 +68,9 @@ export class DurabilityChecker {
     return {
       load: async (options) => await inner.load(options),
       persist: async (batch, options) => {
-        this.checkWrite(id, batch)
+        this.onWrite(id, batch)
         await inner.persist(batch, options)
-        const img = this.image(id)
-        if (batch.promised !== undefined) img.promised = batch.promised
-        if (batch.commitIndex !== undefined) img.commitIndex = batch.commitIndex
-        for (const [slot, entry] of batch.entries) img.votes.set(slot, entry.ballot)
+        this.onDurable(id, batch)
         afterPersist?.(batch)
       },
       close: async () => { await inner.close() },
@@ -89,7 +88,8 @@ export class DurabilityChecker {
     }
   }
 
-  private checkWrite (id: NodeId, batch: PersistBatch): void {
+  /** `id` is about to write `batch`: it must not lower its durable promise or any durable vote's ballot. */
+  onWrite (id: NodeId, batch: PersistBatch): void {
     const img = this.image(id)
     if (batch.promised !== undefined && compareBallots(batch.promised, img.promised) < 0) {
       this.report(`${id} lowered its durable promise from ${formatBallot(img.promised)} to ${formatBallot(batch.promised)}`)
@@ -100,6 +100,14 @@ export class DurabilityChecker {
         this.report(`${id} lowered the ballot of its durable vote at slot ${slot} from ${formatBallot(before)} to ${formatBallot(entry.ballot)}`)
       }
     }
+  }
+
+  /** `batch` is now durable on `id` (drivers without a Storage, like CoreCluster, call this directly). */
+  onDurable (id: NodeId, batch: PersistBatch): void {
+    const img = this.image(id)
+    if (batch.promised !== undefined) img.promised = batch.promised
+    if (batch.commitIndex !== undefined) img.commitIndex = batch.commitIndex
+    for (const [slot, entry] of batch.entries) img.votes.set(slot, entry.ballot)
   }
 
   /** `id` is sending `message`: a reply must report only what is already durable. */
