@@ -42,7 +42,8 @@ const SCENARIOS: readonly Scenario[] = [
   {
     proves: 'Phase 1 reaches a majority of a configuration learned after the election',
     run: m => phase1NewConfiguration(coreMutations(m)),
-    catches: [{ mutation: 'phase1QuorumTooSmall', by: ['agreement'] }, { mutation: 'skipPhase1', by: ['agreement'] }]
+    // 'crash': a leader's own check that a fetched chosen value matches what it proposed.
+    catches: [{ mutation: 'phase1QuorumTooSmall', by: ['agreement', 'crash'] }, { mutation: 'skipPhase1', by: ['agreement', 'crash'] }]
   },
   {
     proves: 'a change chosen at s governs only from s + α (last slot of the window, s + α − 1)',
@@ -90,6 +91,16 @@ const SCENARIOS: readonly Scenario[] = [
   }
 ]
 
+/** Runs a scenario; an assertion thrown by the core (an invariant broke) is a finding too, as in runSeed. */
+async function outcomeOf (scenario: Scenario, mutations: SimMutations): Promise<ScenarioOutcome> {
+  try {
+    return await scenario.run(mutations)
+  } catch (error) {
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error)
+    return { violations: [{ kind: 'crash', message, time: -1 }], notes: [], checkpoints: [] }
+  }
+}
+
 function describeViolations (o: ScenarioOutcome): string {
   return [...o.violations.map(v => `${v.kind}: ${v.message.split('\n')[0] ?? ''}`), ...o.notes].join('\n')
 }
@@ -103,14 +114,14 @@ describe('every test-only mutation is caught by a scripted scenario', () => {
   for (const scenario of SCENARIOS) {
     describe(scenario.proves, () => {
       it('without a mutation: no violation, and the script reaches every point it depends on', async () => {
-        const o = await scenario.run({})
+        const o = await outcomeOf(scenario, {})
         expect(o.violations, describeViolations(o)).toEqual([])
         expect(o.checkpoints.length).toBeGreaterThan(0)
         expect(o.checkpoints.filter(c => !c.ok).map(c => c.label)).toEqual([])
       })
       for (const { mutation, by } of scenario.catches) {
         it(`${mutation}: caught (${by.join(' or ')})`, async () => {
-          const o = await scenario.run({ [mutation]: true })
+          const o = await outcomeOf(scenario, { [mutation]: true })
           expect(o.violations.some(v => by.includes(v.kind)), describeViolations(o)).toBe(true)
         })
       }
