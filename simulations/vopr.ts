@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import { parseFaults, runSeed } from '../src/sim/vopr.ts'
 import type { RunOptions, RunResult, RunStats } from '../src/sim/vopr.ts'
+import { SIM_MUTATIONS } from '../src/sim/cluster.ts'
 import type { SimMutations } from '../src/sim/cluster.ts'
 import { Prng } from '../src/sim/prng.ts'
 import { runRollingReplacement } from '../src/sim/scenarios.ts'
@@ -87,10 +88,11 @@ const PIPELINE_MAX = [1, 4, 32] as const
 /** Failures listed in full in the rolling summary; the rest are only in failingSeeds. */
 const FAILURES_LISTED = 50
 
-const MUTATIONS = ['skipPhase1', 'unsafeLocalReads', 'applyTwice', 'forgetPromiseOnRestart', 'forgetVotesOnRestart', 'reconfigureAtNextSlot'] as const
+/** Every test-only mutation (PaxosMutations and SimMutations); test/sim/mutations.spec.ts proves each is caught. */
+const MUTATIONS: readonly string[] = SIM_MUTATIONS
 
 function usage (message: string): never {
-  process.stderr.write(`${message}\nusage: npm run sim -- [--scenario vopr|rolling] [--seeds N] [--first S] [--seed N --trace] [--nodes N (any count ≥ 1; odd counts make sense: 3, 5, 7, …)] [--alpha N] [--faults all|none|loss,duplication,reordering,crashes,partitions,oneWay,clockSkew] [--intensity swarm|nemesis] [--workers W] [--json] [--history FILE] [--mutation ${MUTATIONS.join('|')}] [--replace-after-ticks N (rolling)]\n`)
+  process.stderr.write(`${message}\nusage: npm run sim -- [--scenario vopr|rolling] [--seeds N] [--first S] [--seed N --trace] [--nodes N (any count ≥ 1; odd counts make sense: 3, 5, 7, …)] [--alpha N] [--faults all|none|loss,duplication,reordering,crashes,partitions,oneWay,clockSkew,membership,persistCrash (e.g. all,persistCrash)] [--intensity swarm|nemesis] [--workers W] [--json] [--history FILE] [--mutation ${MUTATIONS.join('|')}] [--replace-after-ticks N (rolling)]\n`)
   process.exit(2)
 }
 
@@ -162,7 +164,7 @@ function parse (): Args {
   if (intensity !== 'swarm' && intensity !== 'nemesis') usage('--intensity must be swarm or nemesis')
   let mutations: SimMutations | undefined
   if (values.mutation !== undefined) {
-    if (!(MUTATIONS as readonly string[]).includes(values.mutation)) usage(`unknown --mutation ${values.mutation}`)
+    if (!MUTATIONS.includes(values.mutation)) usage(`unknown --mutation ${values.mutation}`)
     mutations = { [values.mutation]: true }
   }
   const single = int('seed', values.seed, 0)

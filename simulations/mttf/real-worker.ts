@@ -10,6 +10,11 @@ const send = async (m: WorkerReply): Promise<void> => {
   await new Promise<void>((resolve, reject) => { process.send?.(m, (err: Error | null) => { if (err !== null) reject(err); else resolve() }) })
 }
 
+// Without its parent there is nobody to report to: when the IPC channel closes (the parent
+// said 'done', or it died — killed by a test's timeout, say) the worker exits at once instead
+// of running on as an orphan holding gigabytes.
+process.on('disconnect', () => { process.exit() })
+
 process.on('message', (m: RealTask | 'done') => {
   if (m === 'done') { process.disconnect?.(); return }
   runRealVp(m.options).then(

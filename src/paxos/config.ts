@@ -16,7 +16,39 @@ export interface PaxosMutations {
   applyTwice?: boolean
   /** Break the α-window rule: a configuration chosen at slot s governs slots ≥ s + 1. */
   reconfigureAtNextSlot?: boolean
+  /** Phase 1 re-proposes the *lowest*-ballot vote reported for a slot instead of the highest. */
+  phase1KeepsLowestBallot?: boolean
+  /** Phase 1 counts ⌊n/2⌋ promises of a configuration as a quorum (one short of a majority). */
+  phase1QuorumTooSmall?: boolean
+  /** The runtime sends a Ready's messages before its `persist` is durable (VirtualPeer only). */
+  sendBeforePersist?: boolean
+  /** The α rule off by one: a configuration chosen at slot s governs slots ≥ s + α − 1. */
+  alphaOffByOne?: boolean
+  /** Catch-up stores a fetched chosen value with the sender's ballot even when ours was higher. */
+  catchupLowersBallot?: boolean
+  /** The read index ignores the votes Phase 1 reported above the commit index (`maxReported`). */
+  readIndexIgnoresPhase1?: boolean
+  /** An acceptor overwrites a slot it already knows chosen with a late accept's other value. */
+  overwriteChosenSlot?: boolean
 }
+
+/**
+ * Every PaxosMutations name, for the simulator CLI and for the test that proves each is caught
+ * (the `satisfies` clause makes the compiler reject a mutation missing here).
+ */
+export const PAXOS_MUTATIONS = Object.keys({
+  skipPhase1: true,
+  unsafeLocalReads: true,
+  applyTwice: true,
+  reconfigureAtNextSlot: true,
+  phase1KeepsLowestBallot: true,
+  phase1QuorumTooSmall: true,
+  sendBeforePersist: true,
+  alphaOffByOne: true,
+  catchupLowersBallot: true,
+  readIndexIgnoresPhase1: true,
+  overwriteChosenSlot: true
+} satisfies Record<keyof PaxosMutations, true>) as Array<keyof PaxosMutations>
 
 export interface PaxosConfig {
   readonly id: NodeId

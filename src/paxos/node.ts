@@ -863,7 +863,7 @@ export class PaxosNode {
     if (p.commitIndex > role.catchupTarget) role.catchupTarget = p.commitIndex
     for (const [s, e] of p.entries) {
       const cur = role.best.get(s)
-      if (cur === undefined || ballotGreater(e.ballot, cur.ballot)) role.best.set(s, e)
+      if (cur === undefined || (this.config.mutations?.phase1KeepsLowestBallot === true ? ballotGreater(cur.ballot, e.ballot) : ballotGreater(e.ballot, cur.ballot))) role.best.set(s, e)
       if (s > role.maxReported) role.maxReported = s
     }
   }
@@ -873,7 +873,7 @@ export class PaxosNode {
     if (this.config.mutations?.skipPhase1 === true) return true
     let count = 0
     for (const v of configuration.voters) if (v === this.id || role.promises.has(v)) count++
-    return count >= Math.floor(configuration.voters.length / 2) + 1
+    return count >= Math.floor(configuration.voters.length / 2) + (this.config.mutations?.phase1QuorumTooSmall === true ? 0 : 1)
   }
 
   /** Asks the voters of `configuration` that have not promised yet (re-asking after a retry interval). */
@@ -1109,7 +1109,7 @@ export class PaxosNode {
    */
   private acceptLocally (slot: Slot, ballot: Ballot, value: Value): boolean {
     assert(compareBallots(ballot, this.promised) >= 0, 'accept below the promised ballot')
-    if (slot <= this.commitIndex) {
+    if (slot <= this.commitIndex && this.config.mutations?.overwriteChosenSlot !== true) {
       const known = this.log.get(slot)
       if (known !== undefined && known.value.id === value.id) return true
       mark('acceptor: accept for a chosen slot with another value dropped')
@@ -1313,7 +1313,7 @@ export class PaxosNode {
       }
       const existing = this.log.get(slot)
       if (existing === undefined || existing.value.id !== entry.value.id) {
-        const ballot = existing !== undefined && ballotGreater(existing.ballot, entry.ballot) ? existing.ballot : entry.ballot
+        const ballot = this.config.mutations?.catchupLowersBallot !== true && existing !== undefined && ballotGreater(existing.ballot, entry.ballot) ? existing.ballot : entry.ballot
         const merged: LogEntry = { ballot, value: entry.value }
         this.log.set(slot, merged)
         this.persistEntries.set(slot, merged)
@@ -1386,7 +1386,7 @@ export class PaxosNode {
 
   /** Condition (2) of `startLeaderRead`: this leader knows every value chosen before it led. */
   private recovered (role: LeaderRole): boolean {
-    if (this.commitIndex < Math.max(role.catchupTarget, role.maxReported)) return false
+    if (this.commitIndex < Math.max(role.catchupTarget, this.config.mutations?.readIndexIgnoresPhase1 === true ? 0 : role.maxReported)) return false
     for (const e of this.configs) if (!this.prepared(role, e.configuration)) return false
     return true
   }
@@ -1494,7 +1494,7 @@ export class PaxosNode {
     }
     // The α-window rule. The mutation lets a change take effect at once, while slots proposed
     // under the old configuration are still in flight.
-    const fromSlot = slot + (this.config.mutations?.reconfigureAtNextSlot === true ? 1 : this.config.pipelineMax)
+    const fromSlot = slot + (this.config.mutations?.reconfigureAtNextSlot === true ? 1 : this.config.mutations?.alphaOffByOne === true ? this.config.pipelineMax - 1 : this.config.pipelineMax)
     const lastFrom = (this.configs[this.configs.length - 1] as ConfigEntry).fromSlot
     const entry: ConfigEntry = { fromSlot: Math.max(fromSlot, lastFrom), configuration: next }
     this.configs.push(entry)

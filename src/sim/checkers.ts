@@ -1,7 +1,8 @@
 import type { Command, NodeId, Slot, Value } from '../paxos/types.ts'
 import { isReconfigCommand } from '../paxos/reconfiguration.ts'
 
-export type ViolationKind = 'agreement' | 'validity' | 'integrity' | 'replica-equality' | 'linearizability' | 'liveness' | 'crash'
+/** `durability`: a reply left before its write was durable, or a restart or a write lost or lowered a durable promise or vote (durability.ts). */
+export type ViolationKind = 'agreement' | 'validity' | 'integrity' | 'replica-equality' | 'linearizability' | 'liveness' | 'crash' | 'durability'
 
 export interface Violation {
   readonly kind: ViolationKind

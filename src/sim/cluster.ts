@@ -1,11 +1,14 @@
 import type { PaxosConfig, PaxosMutations } from '../paxos/config.ts'
-import type { DurableState, NodeId } from '../paxos/types.ts'
+import { PAXOS_MUTATIONS } from '../paxos/config.ts'
+import type { DurableState, NodeId, PersistBatch } from '../paxos/types.ts'
 import { BOTTOM_BALLOT } from '../paxos/types.ts'
 import { MemoryStorage } from '../storage/memory-storage.ts'
 import { VirtualPeer } from '../vpeer/virtual-peer.ts'
 import type { Storage, Transport } from '../vpeer/interfaces.ts'
 import type { WireMessage } from '../vpeer/snapshot-transfer.ts'
+import { isSnapshotMessage } from '../vpeer/snapshot-transfer.ts'
 import { SafetyChecker } from './checkers.ts'
+import { DurabilityChecker } from './durability.ts'
 import { KvStateMachine } from './kv.ts'
 import type { KvAnswer, KvCommand, KvQuery, KvResult } from './kv.ts'
 import { Prng } from './prng.ts'
@@ -26,6 +29,12 @@ export interface SimMutations extends PaxosMutations {
    */
   forgetVotesOnRestart?: boolean
 }
+
+/** Every mutation name the simulator accepts (the core's and the runtime's), for the CLI and the tests. */
+export const SIM_MUTATIONS: ReadonlyArray<keyof SimMutations> = [
+  ...PAXOS_MUTATIONS,
+  ...Object.keys({ forgetPromiseOnRestart: true, forgetVotesOnRestart: true } satisfies Record<Exclude<keyof SimMutations, keyof PaxosMutations>, true>) as Array<keyof SimMutations>
+]
 
 export interface SimClusterOptions {
   readonly seed: number
@@ -54,6 +63,12 @@ export interface SimClusterOptions {
    * `candidates` overrides that pool, e.g. to let spares become available only over time.
    */
   readonly replacement?: { readonly replaceAfterTicks: number, readonly caughtUpSlots?: number, readonly checkEveryTicks?: number, readonly candidates?: () => readonly NodeId[] }
+  /**
+   * Fault "crash after the fsync, before the send": called each time one of a node's persists
+   * has become durable, before its runtime goes on to send that Ready's messages; returning
+   * true crashes the node right there (restarting it is the caller's business).
+   */
+  readonly crashAfterPersist?: (id: NodeId, batch: PersistBatch) => boolean
 }
 
 interface SimNode {
@@ -76,6 +91,8 @@ export class SimCluster {
   readonly prng: Prng
   readonly network: SimNetwork<WireMessage>
   readonly checker: SafetyChecker
+  /** Durability rules (replies only after the fsync, nothing durable lost or lowered); reports into `checker`. */
+  readonly durability: DurabilityChecker
   /** Every node: the bootstrap voters first, then the spares, then nodes added by `addSpare`. */
   readonly ids: readonly NodeId[]
   readonly bootstrapVoters: readonly NodeId[]
@@ -95,6 +112,7 @@ export class SimCluster {
     this.prng = new Prng(options.seed)
     this.network = new SimNetwork<WireMessage>(this.scheduler, this.prng.fork('network'), options.network)
     this.checker = new SafetyChecker(() => this.scheduler.now())
+    this.durability = new DurabilityChecker(message => { this.checker.report('durability', message) })
     this.storagePrng = this.prng.fork('storage')
     this.allIds = Array.from({ length: options.nodes + (options.spares ?? 0) }, (_, i) => `n${i + 1}`)
     this.ids = this.allIds
@@ -219,12 +237,28 @@ export class SimCluster {
     let created = false
     if (incarnation > 1) this.network.reconnect(id)
     const forget = this.options.mutations?.forgetVotesOnRestart === true ? 'votes' : this.options.mutations?.forgetPromiseOnRestart === true ? 'promise' : undefined
-    const storage = forget !== undefined && incarnation > 1 ? forgetfulStorage(n.storage, forget) : n.storage
+    const crashAfterPersist = this.options.crashAfterPersist
+    const storage = this.durability.wrap(id, forget !== undefined && incarnation > 1 ? forgetfulStorage(n.storage, forget) : n.storage,
+      crashAfterPersist === undefined
+        ? undefined
+        : batch => {
+          if (n.incarnation !== incarnation || !n.up || !crashAfterPersist(id, batch)) return
+          this.trace(`${id} crashes right after a persist, before sending`)
+          this.crash(id)
+        })
+    const endpoint = this.options.wrapTransport?.(id, this.network.endpoint(id)) ?? this.network.endpoint(id)
+    const transport: Transport<WireMessage> = {
+      send: (to, message) => {
+        if (!isSnapshotMessage(message)) this.durability.onSend(id, to, message)
+        endpoint.send(to, message)
+      },
+      onMessage: handler => endpoint.onMessage(handler)
+    }
     const paxos = { ...this.options.paxos, ...mutationsOf(this.options.mutations) }
     const peer: KvPeer = await VirtualPeer.create<KvCommand, KvResult, KvQuery, KvAnswer>({
       id,
       configuration: { epoch: 0, voters: [...this.bootstrapVoters], learners: [] },
-      transport: this.options.wrapTransport?.(id, this.network.endpoint(id)) ?? this.network.endpoint(id),
+      transport,
       storage,
       clock: n.clock,
       stateMachine: sm,
@@ -262,6 +296,7 @@ export class SimCluster {
       const error = (e as CustomEvent<{ error: unknown }>).detail.error
       this.checker.report('crash', `${id} halted: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
     })
+    if (incarnation > 1) this.durability.onRestart(id, peer.status())
     n.peer = peer
     n.sm = sm
     n.up = true

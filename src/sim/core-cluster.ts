@@ -16,8 +16,11 @@ export interface CoreClusterOptions {
   readonly trace?: (line: string) => void
   /** Called for every committed slot a node hands out, in order. */
   readonly onCommitted?: (id: NodeId, entry: CommittedSlot) => void
-  /** Called with every Ready a node hands out, after its persist was applied (reads, soft state…). */
-  readonly onReady?: (id: NodeId, ready: Ready) => void
+  /**
+   * Called with every Ready before it is carried out (before its persist is applied to the
+   * image): checkers watch writes, sends and reads here.
+   */
+  readonly onReady?: (id: NodeId, rd: Ready) => void
 }
 
 interface InFlight { readonly from: NodeId, readonly to: NodeId, readonly message: PaxosMessage }
@@ -93,6 +96,7 @@ export class CoreCluster {
     const node = this.node(id)
     const rd = node.ready()
     if (rd === undefined) return undefined
+    this.options.onReady?.(id, rd)
     if (rd.persist !== undefined) this.imageOf(id).apply(rd.persist)
     for (const env of rd.send) {
       this.queueFrom.push(id)
@@ -100,7 +104,6 @@ export class CoreCluster {
     }
     const onCommitted = this.options.onCommitted
     if (onCommitted !== undefined) for (const c of rd.committed) onCommitted(id, c)
-    this.options.onReady?.(id, rd)
     node.advance(rd)
     return rd
   }

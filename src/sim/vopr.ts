@@ -19,6 +19,12 @@ export interface FaultSet {
   readonly clockSkew: boolean
   /** Membership changes: members replaced by spares (and back), racing each other. */
   readonly membership: boolean
+  /**
+   * Half of the crashes strike right after one of the node's persists became durable, before
+   * its runtime sends that Ready's messages (the moment an acceptor's durability matters most).
+   * Optional and not part of `all`, so that published seeds replay unchanged: `--faults all,persistCrash`.
+   */
+  readonly persistCrash?: boolean
 }
 
 export const ALL_FAULTS: FaultSet = { loss: true, duplication: true, reordering: true, crashes: true, partitions: true, oneWay: true, clockSkew: true, membership: true }
@@ -27,8 +33,9 @@ export const NO_FAULTS: FaultSet = { loss: false, duplication: false, reordering
 export function parseFaults (spec: string): FaultSet {
   if (spec === 'all' || spec === 'mixed') return ALL_FAULTS
   if (spec === 'none') return NO_FAULTS
-  const out: Record<keyof FaultSet, boolean> = { ...NO_FAULTS }
+  const out: Record<keyof FaultSet, boolean> = { ...NO_FAULTS, persistCrash: false }
   for (const name of spec.split(',').map(s => s.trim()).filter(s => s.length > 0)) {
+    if (name === 'all' || name === 'mixed') { Object.assign(out, ALL_FAULTS); continue }
     if (!(name in out)) throw new Error(`unknown fault "${name}" (known: ${Object.keys(out).join(', ')}, all, none)`)
     out[name as keyof FaultSet] = true
   }
@@ -127,7 +134,8 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
   const snapshotEverySlots = snapshotPrng.pick([0, 30, 200])
   const logRetentionSlots = snapshotPrng.pick([5, 50])
   const installsBefore = markCount('vpeer: snapshot installed from a peer')
-  const cluster = new SimCluster({
+  let injector: FaultInjector | undefined
+  const cluster: SimCluster = new SimCluster({
     seed: options.seed,
     nodes,
     spares: faults.membership ? 2 : 0,
@@ -140,6 +148,7 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
     paxos: { pipelineMax, batchCommandsMax: swarm.pick([1, 8, 4096]) },
     snapshotEverySlots,
     logRetentionSlots,
+    ...(faults.persistCrash === true ? { crashAfterPersist: (id: string) => injector?.crashAfterPersist(id) ?? false } : {}),
     ...(options.mutations !== undefined ? { mutations: options.mutations } : {}),
     ...(options.trace !== undefined ? { trace: options.trace } : {})
   })
@@ -153,7 +162,7 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
 
   await cluster.start()
   const loops = clients.map(async c => { await c.run() })
-  const injector = new FaultInjector(cluster, cluster.prng.fork('faults'), faults, nemesis)
+  injector = new FaultInjector(cluster, cluster.prng.fork('faults'), faults, nemesis)
   injector.start(safetyMs)
   await cluster.scheduler.runUntilAsync(safetyMs)
 
@@ -260,6 +269,9 @@ class FaultInjector {
   private readonly restarts: Array<Promise<void>> = []
   private readonly intervalMs: number
   private readonly downtimeMs: number
+  /** persistCrash: its own stream (the other faults draw as before), and the nodes armed to crash after their next persist. */
+  private readonly persistPrng: Prng
+  private readonly armed = new Set<string>()
 
   constructor (cluster: SimCluster, prng: Prng, faults: FaultSet, nemesis: boolean) {
     this.cluster = cluster
@@ -267,6 +279,17 @@ class FaultInjector {
     this.faults = faults
     this.intervalMs = nemesis ? 80 : prng.pick([100, 250, 500])
     this.downtimeMs = nemesis ? 150 : 800
+    this.persistPrng = prng.fork('persist-crash')
+  }
+
+  /** SimCluster asks after each durable persist of `id`: crash there (and restart later)? */
+  crashAfterPersist (id: string): boolean {
+    if (!this.running || !this.armed.delete(id)) return false
+    const c = this.cluster
+    c.scheduler.after(this.persistPrng.exponential(this.downtimeMs), () => {
+      if (this.running) this.restarts.push(c.restart(id))
+    }, 'restart')
+    return true
   }
 
   start (untilMs: number): void {
@@ -324,6 +347,12 @@ class FaultInjector {
     if (r < 0.35 && this.faults.crashes) {
       const up = c.upIds()
       if (up.length === 0) return
+      if (this.faults.persistCrash === true && this.persistPrng.chance(0.5)) {
+        const id = this.persistPrng.pick(up)
+        this.armed.add(id)
+        c.trace(`${id} will crash right after its next persist`)
+        return
+      }
       const id = this.prng.pick(up)
       c.crash(id)
       const downtime = this.prng.exponential(this.downtimeMs)

@@ -560,6 +560,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
         }
         const rd = this.node.ready()
         if (rd === undefined) return
+        if (this.node.config.mutations?.sendBeforePersist === true) for (const env of rd.send) this.init.transport.send(env.to, env.message)
         if (rd.persist !== undefined) await this.init.storage.persist(rd.persist)
         // A crash (halt) during the fsync means nothing of this Ready may leave the node.
         if (this.state !== 'running') return

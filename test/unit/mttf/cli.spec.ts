@@ -1,5 +1,4 @@
-import { describe, it, expect } from 'vitest'
-import { spawnSync } from 'node:child_process'
+import { afterEach, describe, it, expect } from 'vitest'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -8,16 +7,19 @@ import { MIN_LAMBDA_R, planGridRealPoints, RUNNER_DEFAULTS } from '../../../simu
 import { formatDuration, parseDuration, parseDurationList } from '../../../simulations/mttf/duration.ts'
 import { markdownTable, parseRealPoints } from '../../../simulations/mttf/render.ts'
 import { runStudy } from '../../../simulations/mttf/study.ts'
+import { cpuSeconds, killAllTrees, killTree, processGroup, runTree, startTree, waitFor } from './process-tree.ts'
 
 const ROOT = resolve(import.meta.dirname, '../../..')
 const CLI = join(ROOT, 'simulations/mttf/cli.ts')
 
-function runCli (args: string[]): { status: number | null, stdout: string, stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    cwd: ROOT, encoding: 'utf8', env: { ...process.env, CI: '1' }, timeout: 60_000
-  })
+/** The CLI in a process group of its own: on timeout (or if the test fails) its workers die with it. */
+async function runCli (args: string[]): Promise<{ status: number | null, stdout: string, stderr: string }> {
+  const r = await runTree(CLI, args, { cwd: ROOT, env: { ...process.env, CI: '1' }, timeoutMs: 60_000 })
+  if (r.timedOut) throw new Error(`sim:mttf ${args.join(' ')} timed out after 60 s (its process tree was killed)`)
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
 }
+
+afterEach(() => { killAllTrees() })
 
 describe('duration parser', () => {
   it('parses every unit and plain seconds', () => {
@@ -83,7 +85,7 @@ describe('CLI flags', () => {
 })
 
 describe('CLI end to end', () => {
-  it('writes JSON, Markdown and SVG for a tiny grid; draws model-vs-real when points are given', () => {
+  it('writes JSON, Markdown and SVG for a tiny grid; draws model-vs-real when points are given', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vpeer-mttf-'))
     try {
       const realFile = join(dir, 'real.json')
@@ -91,7 +93,7 @@ describe('CLI end to end', () => {
         { members: 3, peerMttfS: 3600, repairS: 60, dist: 'exp', measuredS: 40000, ciLowS: 35000, ciHighS: 45000, runs: 50 }
       ]))
       const out = join(dir, 'out')
-      const r = runCli(['--members', '3,5', '--peer-mttf', '10m,1h', '--repair', '60s', '--runs', '2000', '--seed', '7', '--out', out, '--real', realFile, '--real-runs', '0'])
+      const r = await runCli(['--members', '3,5', '--peer-mttf', '10m,1h', '--repair', '60s', '--runs', '2000', '--seed', '7', '--out', out, '--real', realFile, '--real-runs', '0'])
       expect(r.status, r.stderr).toBe(0)
       const json = JSON.parse(r.stdout) as { parameters: { runs: number }, rows: Array<Record<string, unknown>> }
       expect(json.parameters.runs).toBe(2000)
@@ -113,10 +115,10 @@ describe('CLI end to end', () => {
     }
   })
 
-  it('skips model-vs-real.svg without real points, and exits 2 on bad flags', () => {
+  it('skips model-vs-real.svg without real points, and exits 2 on bad flags', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vpeer-mttf-'))
     try {
-      const ok = runCli(['--members', '3', '--peer-mttf', '1h', '--runs', '500', '--dist', 'fixed', '--out', dir])
+      const ok = await runCli(['--members', '3', '--peer-mttf', '1h', '--runs', '500', '--dist', 'fixed', '--out', dir])
       expect(ok.status, ok.stderr).toBe(0)
       expect(existsSync(join(dir, 'mttf.svg'))).toBe(true)
       expect(existsSync(join(dir, 'model-vs-real.svg'))).toBe(false)
@@ -126,11 +128,11 @@ describe('CLI end to end', () => {
       const skippedJson = JSON.parse(ok.stdout) as { real: unknown[], realCode: { skipped: Array<{ members: number, lambdaR?: number }> } }
       expect(skippedJson.real).toEqual([])
       expect(skippedJson.realCode.skipped).toEqual([expect.objectContaining({ members: 3, lambdaR: 0.0166666666667 })])
-      const bad = runCli(['--dist', 'bogus'])
+      const bad = await runCli(['--dist', 'bogus'])
       expect(bad.status).toBe(2)
       expect(bad.stderr).toContain('--dist')
       expect(bad.stdout).toBe('')
-      expect(runCli(['--peer-mttf', '5 minutes']).status).toBe(2)
+      expect((await runCli(['--peer-mttf', '5 minutes'])).status).toBe(2)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
@@ -138,12 +140,12 @@ describe('CLI end to end', () => {
 })
 
 describe('CLI --real-runs (real code under the simulator)', () => {
-  it('runs the real code, keeps its points in the JSON and mttf.md, draws model-vs-real.svg; --real-runs 0 skips all that', () => {
+  it('runs the real code, keeps its points in the JSON and mttf.md, draws model-vs-real.svg; --real-runs 0 skips all that', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vpeer-mttf-'))
     try {
       const tiny = ['--members', '3', '--peer-mttf', '20s', '--repair', '2s', '--runs', '2000']
       const on = join(dir, 'on')
-      const r = runCli([...tiny, '--real-runs', '2', '--out', on])
+      const r = await runCli([...tiny, '--real-runs', '2', '--out', on])
       expect(r.status, r.stderr).toBe(0)
       const json = JSON.parse(r.stdout) as { real: Array<Record<string, unknown>>, realCode: { parameters: { runs: number }, skipped: unknown[] } }
       expect(json.real).toHaveLength(1)
@@ -156,7 +158,7 @@ describe('CLI --real-runs (real code under the simulator)', () => {
       expect(readFileSync(join(on, 'mttf.md'), 'utf8')).toMatch(/## Real code vs model[\s\S]*\| 3 \| 20 s \(0\.1\) \| exp \| 25 \|/)
 
       const off = join(dir, 'off')
-      const r0 = runCli([...tiny, '--real-runs', '0', '--out', off])
+      const r0 = await runCli([...tiny, '--real-runs', '0', '--out', off])
       expect(r0.status, r0.stderr).toBe(0)
       const json0 = JSON.parse(r0.stdout) as Record<string, unknown>
       expect(json0).not.toHaveProperty('real')
@@ -165,6 +167,35 @@ describe('CLI --real-runs (real code under the simulator)', () => {
       expect(readFileSync(join(off, 'mttf.md'), 'utf8')).not.toContain('Real code')
     } finally {
       rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  // Workers hold gigabytes each: a CLI killed mid-run (a test's timeout, a failure) must not
+  // leave them running. Two independent guarantees: the test kills the whole process group,
+  // and a worker whose parent is gone exits by itself (its IPC channel closes).
+  it.skipIf(process.platform !== 'linux')('a CLI killed mid-run leaves no worker behind: killing its process group, or only the CLI itself', async () => {
+    // One real-code run at N = 5, λR = 0.05 takes minutes: a worker would be busy long after its parent died.
+    const long = ['--members', '5', '--peer-mttf', '40s', '--repair', '2s', '--runs', '2000', '--real-runs', '2']
+    for (const how of ['group', 'cli only'] as const) {
+      const cli = startTree(CLI, long, { cwd: ROOT, env: { ...process.env, CI: '1' } })
+      cli.stdout?.resume()
+      cli.stderr?.resume()
+      const pgid = cli.pid as number
+      try {
+        const started = await waitFor(() => processGroup(pgid).some(pid => pid !== pgid), 30_000)
+        expect(started, 'the CLI forked its workers').toBe(true)
+        const workers = processGroup(pgid).filter(pid => pid !== pgid)
+        // Alone, a worker must notice its parent is gone while busy with a run (loading tsx
+        // costs about a second of CPU; a run keeps a core busy), not only once the run ends.
+        if (how === 'cli only') expect(await waitFor(() => workers.every(pid => cpuSeconds(pid) >= 2.5), 60_000), 'the workers are running their tasks').toBe(true)
+        if (how === 'group') killTree(cli)
+        else process.kill(pgid, 'SIGKILL')
+        const gone = await waitFor(() => processGroup(pgid).length === 0, 15_000)
+        expect({ how, workers: workers.length, left: processGroup(pgid) }).toEqual({ how, workers: workers.length, left: [] })
+        expect(gone).toBe(true)
+      } finally {
+        killTree(cli)
+      }
     }
   })
 
