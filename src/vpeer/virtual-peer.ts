@@ -184,7 +184,6 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private readonly wireLimits: WireLimits
   private droppedMessages = 0
   /** When this node last sent each peer a catch-up request: the peers a snapshot offer may come from. */
-  private readonly catchupAsked = new Map<NodeId, number>()
   private readonly droppedByReason = Object.fromEntries(WIRE_DROP_REASONS.map(r => [r, 0])) as Record<WireDropReason, number>
 
   private constructor (init: VirtualPeerInit<C, R, Q, A>, node: PaxosNode, loaded?: { snapshot: LocalSnapshot, blob: RuntimeSnapshotBlob<R> }) {
@@ -302,12 +301,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     try {
       // Snapshot transfer is the runtime's business; everything else is the core's.
       if (isSnapshotMessage(message)) {
-        if (message.type === 'snapshotOffer' && !this.mayOfferSnapshot(from)) {
-          // A manifest vouches for the state only relative to its root: its source must be trusted.
-          mark('wire: unsolicited snapshot offer dropped')
-          this.init.trace?.(`${this.id} dropped a snapshot offer from ${from}: not a member it asked for catch-up`)
-          return
-        }
+        // An offer is taken only from a peer the core asked for chosen values (snapshot-transfer.ts).
         this.node.notePeerActivity(from)
         this.snapshotTransfer.onMessage(from, message)
       } else {
@@ -320,19 +314,6 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       this.halt(error)
       this.dispatchEvent(new CustomEvent('error', { detail: { error } }))
     }
-  }
-
-  /**
-   * A snapshot offer is taken only from a peer this node asked for catch-up lately (an offer
-   * answers a catch-up request that fell below the sender's compaction point); anyone else could
-   * offer a self-consistent manifest of any state. Whom the core asks is the core's business: it
-   * must not ask a stranger merely because the stranger claimed a high commit index (issue 7).
-   * Membership is not required here: a new spare knows only the bootstrap configuration and
-   * legitimately catches up from members it has never heard of.
-   */
-  private mayOfferSnapshot (from: NodeId): boolean {
-    const asked = this.catchupAsked.get(from)
-    return asked !== undefined && this.init.clock.nowMs() - asked <= this.retryMs * 10
   }
 
   private dropMessage (reason: WireDropReason, detail: string, from: string): void {
@@ -578,7 +559,6 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
 
   private carryOut (rd: Ready): void {
     for (const env of rd.send) {
-      if (env.message.type === 'catchupRequest') this.catchupAsked.set(env.to, this.init.clock.nowMs())
       this.init.transport.send(env.to, env.message)
     }
     for (const c of rd.committed) this.applySlot(c)
