@@ -511,6 +511,8 @@ async function streamRow (stateMiB: number, chunkKiB: number, repeats: number): 
       let doneAt: number | undefined
       const sink = await make(`sink${i}`, new BlobStateMachine(new Uint8Array(0)), () => { doneAt = performance.now() })
       const t0 = performance.now()
+      // The sink did not ask for catch-up: it must be told to take the offer.
+      sink.expectSnapshotFrom(source.id)
       source.snapshotTransfer.offer(sink.id, true)
       await waitFor(() => doneAt !== undefined, 120_000, `the install of ${stateMiB} MiB`)
       runsMs.push((doneAt ?? NaN) - t0)

@@ -322,6 +322,15 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   }
 
   /**
+   * Takes a snapshot offer from `peer` during the next few seconds (10 × retryMs) although this
+   * node did not ask it for catch-up: a transfer started by an operator (or a benchmark) on the
+   * sender with `snapshotTransfer.offer(to, true)`. Unasked offers are otherwise dropped.
+   */
+  expectSnapshotFrom (peer: NodeId): void {
+    this.catchupAsked.set(peer, this.init.clock.nowMs())
+  }
+
+  /**
    * A snapshot offer is taken only from a peer this node asked for catch-up lately (an offer
    * answers a catch-up request that fell below the sender's compaction point); anyone else could
    * offer a self-consistent manifest of any state. Whom the core asks is the core's business: it
