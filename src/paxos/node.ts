@@ -716,7 +716,6 @@ export class PaxosNode {
       if (!this.isKnownMember(from) && !this.leaderAlive()) this.pollCatchup()
       return
     }
-    this.noteRound(m.ballot)
     const cmp = compareBallots(m.ballot, this.promised)
     if (cmp < 0) {
       mark('acceptor: prepare with stale ballot rejected')
@@ -724,10 +723,13 @@ export class PaxosNode {
       return
     }
     if (cmp > 0 && !m.transfer && this.leaderAlive() && from !== this.leaderId) {
+      // A refused prepare teaches us no round: otherwise a member could push every node's
+      // rounds to the limit while a leader is alive, and nobody could campaign after it.
       mark('acceptor: prepare refused, leader alive')
       this.send(from, { type: 'reject', ballot: m.ballot, promised: this.promised, reason: 'leader-alive' })
       return
     }
+    this.noteRound(m.ballot)
     if (cmp > 0) this.setPromised(m.ballot)
     // Give the candidate a full election timeout to finish before we campaign ourselves.
     this.ticksSinceContact = 0

@@ -37,15 +37,12 @@ import { RECEIVER_DEFAULTS } from '../migration/receiver.ts'
 import { MANIFEST_LIMITS } from '../migration/codec.ts'
 import type { PaxosConfig } from '../paxos/config.ts'
 import type { PaxosMessage, RejectMessage } from '../paxos/messages.ts'
+import { MAX_BALLOT_ROUND } from '../paxos/ballot.ts'
 import type { Ballot, Command, LogEntry, NodeId, Slot, Value } from '../paxos/types.ts'
 import type { SnapshotMessage, WireMessage } from './snapshot-transfer.ts'
 
-/**
- * Largest round accepted. A node campaigns with (highest round seen) + 1 and storage stores
- * integers up to 2^53 − 1, so 2^52 leaves 2^52 − 1 elections of headroom above the largest
- * round a message may carry.
- */
-export const MAX_ROUND = 2 ** 52
+/** Largest round accepted: the core's limit (no node campaigns past it; see ballot.ts). */
+export const MAX_ROUND = MAX_BALLOT_ROUND
 /**
  * Largest slot (or commit index, or snapshot index) accepted: 2^50 ≈ 1.1e15, 35 years at a
  * million slots a second, and far enough below 2^53 that slot + any window stays exact.
