@@ -10,10 +10,10 @@ describe('snapshot offers from peers nobody asked', () => {
   it('a stranger\'s unsolicited, self-consistent forged snapshot (any state, itself the only voter) is never installed', async () => {
     const w = await forgedSnapshotWorld()
     const installsBefore = markCount('vpeer: snapshot installed from a peer')
-    const dropsBefore = markCount('wire: unsolicited snapshot offer dropped')
+    const dropsBefore = markCount('vpeer: unsolicited snapshot offer dropped')
     w.offer()
     await w.cluster.scheduler.runForAsync(1000)
-    expect(markCount('wire: unsolicited snapshot offer dropped')).toBe(dropsBefore + 1)
+    expect(markCount('vpeer: unsolicited snapshot offer dropped')).toBe(dropsBefore + 1)
     await expectNotInstalled(w, installsBefore)
   })
 })

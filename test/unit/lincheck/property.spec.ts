@@ -15,12 +15,16 @@ const executions = fc.record({
   valueSpace: fc.constantFrom(0, 0, 2, 3, 5)
 })
 
+// Fixed: proving a corrupted history non-linearizable is an exhaustive search, and an unlucky
+// random draw took minutes under load (fast-check prints the seed of any failure to replay it).
+const PROPERTY_SEED = 20261129
+
 describe('checkHistory on executions of a real register store', () => {
   it('accepts every history a linearizable store can produce', () => {
     fc.assert(fc.property(executions, (options) => {
       const events = registerExecution(options)
       expect(checkHistory(events, { maxSteps: 1_000_000 })).toEqual({ outcome: 'linearizable' })
-    }), { numRuns: 200 })
+    }), { numRuns: 200, seed: PROPERTY_SEED })
   })
 
   it('rejects the same history once one read returns a value nobody wrote', () => {
@@ -39,7 +43,7 @@ describe('checkHistory on executions of a real register store', () => {
       // exactly as far as that read's return.
       expect(result.op.returnAt).toBe(target)
       expect(result.op.value).toBe('never-written')
-    }), { numRuns: 200 })
+    }), { numRuns: 200, seed: PROPERTY_SEED })
   })
 })
 
