@@ -21,7 +21,7 @@
  *                   byte array (`src/migration/codec.ts`, which carries its own version and root).
  *                   The state itself is stored raw in pieces under separate keys (`keys.ts`).
  */
-import { ByteReader } from '../util/byte-reader.ts'
+import { ByteReader, varintBytes } from '../util/byte-reader.ts'
 import type { Ballot, Command, LogEntry, Slot } from '../paxos/types.ts'
 import { CorruptRecordError, InvalidRecordError } from './errors.ts'
 
@@ -68,15 +68,6 @@ function checkNat (field: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new InvalidRecordError(field, `expected an integer in 0..2^53-1, got ${String(value)}`)
   }
-}
-
-function varintBytes (value: number): number {
-  let bytes = 1
-  while (value >= 0x80) {
-    value = Math.floor(value / 0x80)
-    bytes++
-  }
-  return bytes
 }
 
 /**

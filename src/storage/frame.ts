@@ -15,7 +15,7 @@
  * names. The body is the codec's record (`codec.ts`) or a raw snapshot piece.
  */
 import { crc32 } from 'node:zlib'
-import { ByteReader } from '../util/byte-reader.ts'
+import { ByteReader, varintBytes } from '../util/byte-reader.ts'
 import { CorruptRecordError, UnsupportedFormatError } from './errors.ts'
 
 /** Storage format of LevelStorage. 1 was the unframed format (no checksums); no migration. */
@@ -33,15 +33,6 @@ export interface OpenedRecord {
   readonly body: Uint8Array
   /** The record's checksum, which the head's log digest and the hash chain are built from. */
   readonly crc: number
-}
-
-function varintBytes (value: number): number {
-  let bytes = 1
-  while (value >= 0x80) {
-    value = Math.floor(value / 0x80)
-    bytes++
-  }
-  return bytes
 }
 
 function checksum (key: Uint8Array, covered: Uint8Array, body: Uint8Array): number {

@@ -82,3 +82,13 @@ export abstract class ByteReader {
     if (this.pos !== this.bytes.byteLength) this.fail(`${this.bytes.byteLength - this.pos} trailing bytes`)
   }
 }
+
+/** Bytes the unsigned LEB128 varint of `value` takes (what `ByteReader.varint` reads back). */
+export function varintBytes (value: number): number {
+  let bytes = 1
+  while (value >= 0x80) {
+    value = Math.floor(value / 0x80)
+    bytes++
+  }
+  return bytes
+}
