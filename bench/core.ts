@@ -12,13 +12,14 @@
  * closed loop keeps the leader's proposal queue fed and counts a command only once every
  * replica has applied it, in order (checked command by command).
  */
-import { cpus, totalmem } from 'node:os'
+import { totalmem } from 'node:os'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { CommittedSlot } from '../src/paxos/node.ts'
 import type { PaxosConfig } from '../src/paxos/config.ts'
 import type { Command, NodeId } from '../src/paxos/types.ts'
 import { CoreCluster } from '../src/sim/core-cluster.ts'
+import { machineInfo } from './machine.ts'
 
 export type Mode = 'batched' | 'unbatched'
 
@@ -326,10 +327,7 @@ export function main (argv: readonly string[], log: (line: string) => void = lin
   const u3 = cases.find(c => c.nodes === 3 && c.mode === 'unbatched')
   const result: BenchResult = {
     bench: 'core',
-    date: new Date().toISOString(),
-    node: process.version,
-    platform: `${process.platform}-${process.arch}`,
-    cpu: { model: cpus()[0]?.model ?? 'unknown', count: cpus().length },
+    ...machineInfo(),
     memoryBytes: totalmem(),
     storage: 'in-memory, no fsync',
     driver: 'CoreCluster: synchronous, in-process, FIFO delivery, no faults',

@@ -25,7 +25,6 @@
  * function of the parameters and the seeds (same machine or not); only `wallSeconds` and the
  * whole "stream" series depend on the machine (and on whatever else it is running).
  */
-import { cpus } from 'node:os'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { Configuration, NodeId } from '../src/paxos/types.ts'
@@ -38,6 +37,7 @@ import type { WireMessage } from '../src/vpeer/snapshot-transfer.ts'
 import { SystemClock } from '../src/vpeer/system-clock.ts'
 import { systemRandom } from '../src/vpeer/system-random.ts'
 import { VirtualPeer } from '../src/vpeer/virtual-peer.ts'
+import { machineInfo } from './machine.ts'
 
 /** SimCluster's default tick, ms of virtual time. */
 const TICK_MS = 10
@@ -607,10 +607,7 @@ export async function main (argv: readonly string[], log: (line: string) => void
   }
   const result: BenchResult = {
     bench: 'replacement',
-    date: new Date().toISOString(),
-    node: process.version,
-    platform: `${process.platform}-${process.arch}`,
-    cpu: { model: cpus()[0]?.model ?? 'unknown', count: cpus().length },
+    ...machineInfo(),
     params: {
       quick: o.quick,
       tickMs: TICK_MS,

@@ -20,7 +20,7 @@
  * those two figures include garbage and are marked `gc: false`.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
-import { cpus, loadavg, tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -36,6 +36,7 @@ import type { WireMessage } from '../src/vpeer/snapshot-transfer.ts'
 import { SystemClock } from '../src/vpeer/system-clock.ts'
 import { systemRandom } from '../src/vpeer/system-random.ts'
 import { VirtualPeer } from '../src/vpeer/virtual-peer.ts'
+import { machineInfo } from './machine.ts'
 
 type KvPeer = VirtualPeer<KvCommand, KvResult, KvQuery, KvAnswer>
 export type StorageKind = 'memory' | 'level'
@@ -395,10 +396,7 @@ export async function main (argv: readonly string[], log: (line: string) => void
   }
   const result: BenchResult = {
     bench: 'snapshots',
-    date: new Date().toISOString(),
-    node: process.version,
-    platform: `${process.platform}-${process.arch}`,
-    cpu: { model: cpus()[0]?.model ?? 'unknown', count: cpus().length },
+    ...machineInfo(),
     loadAverage: loadavg().map(x => round(x, 2)),
     options: o,
     runs,
