@@ -91,6 +91,27 @@ const FAILURES_LISTED = 50
 /** Every test-only mutation (PaxosMutations and SimMutations); test/sim/mutations.spec.ts proves each is caught. */
 const MUTATIONS: readonly string[] = SIM_MUTATIONS
 
+const HELP = `npm run sim -- [options]: deterministic simulation runs of real VirtualPeers.
+
+  --seeds N, --first S     run seeds S … S+N−1 (default 100 seeds from 1) in worker processes
+  --seed N --trace         replay one seed with a readable trace (--history FILE writes its client history)
+  --nodes N                cluster size (any count ≥ 1; odd ones make sense); default: each seed draws 3 or 5
+  --alpha N                α, the pipeline depth and reconfiguration window; default: each seed draws 1, 4 or 32
+  --faults LIST            all (default), none, or loss,duplication,reordering,crashes,partitions,oneWay,clockSkew,membership
+                           (add persistCrash for crashes right after a durable persist, before the send)
+  --intensity I            swarm (default: intensities drawn per seed) or nemesis (a crash every ~80 ms, 20 % loss)
+  --mutation NAME          run a deliberately broken protocol (one of: ${MUTATIONS.join(', ')})
+  --scenario rolling       rolling replacement instead (--nodes, --replace-after-ticks N, --alpha)
+  --workers W              parallel worker processes (default: one per CPU)
+  --json                   the summary as JSON only
+
+Exit codes: 0 no violation, 1 violations found (each failing seed is printed with its replay
+command), 2 bad arguments. In the summary, clientOps.failed are operations known not to have
+taken effect (a cas whose expected value did not match, a read that got no answer, a write no
+replica was reachable for); clientOps.unknown are writes that reached a replica but whose outcome
+the client never learned (applied or not: the linearizability checker allows both).
+`
+
 function usage (message: string): never {
   process.stderr.write(`${message}\nusage: npm run sim -- [--scenario vopr|rolling] [--seeds N] [--first S] [--seed N --trace] [--nodes N (any count ≥ 1; odd counts make sense: 3, 5, 7, …)] [--alpha N] [--faults all|none|loss,duplication,reordering,crashes,partitions,oneWay,clockSkew,membership,persistCrash (e.g. all,persistCrash)] [--intensity swarm|nemesis] [--workers W] [--json] [--history FILE] [--mutation ${MUTATIONS.join('|')}] [--replace-after-ticks N (rolling)]\n`)
   process.exit(2)
@@ -131,7 +152,8 @@ function parse (): Args {
         worker: { type: 'boolean' },
         scenario: { type: 'string' },
         'replace-after-ticks': { type: 'string' },
-        alpha: { type: 'string' }
+        alpha: { type: 'string' },
+        help: { type: 'boolean', short: 'h' }
       },
       strict: true
     }).values
@@ -143,6 +165,10 @@ function parse (): Args {
     const n = Number(v)
     if (!Number.isSafeInteger(n) || n < min) usage(`--${name} must be an integer ≥ ${min}`)
     return n
+  }
+  if (values.help === true) {
+    process.stdout.write(HELP)
+    process.exit(0)
   }
   const scenario = values.scenario ?? 'vopr'
   if (!(SCENARIOS as readonly string[]).includes(scenario)) usage(`unknown --scenario ${scenario} (expected ${SCENARIOS.join(' or ')})`)
@@ -453,6 +479,12 @@ async function rollingCoordinator (args: Args): Promise<number> {
   process.stdout.write(JSON.stringify(summary, null, args.json ? 0 : 2) + '\n')
   return failing.length === 0 ? 0 : 1
 }
+
+// `npm run sim -- --seed 3 --trace | head` closes the pipe early: the reader is done, not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0)
+  throw error
+})
 
 async function main (): Promise<void> {
   const args = parse()
