@@ -101,3 +101,19 @@ describe('npm run sim -- --scenario rolling', () => {
     expect(sim(['--replace-after-ticks', '50']).status).toBe(2)
   })
 })
+
+describe('npm run sim -- (usability)', () => {
+  it('--help prints every option and exits 0', () => {
+    const r = sim(['--help'])
+    expect(r.status).toBe(0)
+    for (const flag of ['--seeds', '--seed', '--nodes', '--alpha', '--faults', '--intensity', '--mutation', '--scenario', '--workers', '--json']) expect(r.stdout).toContain(flag)
+    expect(r.stdout).toMatch(/unknown are writes/)
+  })
+
+  it('a trace piped into a reader that stops early ends quietly (no EPIPE stack trace)', () => {
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" --import tsx simulations/vopr.ts --seed 3 --trace | head -n 1`], { cwd: root, encoding: 'utf8', timeout: 100_000 })
+    expect(r.stdout.split('\n')[0]).toMatch(/^T=\d/)
+    expect(r.stderr).not.toMatch(/EPIPE|Error/)
+  })
+})
+
