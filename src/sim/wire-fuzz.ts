@@ -23,10 +23,12 @@
  *   ballot, transfers, forged commit indexes). Paxos tolerates crashes, not lies, so agreement
  *   is not expected; what must hold is that no replica halts and no exception escapes. (Keeping
  *   non-members out is the transport's job; this class is run on its own.)
- * - `corefix`: attacks from issue 7 that only the core can refuse (a stranger's unsolicited
- *   catch-up reply, a forged reconfiguration in one, a heartbeatAck with commitIndex 1e12, an
- *   accept for slot 1e9, rounds at MAX_ROUND). Held to the full contract; expected to fail until
- *   the core fix lands.
+ * - `corefix`: attacks from issue 7 that only the core can refuse, held to the full contract:
+ *   a stranger's unsolicited catch-up reply, a forged reconfiguration in one, a heartbeatAck with
+ *   commitIndex 1e12, and a stranger's rounds at MAX_ROUND. The same lies from members (an
+ *   accept for slot 1e9 under the sender's own ballot, a prepare or reject at MAX_ROUND) cost
+ *   liveness by design — a member that lies can depose leaders and exhaust rounds — so they are
+ *   `byzantine` draws: the core survives them (no halt, no throw), see test/sim/hostile-core.spec.ts.
  */
 import { checkHistory, formatViolation } from './lincheck/index.ts'
 import type { HistoryEvent } from './lincheck/index.ts'
@@ -205,6 +207,9 @@ export async function runWireFuzz (options: WireFuzzOptions): Promise<WireFuzzRe
       if (s.ballot.round > ballot.round || (s.ballot.round === ballot.round && s.ballot.node > ballot.node)) ballot = { ...s.ballot }
       if (s.commitIndex > commit) commit = s.commitIndex
     }
+    // Draws build rounds a few above the view's: keep them within what the boundary accepts
+    // once a byzantine draw has pushed the promises to the last round there is.
+    if (ballot.round > MAX_ROUND - 16) ballot = { round: MAX_ROUND - 16, node: ballot.node }
     return { members, leader: cluster.leader(), ballot, commit }
   }
 
@@ -565,11 +570,19 @@ class Generators {
   private byzantine (v: View): Draw {
     const from = this.anyMember(v)
     const to = this.otherMember(v, from)
-    // Lies under the sender's own ballot, within reach of the real log (far-ahead slots and
-    // huge indexes are the corefix class).
-    const own: Ballot = { round: v.ballot.round + this.int(0, 3), node: from }
+    // Lies under the sender's own ballot, mostly within reach of the real log; now and then far
+    // ahead (an accept for slot 1e9) or at the last round there is.
+    const own: Ballot = { round: Math.min(v.ballot.round + this.int(0, 3), MAX_ROUND), node: from }
     const near = (): Slot => Math.max(1, v.commit + this.int(-3, 40))
-    const r = this.int(0, 8)
+    const r = this.int(0, 10)
+    if (r === 8) return { from, to, message: { type: 'accept', ballot: own, slot: 1e9, value: this.value(), commitIndex: v.commit }, note: 'byzantine accept for slot 1e9' }
+    if (r === 9) {
+      const top: Ballot = { round: MAX_ROUND, node: from }
+      const m: WireMessage = this.chance(0.5)
+        ? { type: 'prepare', ballot: top, fromSlot: v.commit + 1, transfer: false }
+        : { type: 'reject', ballot: { ...v.ballot }, promised: top, reason: 'promised-higher' }
+      return { from, to, message: m, note: `byzantine ${m.type} at MAX_ROUND` }
+    }
     const m: WireMessage = r === 0
       ? { type: 'accept', ballot: own, slot: near(), value: this.value(), commitIndex: near() }
       : r === 1
@@ -577,7 +590,7 @@ class Generators {
         : r === 2
           ? { type: 'accepted', ballot: { ...v.ballot }, slot: near() }
           : r === 3
-            ? { type: 'promise', ballot: { round: v.ballot.round + this.int(0, 2), node: to }, commitIndex: v.commit, entries: [[v.commit + 1, this.entry({ round: v.ballot.round + 5, node: from })]] }
+            ? { type: 'promise', ballot: { round: Math.min(v.ballot.round + this.int(0, 2), MAX_ROUND), node: to }, commitIndex: v.commit, entries: [[v.commit + 1, this.entry({ round: Math.min(v.ballot.round + 5, MAX_ROUND), node: from })]] }
             : r === 4
               ? { type: 'prepare', ballot: own, fromSlot: near(), transfer: true }
               : r === 5
@@ -609,11 +622,7 @@ class Generators {
     if (r === 2 && v.leader !== undefined) {
       return { from: this.otherMember(v, leader), to: leader, message: { type: 'heartbeatAck', ballot: v.ballot, readSeq: this.int(0, 10), commitIndex: 1e12 }, note: 'heartbeatAck commitIndex 1e12 to the leader' }
     }
-    if (r === 3) {
-      const from = this.otherMember(v, leader)
-      return { from, to: this.otherMember(v, from), message: { type: 'accept', ballot: { round: v.ballot.round + 1, node: from }, slot: 1e9, value: this.value(), commitIndex: v.commit }, note: 'member accept for slot 1e9' }
-    }
-    const from = this.chance(0.5) ? this.anyMember(v) : this.stranger_()
+    const from = this.stranger_()
     const top: Ballot = { round: MAX_ROUND, node: from }
     const m: WireMessage = this.pick<WireMessage>([
       { type: 'prepare', ballot: top, fromSlot: v.commit + 1, transfer: false },
