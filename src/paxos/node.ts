@@ -1304,13 +1304,20 @@ export class PaxosNode {
       if (slot !== this.commitIndex + 1 || slot < asked.fromSlot || slot > asked.toSlot) break
       const role = this.role
       if (role.kind === 'leader') {
-        // Our own proposal at this slot in our ballot can only have been chosen if it carries
-        // the chosen value (Paxos): a peer claiming otherwise lies or is damaged.
         const mine = role.inflight.get(slot)?.value ?? role.chosen.get(slot)
         if (mine !== undefined && mine.id !== entry.value.id) {
-          mark('leader: catch-up reply contradicts our own proposal, dropped')
-          this.log_(`drop catch-up from ${from} at slot ${slot}: ${entry.value.id} contradicts our proposal ${mine.id}`)
-          break
+          if (!ballotGreater(entry.ballot, role.ballot)) {
+            // Phase 1 made our proposal the only value a ballot up to ours can have chosen
+            // here: a peer claiming another lies or is damaged.
+            mark('leader: catch-up reply contradicts our own proposal, dropped')
+            this.log_(`drop catch-up from ${from} at slot ${slot}: ${entry.value.id} contradicts our proposal ${mine.id}`)
+            break
+          }
+          // A newer leader chose another value: we were deposed without hearing of it.
+          mark('leader: a newer ballot chose another value, stepping down')
+          this.log_(`slot ${slot} chosen in ${formatBallot(entry.ballot)} with another value: stepping down`)
+          this.becomeFollower()
+          this.setLeader(undefined, undefined)
         }
       }
       const existing = this.log.get(slot)

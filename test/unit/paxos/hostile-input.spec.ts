@@ -128,3 +128,37 @@ describe('hostile input reaching the core', () => {
     expect(c.leader()?.softState().ballot.round).toBeLessThan(100)
   })
 })
+
+describe('a leader told that its in-flight slot holds another value', () => {
+  /** Leader with `x` in flight at the next slot (its accepts are lost), which then asks `b` to catch it up. */
+  function inflight (): { c: CoreCluster, leader: PaxosNode, slot: Slot, asked: NodeId } {
+    const { c, leader, followers } = group()
+    const asked = (followers[0] as PaxosNode).id
+    const slot = leader.status().commitIndex + 1
+    c.drop = m => !(m.from === leader.id && m.message.type === 'accept')
+    leader.propose([cmd('x', 1)])
+    c.stabilize()
+    // A follower's ack says the slot is chosen: the leader asks it for the value.
+    leader.step(asked, { type: 'heartbeatAck', ballot: leader.softState().ballot, readSeq: 0, commitIndex: slot })
+    c.tick([leader.id])
+    c.stabilize()
+    expect(leader.catchupRequested(asked)).toBe(true)
+    return { c, leader, slot, asked }
+  }
+
+  it('drops a reply claiming another value at a ballot up to its own (a lie), and stays leader', () => {
+    const { leader, slot, asked } = inflight()
+    const round = leader.softState().ballot.round
+    leader.step(asked, { type: 'catchupReply', entries: [[slot, { ballot: { round, node: 'a' }, value: { id: 'other', commands: [cmd('evil', 1)] } }]], commitIndex: slot })
+    expect(leader.softState().role).toBe('leader')
+    expect(leader.committedValue(slot)).toBeUndefined()
+  })
+
+  it('steps down and learns the value when a newer ballot chose it (it was deposed unawares)', () => {
+    const { leader, slot, asked } = inflight()
+    const round = leader.softState().ballot.round
+    leader.step(asked, { type: 'catchupReply', entries: [[slot, { ballot: { round: round + 1, node: asked }, value: { id: 'newer', commands: [cmd('n', 1)] } }]], commitIndex: slot })
+    expect(leader.softState().role).toBe('follower')
+    expect(leader.committedValue(slot)?.id).toBe('newer')
+  })
+})
