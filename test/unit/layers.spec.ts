@@ -1,0 +1,55 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+// The layer rules of docs/ARCHITECTURE.md, checked on every import in src/, so the page cannot
+// drift from the code: dependencies point down only.
+const src = fileURLToPath(new URL('../../src/', import.meta.url))
+
+const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
+  util: [],
+  paxos: ['util'],
+  migration: ['paxos', 'util'],
+  // The Storage contract still lives in src/vpeer/interfaces.ts (see ARCHITECTURE.md).
+  storage: ['paxos', 'migration', 'util', 'vpeer/interfaces.ts'],
+  vpeer: ['paxos', 'migration', 'util'],
+  sim: ['paxos', 'migration', 'util', 'vpeer', 'storage']
+}
+
+function files (dir: string): string[] {
+  return readdirSync(dir).flatMap(name => {
+    const path = join(dir, name)
+    return statSync(path).isDirectory() ? files(path) : path.endsWith('.ts') ? [path] : []
+  })
+}
+
+describe('layers (docs/ARCHITECTURE.md)', () => {
+  it('every import in src/ points down', () => {
+    const broken: string[] = []
+    for (const file of files(src)) {
+      const layer = relative(src, file).split('/')[0] as string
+      if (!file.slice(src.length).includes('/')) continue // src/index.ts re-exports everything
+      const allowed = MAY_IMPORT[layer]
+      expect(allowed, `src/${layer} is not in the layer table`).toBeDefined()
+      for (const [, target] of readFileSync(file, 'utf8').matchAll(/from '(\.\.?\/[^']+)'/g)) {
+        const resolved = relative(src, join(file, '..', target as string))
+        const to = resolved.split('/')[0] as string
+        if (to === layer) continue
+        if (!(allowed ?? []).some(a => resolved === a || to === a)) broken.push(`${relative(src, file)} imports ${resolved}`)
+      }
+    }
+    expect(broken).toEqual([])
+  })
+
+  it('the core reads no clock, sets no timer and draws no ambient randomness', () => {
+    const found: string[] = []
+    for (const file of files(join(src, 'paxos'))) {
+      const text = readFileSync(file, 'utf8')
+      for (const banned of ['Date.now', 'setTimeout', 'setInterval', 'Math.random', 'performance.now', 'await ']) {
+        if (text.includes(banned)) found.push(`${relative(src, file)}: ${banned}`)
+      }
+    }
+    expect(found).toEqual([])
+  })
+})
