@@ -15,11 +15,11 @@
 import { totalmem } from 'node:os'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import type { CommittedSlot } from '../src/paxos/node.ts'
-import type { PaxosConfig } from '../src/paxos/config.ts'
-import type { Command, NodeId } from '../src/paxos/types.ts'
-import { CoreCluster } from '../src/sim/core-cluster.ts'
-import { machineInfo } from './machine.ts'
+import type { CommittedSlot } from '../src/paxos/node.js'
+import type { PaxosConfig } from '../src/paxos/config.js'
+import type { Command, NodeId } from '../src/paxos/types.js'
+import { CoreCluster } from '../src/sim/core-cluster.js'
+import { machineInfo } from './machine.js'
 
 export type Mode = 'batched' | 'unbatched'
 

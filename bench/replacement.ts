@@ -27,17 +27,17 @@
  */
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import type { Configuration, NodeId } from '../src/paxos/types.ts'
-import { paddingBytes, runRollingReplacement } from '../src/sim/scenarios.ts'
-import type { ReplacementTiming } from '../src/sim/scenarios.ts'
-import { MemoryStorage } from '../src/storage/memory-storage.ts'
-import type { StateMachine } from '../src/vpeer/interfaces.ts'
-import { LocalNetwork } from '../src/vpeer/local-network.ts'
-import type { WireMessage } from '../src/vpeer/snapshot-transfer.ts'
-import { SystemClock } from '../src/vpeer/system-clock.ts'
-import { systemRandom } from '../src/vpeer/system-random.ts'
-import { VirtualPeer } from '../src/vpeer/virtual-peer.ts'
-import { machineInfo } from './machine.ts'
+import type { Configuration, NodeId } from '../src/paxos/types.js'
+import { paddingBytes, runRollingReplacement } from '../src/sim/scenarios.js'
+import type { ReplacementTiming } from '../src/sim/scenarios.js'
+import { MemoryStorage } from '../src/storage/memory-storage.js'
+import type { StateMachine } from '../src/vpeer/interfaces.js'
+import { LocalNetwork } from '../src/vpeer/local-network.js'
+import type { WireMessage } from '../src/vpeer/snapshot-transfer.js'
+import { SystemClock } from '../src/vpeer/system-clock.js'
+import { systemRandom } from '../src/vpeer/system-random.js'
+import { VirtualPeer } from '../src/vpeer/virtual-peer.js'
+import { machineInfo } from './machine.js'
 
 /** SimCluster's default tick, ms of virtual time. */
 const TICK_MS = 10

@@ -8,8 +8,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { LogEntry, Slot } from '../src/paxos/types.ts'
-import { LevelStorage } from '../src/storage/index.ts'
+import type { LogEntry, Slot } from '../src/paxos/types.js'
+import { LevelStorage } from '../src/storage/index.js'
 
 const durationMs = Number(process.env['BENCH_MS'] ?? 1500)
 const batchSizes = [1, 16, 64]

@@ -11,10 +11,10 @@
  * Exit codes: 0 clean, 1 a violation (or an exception that escaped), 2 bad arguments.
  */
 import { parseArgs } from 'node:util'
-import { FUZZ_CLASSES, SAFE_CLASSES, runWireFuzz } from '../src/sim/wire-fuzz.ts'
-import type { FuzzClass, FuzzViolation } from '../src/sim/wire-fuzz.ts'
-import { WIRE_DROP_REASONS } from '../src/vpeer/message-validation.ts'
-import type { WireDropReason } from '../src/vpeer/message-validation.ts'
+import { FUZZ_CLASSES, SAFE_CLASSES, runWireFuzz } from '../src/sim/wire-fuzz.js'
+import type { FuzzClass, FuzzViolation } from '../src/sim/wire-fuzz.js'
+import { WIRE_DROP_REASONS } from '../src/vpeer/message-validation.js'
+import type { WireDropReason } from '../src/vpeer/message-validation.js'
 
 const HELP = `Usage: npm run fuzz -- [options]
 

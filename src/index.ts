@@ -1,6 +1,6 @@
-import './util/polyfills.ts'
+import './util/polyfills.js'
 
-export * from './paxos/index.ts'
-export * from './vpeer/index.ts'
-export { MemoryStorage, LevelStorage } from './storage/index.ts'
-export * as storage from './storage/index.ts'
+export * from './paxos/index.js'
+export * from './vpeer/index.js'
+export { MemoryStorage, LevelStorage } from './storage/index.js'
+export * as storage from './storage/index.js'

@@ -10,8 +10,8 @@
  *
  * Everything here is pure (no I/O) so the CLI, the charts and the tests can share it.
  */
-import { MttfError } from './errors.ts'
-import { failureThreshold, type RepairMode } from './model.ts'
+import { MttfError } from './errors.js'
+import { failureThreshold, type RepairMode } from './model.js'
 
 export interface ExpModel {
   readonly members: number

@@ -3,11 +3,11 @@
  * (which runs on import) so the tests can exercise every flag error without spawning.
  */
 import { parseArgs } from 'node:util'
-import { parseDurationList } from './duration.ts'
-import { MttfError } from './errors.ts'
-import { REPAIR_DISTS, REPAIR_MODES, validateParams, type RepairDist, type RepairMode } from './model.ts'
-import type { EstimatorKind } from './montecarlo.ts'
-import type { StudyGrid, StudyOptions } from './study.ts'
+import { parseDurationList } from './duration.js'
+import { MttfError } from './errors.js'
+import { REPAIR_DISTS, REPAIR_MODES, validateParams, type RepairDist, type RepairMode } from './model.js'
+import type { EstimatorKind } from './montecarlo.js'
+import type { StudyGrid, StudyOptions } from './study.js'
 
 /**
  * Default lifetimes per real-code point: the default grid's 6 feasible points × 36 ≈ 180 CPU-s,

@@ -10,15 +10,15 @@ import { readFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import cliProgress from 'cli-progress'
-import { parseCli, USAGE, type CliConfig } from './args.ts'
-import { formatDuration } from './duration.ts'
-import { MttfError } from './errors.ts'
+import { parseCli, USAGE, type CliConfig } from './args.js'
+import { formatDuration } from './duration.js'
+import { MttfError } from './errors.js'
 import {
   MIN_LAMBDA_R, planGridRealPoints, realVsModelTable, reportPoint, RUNNER_DEFAULTS, runRealPoints,
   type PointReport, type RealSkip, type RunnerConfig
-} from './real-runner.ts'
-import { parseRealPoints, writeOutputs, type RealCodePoint } from './render.ts'
-import { gridSize, runStudy, type MttfRow } from './study.ts'
+} from './real-runner.js'
+import { parseRealPoints, writeOutputs, type RealCodePoint } from './render.js'
+import { gridSize, runStudy, type MttfRow } from './study.js'
 
 interface RealPart {
   readonly reports: PointReport[]

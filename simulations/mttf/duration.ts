@@ -2,7 +2,7 @@
  * Durations on the command line ("500ms", "60s", "5m", "1h", "6h", "1d", "2w", or a plain
  * number of seconds) and human-readable durations in the Markdown table ("3.2 y").
  */
-import { MttfError } from './errors.ts'
+import { MttfError } from './errors.js'
 
 const UNIT_SECONDS: Readonly<Record<string, number>> = {
   ms: 1e-3,

@@ -6,7 +6,7 @@
  * virtual peer (VP) fails the first time ⌈N/2⌉ members are down at once, because Multi-Paxos
  * then has no majority of live acceptors.
  */
-import { MttfError } from './errors.ts'
+import { MttfError } from './errors.js'
 
 /**
  * Distribution of the repair (replacement) time G, parameterised by R:

@@ -57,9 +57,9 @@
  *
  * θ only changes the variance, never the expectation.
  */
-import { MttfError } from './errors.ts'
-import { failureThreshold, meanRepair, validateParams, type ModelParams } from './model.ts'
-import { Rng } from './prng.ts'
+import { MttfError } from './errors.js'
+import { failureThreshold, meanRepair, validateParams, type ModelParams } from './model.js'
+import { Rng } from './prng.js'
 
 export type EstimatorKind = 'regenerative' | 'direct'
 

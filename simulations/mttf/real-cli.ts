@@ -11,12 +11,12 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
-import { parseDuration } from './duration.ts'
-import { MttfError } from './errors.ts'
-import { REPAIR_DISTS, type RepairDist } from './model.ts'
-import { fmt, makePoint, reportPoint, RUNNER_DEFAULTS, runRealPoints, type PointReport, type RealPoint, type RunnerConfig } from './real-runner.ts'
-import { renderCharts } from './render.ts'
-import { runStudy } from './study.ts'
+import { parseDuration } from './duration.js'
+import { MttfError } from './errors.js'
+import { REPAIR_DISTS, type RepairDist } from './model.js'
+import { fmt, makePoint, reportPoint, RUNNER_DEFAULTS, runRealPoints, type PointReport, type RealPoint, type RunnerConfig } from './real-runner.js'
+import { renderCharts } from './render.js'
+import { runStudy } from './study.js'
 
 const USAGE = `usage: npx tsx simulations/mttf/real-cli.ts [options]
   --members LIST        VP sizes N (default 3,5)

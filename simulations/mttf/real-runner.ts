@@ -7,12 +7,12 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import cliProgress from 'cli-progress'
-import { exactMttf } from './analytic.ts'
-import { formatDuration } from './duration.ts'
-import { meanRepair, type RepairDist } from './model.ts'
-import { summarize, type PointSummary, type RealRunOptions, type RealRunResult } from './real.ts'
-import type { RealCodePoint } from './render.ts'
-import type { MttfRow } from './study.ts'
+import { exactMttf } from './analytic.js'
+import { formatDuration } from './duration.js'
+import { meanRepair, type RepairDist } from './model.js'
+import { summarize, type PointSummary, type RealRunOptions, type RealRunResult } from './real.js'
+import type { RealCodePoint } from './render.js'
+import type { MttfRow } from './study.js'
 
 /** How the lifetimes of every point are run (the flags of real-cli.ts; cli.ts uses the defaults). */
 export interface RunnerConfig {

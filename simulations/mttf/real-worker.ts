@@ -3,8 +3,8 @@
  * one at a time, and reports each over IPC. A file of its own so that neither CLI has to
  * double as a worker (and so that importing the runner never starts one).
  */
-import { RealRunError, runRealVp } from './real.ts'
-import type { RealTask, WorkerReply } from './real-runner.ts'
+import { RealRunError, runRealVp } from './real.js'
+import type { RealTask, WorkerReply } from './real-runner.js'
 
 const send = async (m: WorkerReply): Promise<void> => {
   await new Promise<void>((resolve, reject) => { process.send?.(m, (err: Error | null) => { if (err !== null) reject(err); else resolve() }) })

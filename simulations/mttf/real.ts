@@ -21,13 +21,13 @@
  * real ≤ model per seed, and the paired difference is exactly what the protocol's own delays
  * (detection, catch-up, commits, elections) cost.
  */
-import type { NodeId } from '../../src/paxos/types.ts'
-import type { Violation } from '../../src/sim/checkers.ts'
-import { SimClient } from '../../src/sim/client.ts'
-import { SimCluster } from '../../src/sim/cluster.ts'
-import type { HistoryEvent } from '../../src/sim/lincheck/index.ts'
-import type { RepairDist } from './model.ts'
-import { Rng } from './prng.ts'
+import type { NodeId } from '../../src/paxos/types.js'
+import type { Violation } from '../../src/sim/checkers.js'
+import { SimClient } from '../../src/sim/client.js'
+import { SimCluster } from '../../src/sim/cluster.js'
+import type { HistoryEvent } from '../../src/sim/lincheck/index.js'
+import type { RepairDist } from './model.js'
+import { Rng } from './prng.js'
 
 export type RealRunErrorCode = 'ERR_REAL_BAD_OPTIONS' | 'ERR_REAL_SAFETY' | 'ERR_REAL_INTERNAL'
 

@@ -12,11 +12,11 @@ import { join } from 'node:path'
 import * as vega from 'vega'
 import { compile } from 'vega-lite'
 import type { TopLevelSpec } from 'vega-lite'
-import { exactMttf } from './analytic.ts'
-import { formatDuration, YEAR_S } from './duration.ts'
-import { MttfError } from './errors.ts'
-import { REPAIR_DISTS, REPAIR_MODES, type RepairDist, type RepairMode } from './model.ts'
-import type { MttfRow } from './study.ts'
+import { exactMttf } from './analytic.js'
+import { formatDuration, YEAR_S } from './duration.js'
+import { MttfError } from './errors.js'
+import { REPAIR_DISTS, REPAIR_MODES, type RepairDist, type RepairMode } from './model.js'
+import type { MttfRow } from './study.js'
 
 /** One measurement of the real Paxos code under the deterministic simulator (part 3). */
 export interface RealCodePoint {

@@ -2,9 +2,9 @@
  * A study is a grid of model parameters; each grid point becomes one result row with the
  * analytic value (exponential G only) and a Monte-Carlo estimate. Pure: the CLI owns all I/O.
  */
-import { exactMttf } from './analytic.ts'
-import { estimateMttf, type EstimatorKind, type EstimatorName } from './montecarlo.ts'
-import type { RepairDist, RepairMode } from './model.ts'
+import { exactMttf } from './analytic.js'
+import { estimateMttf, type EstimatorKind, type EstimatorName } from './montecarlo.js'
+import type { RepairDist, RepairMode } from './model.js'
 
 export interface StudyGrid {
   readonly members: readonly number[]

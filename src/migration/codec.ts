@@ -19,11 +19,11 @@
  * that disagrees with size and chunkSize, a wrong root: all `CorruptSnapshotError`), so one
  * manifest has exactly one encoding and therefore exactly one root.
  */
-import { ByteReader } from '../util/byte-reader.ts'
+import { ByteReader } from '../util/byte-reader.js'
 import { createHash } from 'node:crypto'
-import type { Configuration, NodeId } from '../paxos/types.ts'
-import { CorruptSnapshotError, InvalidSnapshotError } from './errors.ts'
-import type { SnapshotMeta } from './snapshot.ts'
+import type { Configuration, NodeId } from '../paxos/types.js'
+import { CorruptSnapshotError, InvalidSnapshotError } from './errors.js'
+import type { SnapshotMeta } from './snapshot.js'
 
 export const MANIFEST_FORMAT_VERSION = 1
 const KIND_SNAPSHOT = 0x53 // 'S'

@@ -1,4 +1,4 @@
-export type { SnapshotMeta } from './snapshot.ts'
+export type { SnapshotMeta } from './snapshot.js'
 export {
   buildManifest,
   chunkAt,
@@ -7,9 +7,9 @@ export {
   firstBadChunk,
   ManifestBuilder,
   verifyManifest
-} from './snapshot.ts'
-export { RECEIVER_DEFAULTS, SnapshotReceiver } from './receiver.ts'
-export type { ReceiverOptions, ReceiverProgress, ReceiverState } from './receiver.ts'
+} from './snapshot.js'
+export { RECEIVER_DEFAULTS, SnapshotReceiver } from './receiver.js'
+export type { ReceiverOptions, ReceiverProgress, ReceiverState } from './receiver.js'
 export {
   chunkCountOf,
   decodeSnapshotMeta,
@@ -19,8 +19,8 @@ export {
   MANIFEST_LIMITS,
   manifestRoot,
   sha256Hex
-} from './codec.ts'
-export type { ManifestBody } from './codec.ts'
+} from './codec.js'
+export type { ManifestBody } from './codec.js'
 export {
   CorruptChunkError,
   CorruptSnapshotError,
@@ -28,5 +28,5 @@ export {
   SnapshotError,
   SnapshotMismatchError,
   SnapshotTooLargeError
-} from './errors.ts'
-export type { SnapshotErrorOptions } from './errors.ts'
+} from './errors.js'
+export type { SnapshotErrorOptions } from './errors.js'

@@ -3,16 +3,16 @@
  * manifest, says which chunk to ask for next, and hands out the state once all of it arrived.
  * Pure apart from SHA-256: it does no I/O and reads no clock; the runtime moves the bytes.
  */
-import { assert } from '../util/assert.ts'
-import { decodeSnapshotMeta, encodeSnapshotMeta, sha256Hex } from './codec.ts'
+import { assert } from '../util/assert.js'
+import { decodeSnapshotMeta, encodeSnapshotMeta, sha256Hex } from './codec.js'
 import {
   CorruptChunkError,
   CorruptSnapshotError,
   SnapshotMismatchError,
   SnapshotTooLargeError
-} from './errors.ts'
-import type { SnapshotMeta } from './snapshot.ts'
-import { chunkBounds, cloneSnapshotMeta, firstBadChunk, verifyManifest } from './snapshot.ts'
+} from './errors.js'
+import type { SnapshotMeta } from './snapshot.js'
+import { chunkBounds, cloneSnapshotMeta, firstBadChunk, verifyManifest } from './snapshot.js'
 
 export interface ReceiverOptions {
   /** Largest state accepted, in bytes. The whole state is held in memory until installed. */

@@ -7,10 +7,10 @@
  * and everything after that (hashing with `ManifestBuilder`, streaming with `chunkAt`) works on the
  * copy, in steps the runtime schedules, so the leader keeps committing meanwhile.
  */
-import type { Configuration, Slot } from '../paxos/types.ts'
-import { assert } from '../util/assert.ts'
-import { chunkCountOf, manifestRoot, sha256Hex } from './codec.ts'
-import { CorruptSnapshotError, InvalidSnapshotError } from './errors.ts'
+import type { Configuration, Slot } from '../paxos/types.js'
+import { assert } from '../util/assert.js'
+import { chunkCountOf, manifestRoot, sha256Hex } from './codec.js'
+import { CorruptSnapshotError, InvalidSnapshotError } from './errors.js'
 
 /**
  * Manifest of one snapshot. Plain data (it is stored, sent and compared).

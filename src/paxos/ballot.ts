@@ -1,4 +1,4 @@
-import type { Ballot, NodeId } from './types.ts'
+import type { Ballot, NodeId } from './types.js'
 
 /**
  * The highest round a ballot may carry. Far below 2^53 so that `round + 1` is always exact and

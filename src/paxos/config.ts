@@ -1,6 +1,6 @@
-import { validateConfiguration } from './configuration.ts'
-import { ConfigurationError } from './errors.ts'
-import type { Configuration, NodeId } from './types.ts'
+import { validateConfiguration } from './configuration.js'
+import { ConfigurationError } from './errors.js'
+import type { Configuration, NodeId } from './types.js'
 
 /**
  * Test-only protocol mutations. Each one breaks a safety rule on purpose so that the test suite

@@ -1,5 +1,5 @@
-import { ConfigurationError } from './errors.ts'
-import type { Configuration, NodeId } from './types.ts'
+import { ConfigurationError } from './errors.js'
+import type { Configuration, NodeId } from './types.js'
 
 export function isVoter (configuration: Configuration, id: NodeId): boolean {
   return configuration.voters.includes(id)

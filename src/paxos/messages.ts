@@ -1,4 +1,4 @@
-import type { Ballot, Command, LogEntry, NodeId, Slot } from './types.ts'
+import type { Ballot, Command, LogEntry, NodeId, Slot } from './types.js'
 
 /**
  * Protocol messages between nodes of one group. Every message is immutable plain data; the

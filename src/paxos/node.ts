@@ -1,17 +1,17 @@
-import { assert } from '../util/assert.ts'
-import { mark } from '../util/marks.ts'
-import { MAX_BALLOT_ROUND, ballotEquals, ballotGreater, compareBallots, formatBallot } from './ballot.ts'
-import { resolveConfig } from './config.ts'
-import type { PaxosConfig, PaxosConfigInit } from './config.ts'
-import { isQuorum } from './quorum.ts'
-import { configurationAt, decodeReconfiguration, isReconfigCommand, nextConfiguration } from './reconfiguration.ts'
-import type { ConfigEntry, ReconfigOutcome } from './reconfiguration.ts'
+import { assert } from '../util/assert.js'
+import { mark } from '../util/marks.js'
+import { MAX_BALLOT_ROUND, ballotEquals, ballotGreater, compareBallots, formatBallot } from './ballot.js'
+import { resolveConfig } from './config.js'
+import type { PaxosConfig, PaxosConfigInit } from './config.js'
+import { isQuorum } from './quorum.js'
+import { configurationAt, decodeReconfiguration, isReconfigCommand, nextConfiguration } from './reconfiguration.js'
+import type { ConfigEntry, ReconfigOutcome } from './reconfiguration.js'
 import type {
   AcceptMessage, AcceptedMessage, CatchupReplyMessage, CatchupRequestMessage, Envelope, ForwardMessage,
   HeartbeatAckMessage, HeartbeatMessage, PaxosMessage, PrepareMessage, ProbeMessage, ProbeReplyMessage,
   PromiseMessage, ReadReplyMessage, ReadRequestMessage, RejectMessage, TimeoutNowMessage
-} from './messages.ts'
-import type { Ballot, Command, Configuration, DurableState, LogEntry, NodeId, PersistBatch, Slot, Value } from './types.ts'
+} from './messages.js'
+import type { Ballot, Command, Configuration, DurableState, LogEntry, NodeId, PersistBatch, Slot, Value } from './types.js'
 
 /** The only randomness the core needs: election timeouts. Injected so runs replay from a seed. */
 export interface RandomSource {

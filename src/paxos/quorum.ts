@@ -1,4 +1,4 @@
-import type { Configuration, NodeId } from './types.ts'
+import type { Configuration, NodeId } from './types.js'
 
 /** Size of a majority of `voterCount` voters. */
 export function majority (voterCount: number): number {

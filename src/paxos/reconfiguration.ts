@@ -1,4 +1,4 @@
-import type { Command, Configuration, Epoch, NodeId, Slot } from './types.ts'
+import type { Command, Configuration, Epoch, NodeId, Slot } from './types.js'
 
 /**
  * Membership changes are commands in the log (Lamport's α-window reconfiguration): a

@@ -1,7 +1,7 @@
-import type { HistoryEvent, HistoryValue } from './lincheck/index.ts'
-import type { KvCommand } from './kv.ts'
-import type { SimCluster } from './cluster.ts'
-import type { Prng } from './prng.ts'
+import type { HistoryEvent, HistoryValue } from './lincheck/index.js'
+import type { KvCommand } from './kv.js'
+import type { SimCluster } from './cluster.js'
+import type { Prng } from './prng.js'
 
 export interface ClientOptions {
   readonly process: number

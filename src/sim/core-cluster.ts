@@ -1,10 +1,10 @@
-import { PaxosNode } from '../paxos/node.ts'
-import type { CommittedSlot, Ready } from '../paxos/node.ts'
-import type { PaxosConfigInit } from '../paxos/config.ts'
-import type { Envelope, PaxosMessage } from '../paxos/messages.ts'
-import type { DurableState, LogEntry, NodeId, PersistBatch, Slot } from '../paxos/types.ts'
-import { BOTTOM_BALLOT } from '../paxos/types.ts'
-import { Prng } from './prng.ts'
+import { PaxosNode } from '../paxos/node.js'
+import type { CommittedSlot, Ready } from '../paxos/node.js'
+import type { PaxosConfigInit } from '../paxos/config.js'
+import type { Envelope, PaxosMessage } from '../paxos/messages.js'
+import type { DurableState, LogEntry, NodeId, PersistBatch, Slot } from '../paxos/types.js'
+import { BOTTOM_BALLOT } from '../paxos/types.js'
+import { Prng } from './prng.js'
 
 export interface CoreClusterOptions {
   readonly ids: readonly NodeId[]

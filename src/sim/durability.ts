@@ -1,8 +1,8 @@
-import { compareBallots, formatBallot as formatAnyBallot } from '../paxos/ballot.ts'
-import type { PaxosMessage } from '../paxos/messages.ts'
-import type { Ballot, NodeId, PersistBatch, Slot } from '../paxos/types.ts'
-import { BOTTOM_BALLOT } from '../paxos/types.ts'
-import type { Storage } from '../vpeer/interfaces.ts'
+import { compareBallots, formatBallot as formatAnyBallot } from '../paxos/ballot.js'
+import type { PaxosMessage } from '../paxos/messages.js'
+import type { Ballot, NodeId, PersistBatch, Slot } from '../paxos/types.js'
+import { BOTTOM_BALLOT } from '../paxos/types.js'
+import type { Storage } from '../vpeer/interfaces.js'
 
 const formatBallot = (b: Ballot): string => b.round === 0 ? 'none' : formatAnyBallot(b)
 

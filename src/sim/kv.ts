@@ -1,4 +1,4 @@
-import type { ApplyContext, StateMachine } from '../vpeer/interfaces.ts'
+import type { ApplyContext, StateMachine } from '../vpeer/interfaces.js'
 
 /** Commands of the generic replicated register store used by tests, examples and the VOPR. */
 export type KvCommand =

@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { checkHistory, formatViolation, MalformedHistoryError, parseHistory } from './lincheck/index.ts'
+import { checkHistory, formatViolation, MalformedHistoryError, parseHistory } from './lincheck/index.js'
 
 const usage = `usage: npm run lincheck -- [--max-steps N] [--time-budget-ms N] FILE|-
 

@@ -1,5 +1,5 @@
-import { assert } from '../util/assert.ts'
-import { InvalidSimOptionError } from './sim-errors.ts'
+import { assert } from '../util/assert.js'
+import { InvalidSimOptionError } from './sim-errors.js'
 
 const TWO_POW_32 = 0x1_0000_0000
 const TWO_POW_53 = 2 ** 53

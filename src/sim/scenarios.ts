@@ -1,12 +1,12 @@
-import { checkHistory, formatViolation } from './lincheck/index.ts'
-import type { HistoryEvent } from './lincheck/index.ts'
-import type { Violation } from './checkers.ts'
-import { SimClient } from './client.ts'
-import { SimCluster } from './cluster.ts'
-import { KvStateMachine } from './kv.ts'
-import type { NodeId } from '../paxos/types.ts'
-import type { Transport } from '../vpeer/interfaces.ts'
-import type { WireMessage } from '../vpeer/snapshot-transfer.ts'
+import { checkHistory, formatViolation } from './lincheck/index.js'
+import type { HistoryEvent } from './lincheck/index.js'
+import type { Violation } from './checkers.js'
+import { SimClient } from './client.js'
+import { SimCluster } from './cluster.js'
+import { KvStateMachine } from './kv.js'
+import type { NodeId } from '../paxos/types.js'
+import type { Transport } from '../vpeer/interfaces.js'
+import type { WireMessage } from '../vpeer/snapshot-transfer.js'
 
 export interface RollingReplacementOptions {
   readonly seed: number

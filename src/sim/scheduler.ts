@@ -1,4 +1,4 @@
-import { assert } from '../util/assert.ts'
+import { assert } from '../util/assert.js'
 
 /** An opaque reference to a scheduled event, for `Scheduler.cancel`. */
 export interface TimerHandle {

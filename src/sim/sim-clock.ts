@@ -1,7 +1,7 @@
-import type { Clock } from '../vpeer/interfaces.ts'
-import { assert } from '../util/assert.ts'
-import type { Scheduler, TimerHandle } from './scheduler.ts'
-import { InvalidSimOptionError } from './sim-errors.ts'
+import type { Clock } from '../vpeer/interfaces.js'
+import { assert } from '../util/assert.js'
+import type { Scheduler, TimerHandle } from './scheduler.js'
+import { InvalidSimOptionError } from './sim-errors.js'
 
 export interface SimClockOptions {
   /**

@@ -1,9 +1,9 @@
-import type { NodeId } from '../paxos/types.ts'
-import type { Transport } from '../vpeer/interfaces.ts'
-import { assert } from '../util/assert.ts'
-import type { Prng } from './prng.ts'
-import type { Scheduler, TimerHandle } from './scheduler.ts'
-import { InvalidSimOptionError } from './sim-errors.ts'
+import type { NodeId } from '../paxos/types.js'
+import type { Transport } from '../vpeer/interfaces.js'
+import { assert } from '../util/assert.js'
+import type { Prng } from './prng.js'
+import type { Scheduler, TimerHandle } from './scheduler.js'
+import { InvalidSimOptionError } from './sim-errors.js'
 
 export interface DelayRange {
   readonly min: number

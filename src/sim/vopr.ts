@@ -1,12 +1,12 @@
-import { checkHistory } from './lincheck/index.ts'
-import type { HistoryEvent } from './lincheck/index.ts'
-import { formatViolation } from './lincheck/index.ts'
-import type { Violation } from './checkers.ts'
-import { SimClient } from './client.ts'
-import { SimCluster } from './cluster.ts'
-import type { SimMutations } from './cluster.ts'
-import { Prng } from './prng.ts'
-import { markCount } from '../util/marks.ts'
+import { checkHistory } from './lincheck/index.js'
+import type { HistoryEvent } from './lincheck/index.js'
+import { formatViolation } from './lincheck/index.js'
+import type { Violation } from './checkers.js'
+import { SimClient } from './client.js'
+import { SimCluster } from './cluster.js'
+import type { SimMutations } from './cluster.js'
+import { Prng } from './prng.js'
+import { markCount } from '../util/marks.js'
 
 /** Which faults the safety phase may inject; each seed then draws its own intensities (swarm testing). */
 export interface FaultSet {

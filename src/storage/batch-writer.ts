@@ -4,13 +4,13 @@
  * the head record that describes the result appended last. Nothing here touches the database:
  * the caller writes `finish().ops` in one synced batch and only then commits the digest change.
  */
-import type { Slot } from '../paxos/types.ts'
-import { ChainStep } from './chain.ts'
-import type { HeadRecord } from './codec.ts'
-import { encodeHeadRecord } from './codec.ts'
-import { sealedChecksum, sealRecord } from './frame.ts'
-import { HEAD_KEY, logKey, META_KEY, pieceKey, SNAPSHOT_KEY } from './keys.ts'
-import type { LogDigest, LogDigestChange } from './log-digest.ts'
+import type { Slot } from '../paxos/types.js'
+import { ChainStep } from './chain.js'
+import type { HeadRecord } from './codec.js'
+import { encodeHeadRecord } from './codec.js'
+import { sealedChecksum, sealRecord } from './frame.js'
+import { HEAD_KEY, logKey, META_KEY, pieceKey, SNAPSHOT_KEY } from './keys.js'
+import type { LogDigest, LogDigestChange } from './log-digest.js'
 
 export type Op = { type: 'put', key: Uint8Array, value: Uint8Array } | { type: 'del', key: Uint8Array }
 

@@ -1,8 +1,8 @@
-import type { LogEntry, PersistBatch, Slot } from '../paxos/types.ts'
-import { BOTTOM_BALLOT } from '../paxos/types.ts'
-import { logEntryEncodedBytes, metaEncodedBytes } from './codec.ts'
-import { InvalidRecordError } from './errors.ts'
-import { checkSlot } from './keys.ts'
+import type { LogEntry, PersistBatch, Slot } from '../paxos/types.js'
+import { BOTTOM_BALLOT } from '../paxos/types.js'
+import { logEntryEncodedBytes, metaEncodedBytes } from './codec.js'
+import { InvalidRecordError } from './errors.js'
+import { checkSlot } from './keys.js'
 
 /**
  * Throws `InvalidRecordError` if any part of `batch` cannot be stored. Every implementation runs

@@ -5,7 +5,7 @@
  * swapped for a copy that went another way, or a witness from another folder, does not match.
  */
 import { createHash } from 'node:crypto'
-import { ID_BYTES } from './codec.ts'
+import { ID_BYTES } from './codec.js'
 
 const ORIGIN_TAG = new TextEncoder().encode('vpeer storage chain v2')
 

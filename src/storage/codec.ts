@@ -21,9 +21,9 @@
  *                   byte array (`src/migration/codec.ts`, which carries its own version and root).
  *                   The state itself is stored raw in pieces under separate keys (`keys.ts`).
  */
-import { ByteReader, varintBytes } from '../util/byte-reader.ts'
-import type { Ballot, Command, LogEntry, Slot } from '../paxos/types.ts'
-import { CorruptRecordError, InvalidRecordError } from './errors.ts'
+import { ByteReader, varintBytes } from '../util/byte-reader.js'
+import type { Ballot, Command, LogEntry, Slot } from '../paxos/types.js'
+import { CorruptRecordError, InvalidRecordError } from './errors.js'
 
 export const FORMAT_VERSION = 1
 

@@ -16,7 +16,7 @@
  */
 import { open, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { syncDir } from './witness.ts'
+import { syncDir } from './witness.js'
 
 /** LevelDB's info log of the current open. */
 export const ENGINE_INFO_LOG = 'LOG'

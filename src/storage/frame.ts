@@ -15,8 +15,8 @@
  * names. The body is the codec's record (`codec.ts`) or a raw snapshot piece.
  */
 import { crc32 } from 'node:zlib'
-import { ByteReader, varintBytes } from '../util/byte-reader.ts'
-import { CorruptRecordError, UnsupportedFormatError } from './errors.ts'
+import { ByteReader, varintBytes } from '../util/byte-reader.js'
+import { CorruptRecordError, UnsupportedFormatError } from './errors.js'
 
 /** Storage format of LevelStorage. 1 was the unframed format (no checksums); no migration. */
 export const STORAGE_FORMAT_VERSION = 2

@@ -1,7 +1,7 @@
-export { MemoryStorage } from './memory-storage.ts'
-export type { MemoryStorageOptions } from './memory-storage.ts'
-export { LevelStorage, SNAPSHOT_PIECE_BYTES } from './level-storage.ts'
-export type { LevelStorageOptions } from './level-storage.ts'
+export { MemoryStorage } from './memory-storage.js'
+export type { MemoryStorageOptions } from './memory-storage.js'
+export { LevelStorage, SNAPSHOT_PIECE_BYTES } from './level-storage.js'
+export type { LevelStorageOptions } from './level-storage.js'
 export {
   AbortError,
   CompactBeyondSnapshotError,
@@ -19,8 +19,8 @@ export {
   StorageWriteError,
   UnsupportedFormatError,
   WitnessMismatchError
-} from './errors.ts'
-export type { CorruptRecordDetails, DamageDetails, StorageErrorOptions } from './errors.ts'
+} from './errors.js'
+export type { CorruptRecordDetails, DamageDetails, StorageErrorOptions } from './errors.js'
 export {
   CODEC_LIMITS,
   decodeLogEntry,
@@ -32,10 +32,10 @@ export {
   FORMAT_VERSION,
   logEntryEncodedBytes,
   metaEncodedBytes
-} from './codec.ts'
-export type { FormatRecord, HeadRecord, MetaRecord, SnapshotRecord } from './codec.ts'
-export { openRecord, sealRecord, STORAGE_FORMAT_VERSION } from './frame.ts'
-export { WITNESS_FILE } from './witness.ts'
-export { DAMAGE_MARKER_FILE } from './engine-report.ts'
-export { checkCompactUpTo, checkSnapshot } from './snapshot.ts'
-export { checkPersistBatch } from './batch.ts'
+} from './codec.js'
+export type { FormatRecord, HeadRecord, MetaRecord, SnapshotRecord } from './codec.js'
+export { openRecord, sealRecord, STORAGE_FORMAT_VERSION } from './frame.js'
+export { WITNESS_FILE } from './witness.js'
+export { DAMAGE_MARKER_FILE } from './engine-report.js'
+export { checkCompactUpTo, checkSnapshot } from './snapshot.js'
+export { checkPersistBatch } from './batch.js'

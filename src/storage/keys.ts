@@ -12,8 +12,8 @@
  * Every log key sorts before the meta key, and nothing else lives between them; the snapshot's
  * pieces are one contiguous range after everything else, in piece order.
  */
-import type { Slot } from '../paxos/types.ts'
-import { CorruptRecordError, InvalidRecordError } from './errors.ts'
+import type { Slot } from '../paxos/types.js'
+import { CorruptRecordError, InvalidRecordError } from './errors.js'
 
 const PREFIX_FORMAT = 0x46
 const PREFIX_HEAD = 0x48

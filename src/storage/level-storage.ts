@@ -2,18 +2,18 @@ import { randomBytes } from 'node:crypto'
 import { access } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
-import { decodeSnapshotMeta, encodeSnapshotMeta } from '../migration/codec.ts'
-import { CorruptSnapshotError } from '../migration/errors.ts'
-import type { SnapshotMeta } from '../migration/snapshot.ts'
-import { cloneSnapshotMeta, firstBadChunk } from '../migration/snapshot.ts'
-import type { DurableState, LogEntry, PersistBatch, Slot } from '../paxos/types.ts'
-import { BOTTOM_BALLOT } from '../paxos/types.ts'
-import type { AbortOptions, Storage } from '../vpeer/interfaces.ts'
-import { checkEntry } from './batch.ts'
-import type { Head, Op } from './batch-writer.ts'
-import { BatchWriter } from './batch-writer.ts'
-import { chainOrigin, hex, sameBytes } from './chain.ts'
-import type { MetaRecord } from './codec.ts'
+import { decodeSnapshotMeta, encodeSnapshotMeta } from '../migration/codec.js'
+import { CorruptSnapshotError } from '../migration/errors.js'
+import type { SnapshotMeta } from '../migration/snapshot.js'
+import { cloneSnapshotMeta, firstBadChunk } from '../migration/snapshot.js'
+import type { DurableState, LogEntry, PersistBatch, Slot } from '../paxos/types.js'
+import { BOTTOM_BALLOT } from '../paxos/types.js'
+import type { AbortOptions, Storage } from '../vpeer/interfaces.js'
+import { checkEntry } from './batch.js'
+import type { Head, Op } from './batch-writer.js'
+import { BatchWriter } from './batch-writer.js'
+import { chainOrigin, hex, sameBytes } from './chain.js'
+import type { MetaRecord } from './codec.js'
 import {
   CODEC_LIMITS,
   decodeFormatRecord,
@@ -27,8 +27,8 @@ import {
   encodeMeta,
   encodeSnapshotRecord,
   ID_BYTES
-} from './codec.ts'
-import { DAMAGE_MARKER_FILE, readDamageMarker, recoveryDrops, writeDamageMarker } from './engine-report.ts'
+} from './codec.js'
+import { DAMAGE_MARKER_FILE, readDamageMarker, recoveryDrops, writeDamageMarker } from './engine-report.js'
 import {
   AbortError,
   CompactBeyondSnapshotError,
@@ -45,9 +45,9 @@ import {
   StorageWriteError,
   UnsupportedFormatError,
   WitnessMismatchError
-} from './errors.ts'
-import { openRecord, sealRecord, STORAGE_FORMAT_VERSION } from './frame.ts'
-import type { OpenedRecord } from './frame.ts'
+} from './errors.js'
+import { openRecord, sealRecord, STORAGE_FORMAT_VERSION } from './frame.js'
+import type { OpenedRecord } from './frame.js'
 import {
   describeKey,
   FORMAT_KEY,
@@ -59,11 +59,11 @@ import {
   pieceOfKey,
   SNAPSHOT_KEY,
   slotOfLogKey
-} from './keys.ts'
-import { checkLiveTables } from './leveldb-tables.ts'
-import { LogDigest } from './log-digest.ts'
-import { checkCompactUpTo, checkSnapshot } from './snapshot.ts'
-import { removeWitnessLeftovers, Witness, WITNESS_FILE } from './witness.ts'
+} from './keys.js'
+import { checkLiveTables } from './leveldb-tables.js'
+import { LogDigest } from './log-digest.js'
+import { checkCompactUpTo, checkSnapshot } from './snapshot.js'
+import { removeWitnessLeftovers, Witness, WITNESS_FILE } from './witness.js'
 
 export interface LevelStorageOptions {
   /** Create the folder's database if there is none. Default `true`. */

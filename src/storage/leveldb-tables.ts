@@ -17,7 +17,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { DatabaseCorruptError } from './errors.ts'
+import { DatabaseCorruptError } from './errors.js'
 
 const CRC32C_TABLE = (() => {
   const table = new Uint32Array(256)

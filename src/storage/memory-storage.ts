@@ -1,9 +1,9 @@
-import type { SnapshotMeta } from '../migration/snapshot.ts'
-import { cloneSnapshotMeta } from '../migration/snapshot.ts'
-import type { Ballot, DurableState, LogEntry, PersistBatch, Slot } from '../paxos/types.ts'
-import { BOTTOM_BALLOT } from '../paxos/types.ts'
-import type { AbortOptions, Storage } from '../vpeer/interfaces.ts'
-import { checkPersistBatch } from './batch.ts'
+import type { SnapshotMeta } from '../migration/snapshot.js'
+import { cloneSnapshotMeta } from '../migration/snapshot.js'
+import type { Ballot, DurableState, LogEntry, PersistBatch, Slot } from '../paxos/types.js'
+import { BOTTOM_BALLOT } from '../paxos/types.js'
+import type { AbortOptions, Storage } from '../vpeer/interfaces.js'
+import { checkPersistBatch } from './batch.js'
 import {
   AbortError,
   CompactBeyondSnapshotError,
@@ -11,8 +11,8 @@ import {
   StorageClosedError,
   StorageCrashedError,
   StorageWriteError
-} from './errors.ts'
-import { checkCompactUpTo, checkSnapshot } from './snapshot.ts'
+} from './errors.js'
+import { checkCompactUpTo, checkSnapshot } from './snapshot.js'
 
 export interface MemoryStorageOptions {
   /**

@@ -2,10 +2,10 @@
  * Checks shared by every `Storage` for `installSnapshot` and `compact`, run before anything is
  * written, so both implementations refuse exactly the same calls.
  */
-import { CorruptSnapshotError } from '../migration/errors.ts'
-import type { SnapshotMeta } from '../migration/snapshot.ts'
-import { firstBadChunk, verifyManifest } from '../migration/snapshot.ts'
-import { InvalidRecordError } from './errors.ts'
+import { CorruptSnapshotError } from '../migration/errors.js'
+import type { SnapshotMeta } from '../migration/snapshot.js'
+import { firstBadChunk, verifyManifest } from '../migration/snapshot.js'
+import { InvalidRecordError } from './errors.js'
 
 /**
  * Throws `InvalidRecordError` unless `meta` is a valid manifest (root included) and `state` is

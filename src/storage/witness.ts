@@ -17,7 +17,7 @@ import { open, rename, rm } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
-import { ID_BYTES } from './codec.ts'
+import { ID_BYTES } from './codec.js'
 
 export const WITNESS_FILE = 'VPEER-WITNESS'
 

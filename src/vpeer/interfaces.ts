@@ -1,5 +1,5 @@
-import type { SnapshotMeta } from '../migration/snapshot.ts'
-import type { DurableState, NodeId, PersistBatch, Slot } from '../paxos/types.ts'
+import type { SnapshotMeta } from '../migration/snapshot.js'
+import type { DurableState, NodeId, PersistBatch, Slot } from '../paxos/types.js'
 
 export interface AbortOptions {
   signal?: AbortSignal

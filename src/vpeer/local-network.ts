@@ -1,6 +1,6 @@
-import type { NodeId } from '../paxos/types.ts'
-import type { Transport } from './interfaces.ts'
-import { InvalidArgumentError } from './system-clock.ts'
+import type { NodeId } from '../paxos/types.js'
+import type { Transport } from './interfaces.js'
+import { InvalidArgumentError } from './system-clock.js'
 
 /** Misuse of a LocalNetwork endpoint (a second receiver on one endpoint). */
 export class LocalNetworkError extends Error {

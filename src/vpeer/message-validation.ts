@@ -33,13 +33,13 @@
  * What this cannot judge is whether a well-formed message tells the truth (a forged commit
  * index, an unsolicited catch-up reply): that is the core's job, with its own state.
  */
-import { RECEIVER_DEFAULTS } from '../migration/receiver.ts'
-import { MANIFEST_LIMITS } from '../migration/codec.ts'
-import type { PaxosConfig } from '../paxos/config.ts'
-import type { PaxosMessage, RejectMessage } from '../paxos/messages.ts'
-import { MAX_BALLOT_ROUND } from '../paxos/ballot.ts'
-import type { Ballot, Command, LogEntry, NodeId, Slot, Value } from '../paxos/types.ts'
-import type { SnapshotMessage, WireMessage } from './snapshot-transfer.ts'
+import { RECEIVER_DEFAULTS } from '../migration/receiver.js'
+import { MANIFEST_LIMITS } from '../migration/codec.js'
+import type { PaxosConfig } from '../paxos/config.js'
+import type { PaxosMessage, RejectMessage } from '../paxos/messages.js'
+import { MAX_BALLOT_ROUND } from '../paxos/ballot.js'
+import type { Ballot, Command, LogEntry, NodeId, Slot, Value } from '../paxos/types.js'
+import type { SnapshotMessage, WireMessage } from './snapshot-transfer.js'
 
 /** Largest round accepted: the core's limit (no node campaigns past it; see ballot.ts). */
 export const MAX_ROUND = MAX_BALLOT_ROUND

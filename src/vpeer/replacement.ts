@@ -1,6 +1,6 @@
-import type { ConfigChange } from '../paxos/reconfiguration.ts'
-import type { NodeStatus } from '../paxos/node.ts'
-import type { NodeId } from '../paxos/types.ts'
+import type { ConfigChange } from '../paxos/reconfiguration.js'
+import type { NodeStatus } from '../paxos/node.js'
+import type { NodeId } from '../paxos/types.js'
 
 /**
  * Automatic member replacement: the virtual peer keeps its size by replacing voters that died,

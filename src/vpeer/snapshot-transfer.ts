@@ -14,16 +14,16 @@
  * `Storage.installSnapshot` (one atomic write: a crash before it completes leaves the old state),
  * then the state machine and session table, then the core (`PaxosNode.installSnapshot`).
  */
-import { decodeSnapshotMeta, encodeSnapshotMeta } from '../migration/codec.ts'
-import { CorruptChunkError, SnapshotError, SnapshotMismatchError } from '../migration/errors.ts'
-import { SnapshotReceiver } from '../migration/receiver.ts'
-import type { ReceiverOptions } from '../migration/receiver.ts'
-import { chunkAt } from '../migration/snapshot.ts'
-import type { PaxosMessage } from '../paxos/messages.ts'
-import type { NodeId, Slot } from '../paxos/types.ts'
-import { mark } from '../util/marks.ts'
-import { decodeRuntimeBlob } from './snapshots.ts'
-import type { LocalSnapshot, RuntimeSnapshotBlob, SnapshotHost, SnapshotManager } from './snapshots.ts'
+import { decodeSnapshotMeta, encodeSnapshotMeta } from '../migration/codec.js'
+import { CorruptChunkError, SnapshotError, SnapshotMismatchError } from '../migration/errors.js'
+import { SnapshotReceiver } from '../migration/receiver.js'
+import type { ReceiverOptions } from '../migration/receiver.js'
+import { chunkAt } from '../migration/snapshot.js'
+import type { PaxosMessage } from '../paxos/messages.js'
+import type { NodeId, Slot } from '../paxos/types.js'
+import { mark } from '../util/marks.js'
+import { decodeRuntimeBlob } from './snapshots.js'
+import type { LocalSnapshot, RuntimeSnapshotBlob, SnapshotHost, SnapshotManager } from './snapshots.js'
 
 /** Runtime-level messages of snapshot transfer (never seen by the core). */
 export type SnapshotMessage =

@@ -33,15 +33,15 @@
  * more transfers right after restarts. The in-memory log therefore holds at most the lag above,
  * plus `logRetentionSlots`, plus the pipeline.
  */
-import { ManifestBuilder } from '../migration/snapshot.ts'
-import type { SnapshotMeta } from '../migration/snapshot.ts'
-import { CorruptSnapshotError } from '../migration/errors.ts'
-import type { PaxosNode } from '../paxos/node.ts'
-import type { ConfigEntry } from '../paxos/reconfiguration.ts'
-import type { Configuration, NodeId, Slot } from '../paxos/types.ts'
-import { mark } from '../util/marks.ts'
-import type { Clock, Storage } from './interfaces.ts'
-import type { Outcome, SessionTable } from './sessions.ts'
+import { ManifestBuilder } from '../migration/snapshot.js'
+import type { SnapshotMeta } from '../migration/snapshot.js'
+import { CorruptSnapshotError } from '../migration/errors.js'
+import type { PaxosNode } from '../paxos/node.js'
+import type { ConfigEntry } from '../paxos/reconfiguration.js'
+import type { Configuration, NodeId, Slot } from '../paxos/types.js'
+import { mark } from '../util/marks.js'
+import type { Clock, Storage } from './interfaces.js'
+import type { Outcome, SessionTable } from './sessions.js'
 
 export const DEFAULT_SNAPSHOT_EVERY_SLOTS = 10_000
 export const DEFAULT_LOG_RETENTION_SLOTS = 1000

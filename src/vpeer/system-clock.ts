@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import type { Clock } from './interfaces.ts'
+import type { Clock } from './interfaces.js'
 
 /**
  * A caller passed a value the API cannot honour. Thrown synchronously, before anything was

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { MemoryStorage, StorageCrashedError, StorageWriteError } from '../../src/storage/index.ts'
-import { ballot, bytes, describeStorageCompliance, entries, entry, expectSnapshot, snapshot, sortedLog } from './storage.ts'
+import { MemoryStorage, StorageCrashedError, StorageWriteError } from '../../src/storage/index.js'
+import { ballot, bytes, describeStorageCompliance, entries, entry, expectSnapshot, snapshot, sortedLog } from './storage.js'
 
 describeStorageCompliance('MemoryStorage', async () => {
   const storage = new MemoryStorage()

@@ -4,10 +4,10 @@
  * `src/vpeer/interfaces.ts`; implementation details are tested beside each implementation.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { buildManifest } from '../../src/migration/snapshot.ts'
-import type { SnapshotMeta } from '../../src/migration/snapshot.ts'
-import type { Ballot, Configuration, DurableState, LogEntry, PersistBatch, Slot } from '../../src/paxos/types.ts'
-import type { Storage } from '../../src/vpeer/interfaces.ts'
+import { buildManifest } from '../../src/migration/snapshot.js'
+import type { SnapshotMeta } from '../../src/migration/snapshot.js'
+import type { Ballot, Configuration, DurableState, LogEntry, PersistBatch, Slot } from '../../src/paxos/types.js'
+import type { Storage } from '../../src/vpeer/interfaces.js'
 
 export interface StorageHarness {
   /** A fresh, empty storage. */

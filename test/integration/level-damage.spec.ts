@@ -8,18 +8,18 @@ import {
   DamagedStorageError,
   LevelStorage,
   StorageWriteError
-} from '../../src/storage/index.ts'
-import { logKey, META_KEY } from '../../src/storage/keys.ts'
-import { Witness } from '../../src/storage/witness.ts'
-import { KvStateMachine } from '../../src/sim/kv.ts'
-import type { KvAnswer, KvCommand, KvQuery, KvResult } from '../../src/sim/kv.ts'
-import { Prng } from '../../src/sim/prng.ts'
-import { Scheduler } from '../../src/sim/scheduler.ts'
-import { SimClock } from '../../src/sim/sim-clock.ts'
-import { SimNetwork } from '../../src/sim/sim-network.ts'
-import { VirtualPeer } from '../../src/vpeer/virtual-peer.ts'
-import type { WireMessage } from '../../src/vpeer/snapshot-transfer.ts'
-import { ballot, entries, sortedLog } from '../compliance/storage.ts'
+} from '../../src/storage/index.js'
+import { logKey, META_KEY } from '../../src/storage/keys.js'
+import { Witness } from '../../src/storage/witness.js'
+import { KvStateMachine } from '../../src/sim/kv.js'
+import type { KvAnswer, KvCommand, KvQuery, KvResult } from '../../src/sim/kv.js'
+import { Prng } from '../../src/sim/prng.js'
+import { Scheduler } from '../../src/sim/scheduler.js'
+import { SimClock } from '../../src/sim/sim-clock.js'
+import { SimNetwork } from '../../src/sim/sim-network.js'
+import { VirtualPeer } from '../../src/vpeer/virtual-peer.js'
+import type { WireMessage } from '../../src/vpeer/snapshot-transfer.js'
+import { ballot, entries, sortedLog } from '../compliance/storage.js'
 
 // Issue 7 §3, found from outside: one voter, 20 writes, the folder edited, the node restarted.
 // Each of these used to start the node with a silently changed state; now VirtualPeer.create

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { main } from '../../examples/local-cluster.ts'
-import type { LocalClusterResult } from '../../examples/local-cluster.ts'
+import { main } from '../../examples/local-cluster.js'
+import type { LocalClusterResult } from '../../examples/local-cluster.js'
 
 // The real-time example end to end: real timers, fsync'd LevelDB in a temp folder, and the
 // in-process network. Two runs on one folder show that the data survives a clean shutdown.

@@ -16,12 +16,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { LogEntry, Slot } from '../../src/paxos/types.ts'
-import { LevelStorage, MemoryStorage, StorageError } from '../../src/storage/index.ts'
-import { describeKey, logKey } from '../../src/storage/keys.ts'
-import { WITNESS_FILE } from '../../src/storage/witness.ts'
-import type { Storage } from '../../src/vpeer/interfaces.ts'
-import { entry, snapshot, sortedLog } from '../compliance/storage.ts'
+import type { LogEntry, Slot } from '../../src/paxos/types.js'
+import { LevelStorage, MemoryStorage, StorageError } from '../../src/storage/index.js'
+import { describeKey, logKey } from '../../src/storage/keys.js'
+import { WITNESS_FILE } from '../../src/storage/witness.js'
+import type { Storage } from '../../src/vpeer/interfaces.js'
+import { entry, snapshot, sortedLog } from '../compliance/storage.js'
 
 type RawDb = Level<Uint8Array, Uint8Array>
 

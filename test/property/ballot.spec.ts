@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { ballotEquals, ballotGreater, compareBallots, maxBallot, nextBallot } from '../../src/paxos/ballot.ts'
-import type { Ballot } from '../../src/paxos/types.ts'
-import { BOTTOM_BALLOT } from '../../src/paxos/types.ts'
+import { ballotEquals, ballotGreater, compareBallots, maxBallot, nextBallot } from '../../src/paxos/ballot.js'
+import type { Ballot } from '../../src/paxos/types.js'
+import { BOTTOM_BALLOT } from '../../src/paxos/types.js'
 
 // Reference: PMMC §2: ballots are (round, leader id) pairs, ordered lexicographically.
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { CoreCluster } from '../../src/sim/core-cluster.ts'
-import type { Command, NodeId, Value } from '../../src/paxos/types.ts'
+import { CoreCluster } from '../../src/sim/core-cluster.js'
+import type { Command, NodeId, Value } from '../../src/paxos/types.js'
 
 // Phase 2 is pipelined (at most α = pipelineMax slots in flight) and batched (one slot carries
 // up to batchCommandsMax commands and batchBytesMax bytes, except that a single command always

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { isQuorum, majority, quorumIndex } from '../../src/paxos/quorum.ts'
-import type { Configuration, NodeId } from '../../src/paxos/types.ts'
+import { isQuorum, majority, quorumIndex } from '../../src/paxos/quorum.js'
+import type { Configuration, NodeId } from '../../src/paxos/types.js'
 
 // Fast quorum code checked against plain reference versions (etcd's quorum/quick_test.go).
 

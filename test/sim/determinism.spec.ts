@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { runSeed } from '../../src/sim/vopr.ts'
+import { runSeed } from '../../src/sim/vopr.js'
 
 describe('simulation determinism', () => {
   it('the same seed gives the same run, bit for bit', async () => {

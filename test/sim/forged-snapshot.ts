@@ -1,12 +1,12 @@
 import { expect } from 'vitest'
-import { encodeSnapshotMeta } from '../../src/migration/codec.ts'
-import { buildManifest, chunkAt } from '../../src/migration/snapshot.ts'
-import { SimCluster } from '../../src/sim/cluster.ts'
-import { KvStateMachine } from '../../src/sim/kv.ts'
-import { encodeRuntimeBlob } from '../../src/vpeer/snapshots.ts'
-import type { WireMessage } from '../../src/vpeer/snapshot-transfer.ts'
-import { runUntilSettled } from '../unit/vpeer/world.ts'
-import { markCount } from '../../src/util/marks.ts'
+import { encodeSnapshotMeta } from '../../src/migration/codec.js'
+import { buildManifest, chunkAt } from '../../src/migration/snapshot.js'
+import { SimCluster } from '../../src/sim/cluster.js'
+import { KvStateMachine } from '../../src/sim/kv.js'
+import { encodeRuntimeBlob } from '../../src/vpeer/snapshots.js'
+import type { WireMessage } from '../../src/vpeer/snapshot-transfer.js'
+import { runUntilSettled } from '../unit/vpeer/world.js'
+import { markCount } from '../../src/util/marks.js'
 
 /**
  * A running 3-node cluster with a few writes, and a stranger 'evil' with an endpoint of its own

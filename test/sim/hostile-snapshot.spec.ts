@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { markCount } from '../../src/util/marks.ts'
-import { expectNotInstalled, forgedSnapshotWorld } from './forged-snapshot.ts'
+import { markCount } from '../../src/util/marks.js'
+import { expectNotInstalled, forgedSnapshotWorld } from './forged-snapshot.js'
 
 // A snapshot manifest authenticates itself only relative to its root: whoever offers it must be
 // trusted. A stranger could otherwise make a replica install any state it likes, with itself as

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { runSeed } from '../../src/sim/vopr.ts'
-import type { RunOptions } from '../../src/sim/vopr.ts'
+import { runSeed } from '../../src/sim/vopr.js'
+import type { RunOptions } from '../../src/sim/vopr.js'
 
 // Seeds that once failed under nemesis faults, replayed exactly (a seed fixes the whole run).
 // Each is explained by the fix it guards; the nemesis sweeps cover the general case.

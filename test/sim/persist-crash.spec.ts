@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { parseFaults, runSeed } from '../../src/sim/vopr.ts'
+import { parseFaults, runSeed } from '../../src/sim/vopr.js'
 
 describe('fault persistCrash: a crash right after a persist is durable, before the send', () => {
   it('is opt-in (not part of all) and parsed next to all', () => {

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
-import { runRollingReplacement } from '../../src/sim/scenarios.ts'
-import type { RollingReplacementOptions } from '../../src/sim/scenarios.ts'
+import { runRollingReplacement } from '../../src/sim/scenarios.js'
+import type { RollingReplacementOptions } from '../../src/sim/scenarios.js'
 
 /** Runs seeds [from, to]; fails listing every failing seed and how to replay it. */
 async function sweep (from: number, to: number, options: Omit<RollingReplacementOptions, 'seed'>): Promise<void> {

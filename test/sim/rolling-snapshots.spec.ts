@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import type { SimCluster } from '../../src/sim/cluster.ts'
-import { runRollingReplacement } from '../../src/sim/scenarios.ts'
-import type { RollingReplacementResult } from '../../src/sim/scenarios.ts'
-import type { NodeId } from '../../src/paxos/types.ts'
+import type { SimCluster } from '../../src/sim/cluster.js'
+import { runRollingReplacement } from '../../src/sim/scenarios.js'
+import type { RollingReplacementResult } from '../../src/sim/scenarios.js'
+import type { NodeId } from '../../src/paxos/types.js'
 
 function failures (r: RollingReplacementResult): string[] {
   return r.violations.map(v => `seed ${r.seed}: ${v.kind}: ${v.message.split('\n')[0] ?? ''}`)

@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest'
-import { CoreCluster } from '../../src/sim/core-cluster.ts'
-import { SafetyChecker } from '../../src/sim/checkers.ts'
-import { BOTTOM_BALLOT } from '../../src/paxos/index.ts'
-import type { Command, NodeId } from '../../src/paxos/index.ts'
+import { CoreCluster } from '../../src/sim/core-cluster.js'
+import { SafetyChecker } from '../../src/sim/checkers.js'
+import { BOTTOM_BALLOT } from '../../src/paxos/index.js'
+import type { Command, NodeId } from '../../src/paxos/index.js'
 
 const enc = new TextEncoder()
 

@@ -17,12 +17,12 @@
  *   `snapshotEverySlots` slots: the lag grew with every interval.
  */
 import { describe, expect, it } from 'vitest'
-import { SimCluster } from '../../src/sim/cluster.ts'
-import type { SimClusterOptions } from '../../src/sim/cluster.ts'
-import type { KvCommand } from '../../src/sim/kv.ts'
-import { PaddedKvStateMachine, paddingBytes } from '../../src/sim/scenarios.ts'
-import type { NodeId } from '../../src/paxos/index.ts'
-import { DEFAULT_PAXOS_CONFIG } from '../../src/paxos/config.ts'
+import { SimCluster } from '../../src/sim/cluster.js'
+import type { SimClusterOptions } from '../../src/sim/cluster.js'
+import type { KvCommand } from '../../src/sim/kv.js'
+import { PaddedKvStateMachine, paddingBytes } from '../../src/sim/scenarios.js'
+import type { NodeId } from '../../src/paxos/index.js'
+import { DEFAULT_PAXOS_CONFIG } from '../../src/paxos/config.js'
 
 const enc = new TextEncoder()
 

@@ -1,6 +1,6 @@
 import { expect } from 'vitest'
-import { runSeed } from '../../src/sim/vopr.ts'
-import type { RunOptions } from '../../src/sim/vopr.ts'
+import { runSeed } from '../../src/sim/vopr.js'
+import type { RunOptions } from '../../src/sim/vopr.js'
 
 /** Runs seeds [from, to] and fails with every failing seed and its replay command. */
 export async function sweep (from: number, to: number, options: Omit<RunOptions, 'seed'>): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest'
-import { sweep } from './sweep.ts'
+import { sweep } from './sweep.js'
 
 // Safety phase with every fault class (swarm intensities per seed), then a healed liveness phase.
 describe('simulation: 5 nodes, mixed faults', () => {

@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest'
-import { sweep } from './sweep.ts'
+import { sweep } from './sweep.js'
 
 // Nemesis intensity (a crash every ~80 ms with short downtimes, 20 % loss, partitions, one-way
 // blocks, racing membership changes), then a healed liveness phase. These seeds found stale

@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest'
-import { sweep } from './sweep.ts'
+import { sweep } from './sweep.js'
 
 // See vopr-nemesis-3-nodes.spec.ts for what these sweeps are.
 describe('simulation: nemesis intensity, 5 and 7 nodes', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { runWireFuzz } from '../../src/sim/wire-fuzz.ts'
-import type { WireFuzzResult } from '../../src/sim/wire-fuzz.ts'
+import { runWireFuzz } from '../../src/sim/wire-fuzz.js'
+import type { WireFuzzResult } from '../../src/sim/wire-fuzz.js'
 
 // Issue 7 §2: random and mutated messages, from members and strangers, into a running cluster
 // while clients submit. The long run is `npm run fuzz -- --messages 1000000`; this is the short

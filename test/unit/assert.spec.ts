@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { assert, AssertionError } from '../../src/util/assert.ts'
+import { assert, AssertionError } from '../../src/util/assert.js'
 
 describe('assert', () => {
   it('throws AssertionError with the reason', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { main } from '../../bench/core.ts'
+import { main } from '../../bench/core.js'
 
 // Correctness of the benchmark only: timings depend on the machine and are never asserted.
 describe('bench/core.ts --quick', () => {

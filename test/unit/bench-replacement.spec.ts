@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { main, markdownTables } from '../../bench/replacement.ts'
-import type { TimeStats } from '../../bench/replacement.ts'
+import { main, markdownTables } from '../../bench/replacement.js'
+import type { TimeStats } from '../../bench/replacement.js'
 
 function ordered (s: TimeStats): void {
   if (s.count === 0) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { HelpRequested, UsageError, main, markdownTable, parseOptions } from '../../bench/snapshots.ts'
+import { HelpRequested, UsageError, main, markdownTable, parseOptions } from '../../bench/snapshots.js'
 
 // Structure and internal consistency only: the figures are what the bench is for, never asserted
 // (except what the snapshot rule guarantees whatever the machine: the bounded lag and log).

@@ -12,7 +12,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   paxos: ['util'],
   migration: ['paxos', 'util'],
   // The Storage contract still lives in src/vpeer/interfaces.ts (see ARCHITECTURE.md).
-  storage: ['paxos', 'migration', 'util', 'vpeer/interfaces.ts'],
+  storage: ['paxos', 'migration', 'util', 'vpeer/interfaces.js'],
   vpeer: ['paxos', 'migration', 'util'],
   sim: ['paxos', 'migration', 'util', 'vpeer', 'storage']
 }

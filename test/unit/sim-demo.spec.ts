@@ -2,9 +2,9 @@ import { describe, it, expect } from 'vitest'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { main } from '../../examples/sim-demo.ts'
-import type { DemoIo } from '../../examples/sim-demo.ts'
-import { checkHistory, parseHistory } from '../../src/sim/lincheck/index.ts'
+import { main } from '../../examples/sim-demo.js'
+import type { DemoIo } from '../../examples/sim-demo.js'
+import { checkHistory, parseHistory } from '../../src/sim/lincheck/index.js'
 
 /** Runs the demo in-process, as a pipe would see it (no TTY, so no colour and no pacing). */
 async function runDemo (args: string[]): Promise<{ code: number, lines: string[], errors: string[] }> {

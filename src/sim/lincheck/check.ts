@@ -1,13 +1,13 @@
-import { assert } from '../../util/assert.ts'
-import { InvalidCheckOptionError } from './errors.ts'
-import { formatValue, isCasValue, isScalar, validateEvent } from './history.ts'
-import type { HistoryEvent, Key, Scalar } from './history.ts'
-import { operationsByKey, pairOperations } from './operations.ts'
-import type { Operation } from './operations.ts'
-import { registerModel } from './register-model.ts'
-import type { RegisterInput } from './register-model.ts'
-import { linearize } from './search.ts'
-import type { SearchOp } from './search-op.ts'
+import { assert } from '../../util/assert.js'
+import { InvalidCheckOptionError } from './errors.js'
+import { formatValue, isCasValue, isScalar, validateEvent } from './history.js'
+import type { HistoryEvent, Key, Scalar } from './history.js'
+import { operationsByKey, pairOperations } from './operations.js'
+import type { Operation } from './operations.js'
+import { registerModel } from './register-model.js'
+import type { RegisterInput } from './register-model.js'
+import { linearize } from './search.js'
+import type { SearchOp } from './search-op.js'
 
 export interface CheckOptions {
   /** Search steps allowed per key. Makes an `undecided` verdict reproducible (the simulator uses it). */

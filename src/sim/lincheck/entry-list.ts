@@ -1,4 +1,4 @@
-import type { SearchOp } from './search-op.ts'
+import type { SearchOp } from './search-op.js'
 
 /**
  * The WGL history as doubly linked lists of entries in real-time order. Operation i owns call

@@ -1,6 +1,6 @@
-import { formatValue } from './history.ts'
-import type { Operation } from './operations.ts'
-import type { LincheckResult } from './check.ts'
+import { formatValue } from './history.js'
+import type { Operation } from './operations.js'
+import type { LincheckResult } from './check.js'
 
 /** `process 2 read -> 3 (invoke line 7, return line 9)`. */
 export function formatOperation (op: Operation): string {

@@ -1,4 +1,4 @@
-import { MalformedHistoryError } from './errors.ts'
+import { MalformedHistoryError } from './errors.js'
 
 /**
  * The client-history vocabulary shared by the JSON-lines format (DESIGN.md, src/sim) and by the

@@ -1,4 +1,4 @@
-import { zobristTable } from './hash.ts'
+import { zobristTable } from './hash.js'
 
 /**
  * The set of operations linearized so far, as a bitset, with two properties the search's cache

@@ -1,6 +1,6 @@
-import { MalformedHistoryError } from './errors.ts'
-import { sameValue } from './history.ts'
-import type { HistoryEvent, HistoryValue, Key, OpFunction, Process } from './history.ts'
+import { MalformedHistoryError } from './errors.js'
+import { sameValue } from './history.js'
+import type { HistoryEvent, HistoryValue, Key, OpFunction, Process } from './history.js'
 
 /**
  * One client operation: an invoke paired with its completion. Positions (`invokeAt`,

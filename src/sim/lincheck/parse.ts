@@ -1,7 +1,7 @@
-import { MalformedHistoryError } from './errors.ts'
-import { validateEvent } from './history.ts'
-import type { HistoryEvent } from './history.ts'
-import { pairOperations } from './operations.ts'
+import { MalformedHistoryError } from './errors.js'
+import { validateEvent } from './history.js'
+import type { HistoryEvent } from './history.js'
+import { pairOperations } from './operations.js'
 
 /**
  * Parses a JSON-lines client history. Blank lines are skipped but still counted, so line

@@ -1,7 +1,7 @@
-import { hashNumber, hashString } from './hash.ts'
-import { formatValue } from './history.ts'
-import type { Scalar } from './history.ts'
-import type { Model, StepResult } from './model.ts'
+import { hashNumber, hashString } from './hash.js'
+import { formatValue } from './history.js'
+import type { Scalar } from './history.js'
+import type { Model, StepResult } from './model.js'
 
 /** `null` until the first write. */
 export type RegisterState = Scalar | null

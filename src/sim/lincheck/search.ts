@@ -1,9 +1,9 @@
-import { assert } from '../../util/assert.ts'
-import { EntryList, isCall, opIndexOf } from './entry-list.ts'
-import { LinearizedSet } from './linearized-set.ts'
-import { mix32 } from './hash.ts'
-import type { Model } from './model.ts'
-import type { SearchOp } from './search-op.ts'
+import { assert } from '../../util/assert.js'
+import { EntryList, isCall, opIndexOf } from './entry-list.js'
+import { LinearizedSet } from './linearized-set.js'
+import { mix32 } from './hash.js'
+import type { Model } from './model.js'
+import type { SearchOp } from './search-op.js'
 
 /** Limits on one search. Both are optional; without them the search runs to a verdict. */
 export interface SearchBudget {

@@ -1,8 +1,8 @@
-import { Scripted } from './harness.ts'
-import type { ScenarioOutcome } from './harness.ts'
-import type { PaxosMutations } from '../../../src/paxos/config.ts'
-import { reconfigCommand } from '../../../src/paxos/reconfiguration.ts'
-import type { Command } from '../../../src/paxos/types.ts'
+import { Scripted } from './harness.js'
+import type { ScenarioOutcome } from './harness.js'
+import type { PaxosMutations } from '../../../src/paxos/config.js'
+import { reconfigCommand } from '../../../src/paxos/reconfiguration.js'
+import type { Command } from '../../../src/paxos/types.js'
 
 /**
  * The α rule is load-bearing: a change chosen at slot s governs slots ≥ s + α, because the

@@ -1,6 +1,6 @@
-import { Scripted } from './harness.ts'
-import type { ScenarioOutcome } from './harness.ts'
-import type { PaxosMutations } from '../../../src/paxos/config.ts'
+import { Scripted } from './harness.js'
+import type { ScenarioOutcome } from './harness.js'
+import type { PaxosMutations } from '../../../src/paxos/config.js'
 
 /** Each replica applies slots 1, 2, 3, … once each: forty writes, one at a time, on three voters. */
 export function applyOnce (mutations: PaxosMutations): ScenarioOutcome {

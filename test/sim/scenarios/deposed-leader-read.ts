@@ -1,6 +1,6 @@
-import { Scripted } from './harness.ts'
-import type { ScenarioOutcome } from './harness.ts'
-import type { PaxosMutations } from '../../../src/paxos/config.ts'
+import { Scripted } from './harness.js'
+import type { ScenarioOutcome } from './harness.js'
+import type { PaxosMutations } from '../../../src/paxos/config.js'
 
 /**
  * A leader cut off from the others must confirm its leadership before it answers a read.

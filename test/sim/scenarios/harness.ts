@@ -1,12 +1,12 @@
-import { CoreCluster } from '../../../src/sim/core-cluster.ts'
-import type { CoreClusterOptions } from '../../../src/sim/core-cluster.ts'
-import { SafetyChecker } from '../../../src/sim/checkers.ts'
-import type { Violation } from '../../../src/sim/checkers.ts'
-import { DurabilityChecker } from '../../../src/sim/durability.ts'
-import type { SimMutations } from '../../../src/sim/cluster.ts'
-import type { PaxosMutations } from '../../../src/paxos/config.ts'
-import type { Ready } from '../../../src/paxos/node.ts'
-import type { Ballot, Command, DurableState, LogEntry, NodeId, PersistBatch, Slot, Value } from '../../../src/paxos/types.ts'
+import { CoreCluster } from '../../../src/sim/core-cluster.js'
+import type { CoreClusterOptions } from '../../../src/sim/core-cluster.js'
+import { SafetyChecker } from '../../../src/sim/checkers.js'
+import type { Violation } from '../../../src/sim/checkers.js'
+import { DurabilityChecker } from '../../../src/sim/durability.js'
+import type { SimMutations } from '../../../src/sim/cluster.js'
+import type { PaxosMutations } from '../../../src/paxos/config.js'
+import type { Ready } from '../../../src/paxos/node.js'
+import type { Ballot, Command, DurableState, LogEntry, NodeId, PersistBatch, Slot, Value } from '../../../src/paxos/types.js'
 
 const enc = new TextEncoder()
 

@@ -1,6 +1,6 @@
-import { Scripted } from './harness.ts'
-import type { ScenarioOutcome } from './harness.ts'
-import type { PaxosMutations } from '../../../src/paxos/config.ts'
+import { Scripted } from './harness.js'
+import type { ScenarioOutcome } from './harness.js'
+import type { PaxosMutations } from '../../../src/paxos/config.js'
 
 /**
  * An acceptor never overwrites a slot it knows is chosen, even with an accept its promise

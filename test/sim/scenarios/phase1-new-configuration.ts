@@ -1,7 +1,7 @@
-import { Scripted, ballot } from './harness.ts'
-import type { ScenarioOutcome } from './harness.ts'
-import type { PaxosMutations } from '../../../src/paxos/config.ts'
-import { reconfigCommand } from '../../../src/paxos/reconfiguration.ts'
+import { Scripted, ballot } from './harness.js'
+import type { ScenarioOutcome } from './harness.js'
+import type { PaxosMutations } from '../../../src/paxos/config.js'
+import { reconfigCommand } from '../../../src/paxos/reconfiguration.js'
 
 /**
  * Phase 1 must reach a majority of every configuration a leader proposes in, including one it

@@ -1,6 +1,6 @@
-import { Scripted } from './harness.ts'
-import type { ScenarioOutcome } from './harness.ts'
-import type { PaxosMutations } from '../../../src/paxos/config.ts'
+import { Scripted } from './harness.js'
+import type { ScenarioOutcome } from './harness.js'
+import type { PaxosMutations } from '../../../src/paxos/config.js'
 
 /**
  * A new leader's read index must cover every vote Phase 1 reported: such a slot may hold a

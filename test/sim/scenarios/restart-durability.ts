@@ -1,8 +1,8 @@
-import { SimCluster } from '../../../src/sim/cluster.ts'
-import type { SimMutations } from '../../../src/sim/cluster.ts'
-import type { KvCommand } from '../../../src/sim/kv.ts'
-import type { NodeId } from '../../../src/paxos/types.ts'
-import type { ScenarioOutcome } from './harness.ts'
+import { SimCluster } from '../../../src/sim/cluster.js'
+import type { SimMutations } from '../../../src/sim/cluster.js'
+import type { KvCommand } from '../../../src/sim/kv.js'
+import type { NodeId } from '../../../src/paxos/types.js'
+import type { ScenarioOutcome } from './harness.js'
 
 const enc = new TextEncoder()
 

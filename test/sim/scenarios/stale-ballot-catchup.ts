@@ -1,6 +1,6 @@
-import { Scripted, ballot } from './harness.ts'
-import type { ScenarioOutcome } from './harness.ts'
-import type { PaxosMutations } from '../../../src/paxos/config.ts'
+import { Scripted, ballot } from './harness.js'
+import type { ScenarioOutcome } from './harness.js'
+import type { PaxosMutations } from '../../../src/paxos/config.js'
 
 /**
  * Catch-up offers a chosen value with a stale ballot; the receiver must keep the higher ballot

@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest'
-import { checkHistory, InvalidCheckOptionError } from '../../../src/sim/lincheck/index.ts'
-import type { LincheckResult } from '../../../src/sim/lincheck/index.ts'
-import { history } from './history-builder.ts'
-import type { HistoryBuilder } from './history-builder.ts'
+import { checkHistory, InvalidCheckOptionError } from '../../../src/sim/lincheck/index.js'
+import type { LincheckResult } from '../../../src/sim/lincheck/index.js'
+import { history } from './history-builder.js'
+import type { HistoryBuilder } from './history-builder.js'
 
 const outcome = (h: HistoryBuilder): LincheckResult['outcome'] => checkHistory(h.events).outcome
 

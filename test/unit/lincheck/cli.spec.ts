@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { history } from './history-builder.ts'
+import { history } from './history-builder.js'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 let dir: string

@@ -1,4 +1,4 @@
-import type { HistoryEvent, HistoryValue, Key, OpFunction, Process } from '../../../src/sim/lincheck/index.ts'
+import type { HistoryEvent, HistoryValue, Key, OpFunction, Process } from '../../../src/sim/lincheck/index.js'
 
 interface Open {
   readonly f: OpFunction

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
-import { checkHistory, MalformedHistoryError, parseHistory } from '../../../src/sim/lincheck/index.ts'
-import type { HistoryEvent } from '../../../src/sim/lincheck/index.ts'
+import { checkHistory, MalformedHistoryError, parseHistory } from '../../../src/sim/lincheck/index.js'
+import type { HistoryEvent } from '../../../src/sim/lincheck/index.js'
 
 const line = (event: Record<string, unknown>): string => JSON.stringify(event)
 const invokeWrite = line({ process: 1, type: 'invoke', f: 'write', key: 'x', value: 1, time: 1 })

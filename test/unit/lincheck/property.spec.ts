@@ -1,9 +1,9 @@
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
-import { checkHistory } from '../../../src/sim/lincheck/index.ts'
-import type { HistoryEvent, OpFunction, Scalar } from '../../../src/sim/lincheck/index.ts'
-import { registerExecution } from './register-execution.ts'
-import { referenceLinearizable } from './reference-checker.ts'
+import { checkHistory } from '../../../src/sim/lincheck/index.js'
+import type { HistoryEvent, OpFunction, Scalar } from '../../../src/sim/lincheck/index.js'
+import { registerExecution } from './register-execution.js'
+import { referenceLinearizable } from './reference-checker.js'
 
 const executions = fc.record({
   seed: fc.integer(),

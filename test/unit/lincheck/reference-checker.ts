@@ -1,5 +1,5 @@
-import { pairOperations } from '../../../src/sim/lincheck/index.ts'
-import type { HistoryEvent, Operation, Scalar } from '../../../src/sim/lincheck/index.ts'
+import { pairOperations } from '../../../src/sim/lincheck/index.js'
+import type { HistoryEvent, Operation, Scalar } from '../../../src/sim/lincheck/index.js'
 
 /**
  * The definition of linearizability, executed literally: try every order of the operations

@@ -1,4 +1,4 @@
-import type { HistoryEvent, Key, OpFunction, Scalar } from '../../../src/sim/lincheck/index.ts'
+import type { HistoryEvent, Key, OpFunction, Scalar } from '../../../src/sim/lincheck/index.js'
 
 /**
  * A concurrent execution against a real sequential register store. Every operation takes

@@ -7,7 +7,7 @@ import {
   encodeSnapshotMeta,
   InvalidSnapshotError,
   MANIFEST_FORMAT_VERSION
-} from '../../../src/migration/index.ts'
+} from '../../../src/migration/index.js'
 
 function corrupt (bytes: Uint8Array): void {
   expect(() => decodeSnapshotMeta(bytes)).toThrow(CorruptSnapshotError)

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import type { Configuration } from '../../../src/paxos/types.ts'
+import type { Configuration } from '../../../src/paxos/types.js'
 import {
   buildManifest,
   chunkAt,
@@ -15,9 +15,9 @@ import {
   manifestRoot,
   SnapshotReceiver,
   verifyManifest
-} from '../../../src/migration/index.ts'
-import type { SnapshotMeta } from '../../../src/migration/index.ts'
-import { AssertionError } from '../../../src/util/assert.ts'
+} from '../../../src/migration/index.js'
+import type { SnapshotMeta } from '../../../src/migration/index.js'
+import { AssertionError } from '../../../src/util/assert.js'
 
 const config: Configuration = { epoch: 3, voters: ['n1', 'n2', 'n3'], learners: ['n4'] }
 

@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest'
 import {
   approxMttf, closedFormN1, closedFormN3, closedFormN5, exactMttf, failureRate, repairRate
-} from '../../../simulations/mttf/analytic.ts'
-import { failureThreshold, type RepairMode } from '../../../simulations/mttf/model.ts'
+} from '../../../simulations/mttf/analytic.js'
+import { failureThreshold, type RepairMode } from '../../../simulations/mttf/model.js'
 
 const MODES: RepairMode[] = ['parallel', 'serial']
 const rel = (a: number, b: number): number => Math.abs(a - b) / Math.abs(b)

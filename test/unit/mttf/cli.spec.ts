@@ -2,12 +2,12 @@ import { afterEach, describe, it, expect } from 'vitest'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { DEFAULT_REAL_RUNS, parseCli } from '../../../simulations/mttf/args.ts'
-import { MIN_LAMBDA_R, planGridRealPoints, RUNNER_DEFAULTS } from '../../../simulations/mttf/real-runner.ts'
-import { formatDuration, parseDuration, parseDurationList } from '../../../simulations/mttf/duration.ts'
-import { markdownTable, parseRealPoints } from '../../../simulations/mttf/render.ts'
-import { runStudy } from '../../../simulations/mttf/study.ts'
-import { cpuSeconds, killAllTrees, killTree, processGroup, runTree, startTree, waitFor } from './process-tree.ts'
+import { DEFAULT_REAL_RUNS, parseCli } from '../../../simulations/mttf/args.js'
+import { MIN_LAMBDA_R, planGridRealPoints, RUNNER_DEFAULTS } from '../../../simulations/mttf/real-runner.js'
+import { formatDuration, parseDuration, parseDurationList } from '../../../simulations/mttf/duration.js'
+import { markdownTable, parseRealPoints } from '../../../simulations/mttf/render.js'
+import { runStudy } from '../../../simulations/mttf/study.js'
+import { cpuSeconds, killAllTrees, killTree, processGroup, runTree, startTree, waitFor } from './process-tree.js'
 
 const ROOT = resolve(import.meta.dirname, '../../..')
 const CLI = join(ROOT, 'simulations/mttf/cli.ts')

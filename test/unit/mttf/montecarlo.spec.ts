@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest'
-import { exactMttf } from '../../../simulations/mttf/analytic.ts'
-import { estimateMttf, Z95, type McResult } from '../../../simulations/mttf/montecarlo.ts'
-import type { ModelParams, RepairDist, RepairMode } from '../../../simulations/mttf/model.ts'
-import { Rng } from '../../../simulations/mttf/prng.ts'
+import { exactMttf } from '../../../simulations/mttf/analytic.js'
+import { estimateMttf, Z95, type McResult } from '../../../simulations/mttf/montecarlo.js'
+import type { ModelParams, RepairDist, RepairMode } from '../../../simulations/mttf/model.js'
+import { Rng } from '../../../simulations/mttf/prng.js'
 
 const R = 60
 const params = (members: number, peerS: number, dist: RepairDist = 'exp', repairMode: RepairMode = 'parallel', repairS = R): ModelParams =>

@@ -1,9 +1,9 @@
 import { describe, it, expect } from 'vitest'
-import { exactMttf } from '../../../simulations/mttf/analytic.ts'
+import { exactMttf } from '../../../simulations/mttf/analytic.js'
 import {
   FailureSchedule, modelLifetimeMs, ratioEstimate, RealRunError, runRealVp, summarize,
   type RealRunOptions, type RealRunResult
-} from '../../../simulations/mttf/real.ts'
+} from '../../../simulations/mttf/real.js'
 
 // Short runs: R = 1 s of virtual time, an operational bound of 2·R, clients writing throughout.
 const R = 1000

@@ -1,13 +1,13 @@
 import { beforeEach, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { PaxosNode } from '../../../src/paxos/node.ts'
-import type { RandomSource, Ready } from '../../../src/paxos/node.ts'
-import type { Envelope, PaxosMessage, PromiseMessage, RejectMessage } from '../../../src/paxos/messages.ts'
-import type { Ballot, Configuration, DurableState, LogEntry, Slot, Value } from '../../../src/paxos/types.ts'
-import { emptyDurableState } from '../../../src/paxos/types.ts'
-import { compareBallots } from '../../../src/paxos/ballot.ts'
-import { DurableImage } from '../../../src/sim/core-cluster.ts'
-import { markCount } from '../../../src/util/marks.ts'
+import { PaxosNode } from '../../../src/paxos/node.js'
+import type { RandomSource, Ready } from '../../../src/paxos/node.js'
+import type { Envelope, PaxosMessage, PromiseMessage, RejectMessage } from '../../../src/paxos/messages.js'
+import type { Ballot, Configuration, DurableState, LogEntry, Slot, Value } from '../../../src/paxos/types.js'
+import { emptyDurableState } from '../../../src/paxos/types.js'
+import { compareBallots } from '../../../src/paxos/ballot.js'
+import { DurableImage } from '../../../src/sim/core-cluster.js'
+import { markCount } from '../../../src/util/marks.js'
 
 // One acceptor driven by hand-built messages; every output is read from `ready()`. The node
 // under test is "a"; "b" and "c" are the other voters, "l" a learner, "zz" a stranger.

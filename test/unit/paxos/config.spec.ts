@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_PAXOS_CONFIG, resolveConfig, validateConfig } from '../../../src/paxos/config.ts'
-import type { PaxosConfig } from '../../../src/paxos/config.ts'
-import { validateConfiguration } from '../../../src/paxos/configuration.ts'
-import { ConfigurationError, PaxosError } from '../../../src/paxos/errors.ts'
-import { PaxosNode } from '../../../src/paxos/node.ts'
-import type { Configuration } from '../../../src/paxos/types.ts'
-import { emptyDurableState } from '../../../src/paxos/types.ts'
+import { DEFAULT_PAXOS_CONFIG, resolveConfig, validateConfig } from '../../../src/paxos/config.js'
+import type { PaxosConfig } from '../../../src/paxos/config.js'
+import { validateConfiguration } from '../../../src/paxos/configuration.js'
+import { ConfigurationError, PaxosError } from '../../../src/paxos/errors.js'
+import { PaxosNode } from '../../../src/paxos/node.js'
+import type { Configuration } from '../../../src/paxos/types.js'
+import { emptyDurableState } from '../../../src/paxos/types.js'
 
 const configuration: Configuration = { epoch: 0, voters: ['a', 'b', 'c'], learners: ['d'] }
 const good: PaxosConfig = { ...DEFAULT_PAXOS_CONFIG, id: 'a', configuration }

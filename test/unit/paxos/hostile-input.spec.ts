@@ -1,9 +1,9 @@
 import { describe, it, expect } from 'vitest'
-import { CoreCluster } from '../../../src/sim/core-cluster.ts'
-import { MAX_BALLOT_ROUND } from '../../../src/paxos/ballot.ts'
-import { reconfigCommand } from '../../../src/paxos/reconfiguration.ts'
-import type { Command, LogEntry, NodeId, PaxosNode, Slot } from '../../../src/paxos/index.ts'
-import { markCount } from '../../../src/util/marks.ts'
+import { CoreCluster } from '../../../src/sim/core-cluster.js'
+import { MAX_BALLOT_ROUND } from '../../../src/paxos/ballot.js'
+import { reconfigCommand } from '../../../src/paxos/reconfiguration.js'
+import type { Command, LogEntry, NodeId, PaxosNode, Slot } from '../../../src/paxos/index.js'
+import { markCount } from '../../../src/util/marks.js'
 
 // Messages of valid shape with hostile content, sent straight into the core (the runtime's
 // validation already removed malformed ones). Issue 7 §2: values enter the log only through

@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest'
-import { CoreCluster } from '../../../src/sim/core-cluster.ts'
-import { reconfigCommand } from '../../../src/paxos/reconfiguration.ts'
-import type { ConfigChange } from '../../../src/paxos/reconfiguration.ts'
-import type { Command, NodeId, PaxosNode } from '../../../src/paxos/index.ts'
+import { CoreCluster } from '../../../src/sim/core-cluster.js'
+import { reconfigCommand } from '../../../src/paxos/reconfiguration.js'
+import type { ConfigChange } from '../../../src/paxos/reconfiguration.js'
+import type { Command, NodeId, PaxosNode } from '../../../src/paxos/index.js'
 
 const enc = new TextEncoder()
 let seq = 0

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
-import { CoreCluster } from '../../../src/sim/core-cluster.ts'
-import type { Command, NodeId, Value } from '../../../src/paxos/index.ts'
+import { CoreCluster } from '../../../src/sim/core-cluster.js'
+import type { Command, NodeId, Value } from '../../../src/paxos/index.js'
 
 const enc = new TextEncoder()
 function cmd (client: string, seq: number, text = `${client}:${seq}`): Command {

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest'
-import { nextConfiguration, decodeReconfiguration, reconfigCommand, configurationAt, isReconfigCommand } from '../../../src/paxos/reconfiguration.ts'
-import type { ConfigChange } from '../../../src/paxos/reconfiguration.ts'
-import type { Configuration } from '../../../src/paxos/index.ts'
+import { nextConfiguration, decodeReconfiguration, reconfigCommand, configurationAt, isReconfigCommand } from '../../../src/paxos/reconfiguration.js'
+import type { ConfigChange } from '../../../src/paxos/reconfiguration.js'
+import type { Configuration } from '../../../src/paxos/index.js'
 
 const base: Configuration = { epoch: 3, voters: ['a', 'b', 'c'], learners: ['l'] }
 

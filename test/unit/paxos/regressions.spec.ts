@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { PaxosNode, emptyDurableState } from '../../../src/paxos/index.ts'
+import { PaxosNode, emptyDurableState } from '../../../src/paxos/index.js'
 
 const rnd = { int: (min: number) => min }
 

@@ -1,11 +1,11 @@
 import { describe, it, expect, beforeEach } from 'vitest'
-import { CoreCluster } from '../../../src/sim/core-cluster.ts'
-import { PaxosNode } from '../../../src/paxos/node.ts'
-import type { Ready } from '../../../src/paxos/node.ts'
-import type { Command, Configuration, DurableState, LogEntry, NodeId, Slot } from '../../../src/paxos/index.ts'
-import { BOTTOM_BALLOT } from '../../../src/paxos/types.ts'
-import { Prng } from '../../../src/sim/prng.ts'
-import { markCount, resetMarks } from '../../../src/util/marks.ts'
+import { CoreCluster } from '../../../src/sim/core-cluster.js'
+import { PaxosNode } from '../../../src/paxos/node.js'
+import type { Ready } from '../../../src/paxos/node.js'
+import type { Command, Configuration, DurableState, LogEntry, NodeId, Slot } from '../../../src/paxos/index.js'
+import { BOTTOM_BALLOT } from '../../../src/paxos/types.js'
+import { Prng } from '../../../src/sim/prng.js'
+import { markCount, resetMarks } from '../../../src/util/marks.js'
 
 const enc = new TextEncoder()
 function cmd (client: string, seq: number): Command {

@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
-import { Prng } from '../../../src/sim/prng.ts'
-import { InvalidSimOptionError } from '../../../src/sim/sim-errors.ts'
-import { AssertionError } from '../../../src/util/assert.ts'
+import { Prng } from '../../../src/sim/prng.js'
+import { InvalidSimOptionError } from '../../../src/sim/sim-errors.js'
+import { AssertionError } from '../../../src/util/assert.js'
 
 function draws (prng: Prng, count: number): number[] {
   return Array.from({ length: count }, () => prng.next())

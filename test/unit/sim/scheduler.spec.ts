@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest'
-import { Scheduler, flushMicrotasks } from '../../../src/sim/scheduler.ts'
-import { Prng } from '../../../src/sim/prng.ts'
-import { AssertionError } from '../../../src/util/assert.ts'
+import { Scheduler, flushMicrotasks } from '../../../src/sim/scheduler.js'
+import { Prng } from '../../../src/sim/prng.js'
+import { AssertionError } from '../../../src/util/assert.js'
 
 describe('Scheduler', () => {
   it('runs events by time, then by insertion order', () => {

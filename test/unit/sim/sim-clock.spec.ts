@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest'
-import { Scheduler } from '../../../src/sim/scheduler.ts'
-import { SimClock } from '../../../src/sim/sim-clock.ts'
-import { InvalidSimOptionError } from '../../../src/sim/sim-errors.ts'
+import { Scheduler } from '../../../src/sim/scheduler.js'
+import { SimClock } from '../../../src/sim/sim-clock.js'
+import { InvalidSimOptionError } from '../../../src/sim/sim-errors.js'
 
 describe('SimClock', () => {
   it('reports local time as offset + rate × virtual time', () => {

@@ -1,11 +1,11 @@
 import { describe, it, expect } from 'vitest'
-import type { NodeId } from '../../../src/paxos/types.ts'
-import { Prng } from '../../../src/sim/prng.ts'
-import { Scheduler } from '../../../src/sim/scheduler.ts'
-import { SimNetwork } from '../../../src/sim/sim-network.ts'
-import type { NetworkFaults, NetworkStats, NetworkTraceEvent } from '../../../src/sim/sim-network.ts'
-import { InvalidSimOptionError } from '../../../src/sim/sim-errors.ts'
-import { AssertionError } from '../../../src/util/assert.ts'
+import type { NodeId } from '../../../src/paxos/types.js'
+import { Prng } from '../../../src/sim/prng.js'
+import { Scheduler } from '../../../src/sim/scheduler.js'
+import { SimNetwork } from '../../../src/sim/sim-network.js'
+import type { NetworkFaults, NetworkStats, NetworkTraceEvent } from '../../../src/sim/sim-network.js'
+import { InvalidSimOptionError } from '../../../src/sim/sim-errors.js'
+import { AssertionError } from '../../../src/util/assert.js'
 
 interface Msg { readonly n: number }
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import type { LogEntry } from '../../../src/paxos/types.ts'
+import type { LogEntry } from '../../../src/paxos/types.js'
 import {
   CODEC_LIMITS,
   decodeLogEntry,
@@ -9,9 +9,9 @@ import {
   encodeMeta,
   FORMAT_VERSION,
   logEntryEncodedBytes
-} from '../../../src/storage/codec.ts'
-import type { MetaRecord } from '../../../src/storage/codec.ts'
-import { CorruptRecordError, InvalidRecordError } from '../../../src/storage/errors.ts'
+} from '../../../src/storage/codec.js'
+import type { MetaRecord } from '../../../src/storage/codec.js'
+import { CorruptRecordError, InvalidRecordError } from '../../../src/storage/errors.js'
 
 // 'binary' strings cover every code point, astral planes included, and never a lone surrogate.
 const text = fc.string({ unit: 'binary', maxLength: 40 })

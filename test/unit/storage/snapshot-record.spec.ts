@@ -1,10 +1,10 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { decodeSnapshotRecord, encodeSnapshotRecord } from '../../../src/storage/codec.ts'
-import { CorruptRecordError, InvalidRecordError } from '../../../src/storage/errors.ts'
-import { describeKey, LOG_RANGE, META_KEY, PIECE_RANGE, pieceKey, pieceOfKey, SNAPSHOT_KEY } from '../../../src/storage/keys.ts'
-import { checkCompactUpTo, checkSnapshot } from '../../../src/storage/snapshot.ts'
-import { buildManifest } from '../../../src/migration/snapshot.ts'
+import { decodeSnapshotRecord, encodeSnapshotRecord } from '../../../src/storage/codec.js'
+import { CorruptRecordError, InvalidRecordError } from '../../../src/storage/errors.js'
+import { describeKey, LOG_RANGE, META_KEY, PIECE_RANGE, pieceKey, pieceOfKey, SNAPSHOT_KEY } from '../../../src/storage/keys.js'
+import { checkCompactUpTo, checkSnapshot } from '../../../src/storage/snapshot.js'
+import { buildManifest } from '../../../src/migration/snapshot.js'
 
 function compare (a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b))

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { MemoryStorage } from '../../../src/storage/memory-storage.ts'
-import { AbortError } from '../../../src/vpeer/errors.ts'
-import { PaxosNode } from '../../../src/paxos/node.ts'
-import { PeerWorld, rejectionOf } from './world.ts'
+import { MemoryStorage } from '../../../src/storage/memory-storage.js'
+import { AbortError } from '../../../src/vpeer/errors.js'
+import { PaxosNode } from '../../../src/paxos/node.js'
+import { PeerWorld, rejectionOf } from './world.js'
 
 describe('abort before start', () => {
   it('an already-aborted signal rejects submit/read with the VirtualPeer AbortError (ERR_ABORTED)', async () => {

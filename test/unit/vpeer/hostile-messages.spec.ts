@@ -1,13 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import type { NodeId } from '../../../src/paxos/types.ts'
-import { KvStateMachine } from '../../../src/sim/kv.ts'
-import type { KvAnswer, KvCommand, KvQuery, KvResult } from '../../../src/sim/kv.ts'
-import { MemoryStorage } from '../../../src/storage/memory-storage.ts'
-import { LocalNetwork } from '../../../src/vpeer/local-network.ts'
-import { SystemClock } from '../../../src/vpeer/system-clock.ts'
-import { systemRandom } from '../../../src/vpeer/system-random.ts'
-import { VirtualPeer } from '../../../src/vpeer/virtual-peer.ts'
-import { markCount } from '../../../src/util/marks.ts'
+import type { NodeId } from '../../../src/paxos/types.js'
+import { KvStateMachine } from '../../../src/sim/kv.js'
+import type { KvAnswer, KvCommand, KvQuery, KvResult } from '../../../src/sim/kv.js'
+import { MemoryStorage } from '../../../src/storage/memory-storage.js'
+import { LocalNetwork } from '../../../src/vpeer/local-network.js'
+import { SystemClock } from '../../../src/vpeer/system-clock.js'
+import { systemRandom } from '../../../src/vpeer/system-random.js'
+import { VirtualPeer } from '../../../src/vpeer/virtual-peer.js'
+import { markCount } from '../../../src/util/marks.js'
 
 // Issue 7 §2, as it was found: from outside, through LocalNetwork, with real timers. One
 // malformed message from a stranger killed the process (an uncaught TypeError out of the

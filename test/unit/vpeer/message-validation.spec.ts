@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { DEFAULT_PAXOS_CONFIG } from '../../../src/paxos/config.ts'
-import type { PaxosMessage } from '../../../src/paxos/messages.ts'
-import { CODEC_LIMITS, logEntryEncodedBytes, metaEncodedBytes } from '../../../src/storage/codec.ts'
+import { DEFAULT_PAXOS_CONFIG } from '../../../src/paxos/config.js'
+import type { PaxosMessage } from '../../../src/paxos/messages.js'
+import { CODEC_LIMITS, logEntryEncodedBytes, metaEncodedBytes } from '../../../src/storage/codec.js'
 import {
   MAX_CHUNK, MAX_ID_BYTES, MAX_ROUND, MAX_SLOT, isValidNodeId, validateWireMessage, wireLimitsOf
-} from '../../../src/vpeer/message-validation.ts'
-import type { WireDropReason } from '../../../src/vpeer/message-validation.ts'
-import type { SnapshotMessage, WireMessage } from '../../../src/vpeer/snapshot-transfer.ts'
+} from '../../../src/vpeer/message-validation.js'
+import type { WireDropReason } from '../../../src/vpeer/message-validation.js'
+import type { SnapshotMessage, WireMessage } from '../../../src/vpeer/snapshot-transfer.js'
 
 const limits = wireLimitsOf({ ...DEFAULT_PAXOS_CONFIG, catchupEntriesMax: 4, batchCommandsMax: 3, batchBytesMax: 100 })
 const B = { round: 3, node: 'n1' }

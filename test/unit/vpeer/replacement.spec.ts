@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
-import { planReplacement } from '../../../src/vpeer/replacement.ts'
-import type { NodeStatus } from '../../../src/paxos/index.ts'
+import { planReplacement } from '../../../src/vpeer/replacement.js'
+import type { NodeStatus } from '../../../src/paxos/index.js'
 
 const policy = { replaceAfterTicks: 100, caughtUpSlots: 10, candidates: () => [] }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { SessionTable } from '../../../src/vpeer/sessions.ts'
-import type { Outcome } from '../../../src/vpeer/sessions.ts'
-import type { Command } from '../../../src/paxos/types.ts'
+import { SessionTable } from '../../../src/vpeer/sessions.js'
+import type { Outcome } from '../../../src/vpeer/sessions.js'
+import type { Command } from '../../../src/paxos/types.js'
 
 const cmd = (client: string, seq: number): Command => ({ client, seq, data: new Uint8Array() })
 const ok = (result: string): Outcome<string> => ({ ok: true, result })

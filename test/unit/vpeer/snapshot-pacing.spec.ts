@@ -6,14 +6,14 @@
  * test/sim/snapshot-burst.spec.ts.
  */
 import { beforeEach, describe, expect, it } from 'vitest'
-import { buildManifest } from '../../../src/migration/snapshot.ts'
-import type { PaxosNode } from '../../../src/paxos/node.ts'
-import type { Configuration, Slot } from '../../../src/paxos/types.ts'
-import { MemoryStorage } from '../../../src/storage/memory-storage.ts'
-import type { Clock } from '../../../src/vpeer/interfaces.ts'
-import { SessionTable } from '../../../src/vpeer/sessions.ts'
-import { SnapshotManager, encodeRuntimeBlob } from '../../../src/vpeer/snapshots.ts'
-import { markCount, resetMarks } from '../../../src/util/marks.ts'
+import { buildManifest } from '../../../src/migration/snapshot.js'
+import type { PaxosNode } from '../../../src/paxos/node.js'
+import type { Configuration, Slot } from '../../../src/paxos/types.js'
+import { MemoryStorage } from '../../../src/storage/memory-storage.js'
+import type { Clock } from '../../../src/vpeer/interfaces.js'
+import { SessionTable } from '../../../src/vpeer/sessions.js'
+import { SnapshotManager, encodeRuntimeBlob } from '../../../src/vpeer/snapshots.js'
+import { markCount, resetMarks } from '../../../src/util/marks.js'
 
 const configuration: Configuration = { epoch: 0, voters: ['a'], learners: [] }
 

@@ -1,12 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { SimCluster } from '../../../src/sim/cluster.ts'
-import type { KvPeer } from '../../../src/sim/cluster.ts'
-import type { KvCommand } from '../../../src/sim/kv.ts'
-import { MemoryStorage } from '../../../src/storage/memory-storage.ts'
-import { StorageWriteError } from '../../../src/storage/errors.ts'
-import { AbortError, BusyError, CommandTooLargeError, NotStartedError, StoppedError, VirtualPeerError } from '../../../src/vpeer/errors.ts'
-import type { NodeId } from '../../../src/paxos/types.ts'
-import { PeerWorld, rejectionOf, runUntilSettled } from './world.ts'
+import { SimCluster } from '../../../src/sim/cluster.js'
+import type { KvPeer } from '../../../src/sim/cluster.js'
+import type { KvCommand } from '../../../src/sim/kv.js'
+import { MemoryStorage } from '../../../src/storage/memory-storage.js'
+import { StorageWriteError } from '../../../src/storage/errors.js'
+import { AbortError, BusyError, CommandTooLargeError, NotStartedError, StoppedError, VirtualPeerError } from '../../../src/vpeer/errors.js'
+import type { NodeId } from '../../../src/paxos/types.js'
+import { PeerWorld, rejectionOf, runUntilSettled } from './world.js'
 
 const write = (key: string, value: number): KvCommand => ({ f: 'write', key, value })
 const cas = (key: string, expected: number | null, value: number): KvCommand => ({ f: 'cas', key, expected, value })
