@@ -4,19 +4,17 @@
  * world's fault (a peer, the network, a disk); our own mistakes are `AssertionError`s.
  */
 
-export interface SnapshotErrorOptions {
-  cause?: unknown
-}
+import { CodedError } from '../util/errors.js'
+import type { CodedErrorOptions } from '../util/errors.js'
+
+export type SnapshotErrorOptions = CodedErrorOptions
 
 /** Base class of every error this module throws on purpose. */
-export class SnapshotError extends Error {
+export class SnapshotError extends CodedError {
   static override name = 'SnapshotError'
-  readonly code: string
 
   constructor (message: string, code = 'ERR_SNAPSHOT', options: SnapshotErrorOptions = {}) {
-    super(message, 'cause' in options ? { cause: options.cause } : undefined)
-    this.name = new.target.name
-    this.code = code
+    super(message, code, options)
   }
 }
 

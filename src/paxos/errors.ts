@@ -1,14 +1,13 @@
+import { CodedError } from '../util/errors.js'
+
 /**
  * Operating errors of the core: faults of the world or of the caller, which callers handle.
  * Programmer errors are `AssertionError`s (src/util/assert.ts) and are never caught.
  */
-export class PaxosError extends Error {
+export class PaxosError extends CodedError {
   static override name = 'PaxosError'
-  readonly code: string
   constructor (message: string, code = 'ERR_PAXOS') {
-    super(message)
-    this.name = new.target.name
-    this.code = code
+    super(message, code)
   }
 }
 

@@ -2,7 +2,7 @@ import { compareBallots, formatBallot as formatAnyBallot } from '../paxos/ballot
 import type { PaxosMessage } from '../paxos/messages.js'
 import type { Ballot, NodeId, PersistBatch, Slot } from '../paxos/types.js'
 import { BOTTOM_BALLOT } from '../paxos/types.js'
-import type { Storage } from '../vpeer/interfaces.js'
+import type { Storage } from '../contracts/index.js'
 
 const formatBallot = (b: Ballot): string => b.round === 0 ? 'none' : formatAnyBallot(b)
 

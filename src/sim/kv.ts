@@ -1,4 +1,4 @@
-import type { ApplyContext, StateMachine } from '../vpeer/interfaces.js'
+import type { ApplyContext, StateMachine } from '../contracts/index.js'
 
 /** Commands of the generic replicated register store used by tests, examples and the VOPR. */
 export type KvCommand =

@@ -5,7 +5,7 @@ import { SimClient } from './client.js'
 import { SimCluster } from './cluster.js'
 import { KvStateMachine } from './kv.js'
 import type { NodeId } from '../paxos/types.js'
-import type { Transport } from '../vpeer/interfaces.js'
+import type { Transport } from '../contracts/index.js'
 import type { WireMessage } from '../vpeer/snapshot-transfer.js'
 
 export interface RollingReplacementOptions {

@@ -1,4 +1,4 @@
-import type { Clock } from '../vpeer/interfaces.js'
+import type { Clock } from '../contracts/index.js'
 import { assert } from '../util/assert.js'
 import type { Scheduler, TimerHandle } from './scheduler.js'
 import { InvalidSimOptionError } from './sim-errors.js'

@@ -1,13 +1,13 @@
+import { CodedError } from '../util/errors.js'
+
 /**
  * Operating errors of the simulator infrastructure: a seed or a fault setting that came from
  * outside (a CLI flag, a swarm configuration) and cannot be used. Programmer errors (a negative
  * delay passed by our own code, cancelling a foreign timer) are assertions instead.
  */
-export class InvalidSimOptionError extends Error {
+export class InvalidSimOptionError extends CodedError {
   static override name = 'InvalidSimOptionError'
-  readonly code = 'ERR_SIM_INVALID_OPTION'
   constructor (message = 'Invalid simulator option', readonly option?: string) {
-    super(message)
-    this.name = 'InvalidSimOptionError'
+    super(message, 'ERR_SIM_INVALID_OPTION')
   }
 }

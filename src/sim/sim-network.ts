@@ -1,5 +1,5 @@
 import type { NodeId } from '../paxos/types.js'
-import type { Transport } from '../vpeer/interfaces.js'
+import type { Transport } from '../contracts/index.js'
 import { assert } from '../util/assert.js'
 import type { Prng } from './prng.js'
 import type { Scheduler, TimerHandle } from './scheduler.js'

@@ -4,19 +4,17 @@
  * are not here: they are `AssertionError`s from `src/util/assert.ts`.
  */
 
-export interface StorageErrorOptions {
-  cause?: unknown
-}
+import { CodedError } from '../util/errors.js'
+import type { CodedErrorOptions } from '../util/errors.js'
 
-/** Base class of every error a `Storage` rejects with. */
-export class StorageError extends Error {
+export type StorageErrorOptions = CodedErrorOptions
+
+/** Base class of every error a `Storage` rejects with (except `AbortError`, shared by all of vpeer). */
+export class StorageError extends CodedError {
   static override name = 'StorageError'
-  readonly code: string
 
   constructor (message: string, code = 'ERR_STORAGE', options: StorageErrorOptions = {}) {
-    super(message, 'cause' in options ? { cause: options.cause } : undefined)
-    this.name = 'StorageError'
-    this.code = code
+    super(message, code, options)
   }
 }
 
@@ -238,14 +236,7 @@ export class CompactBeyondSnapshotError extends StorageError {
 }
 
 /** The caller's signal was aborted before the operation started; nothing was done. */
-export class AbortError extends StorageError {
-  static override name = 'AbortError'
-
-  constructor (message = 'The operation was aborted', cause?: unknown) {
-    super(message, 'ABORT_ERR', cause === undefined ? {} : { cause })
-    this.name = 'AbortError'
-  }
-}
+export { AbortError } from '../util/errors.js'
 
 export function describeCause (cause: unknown): string {
   if (cause instanceof Error) return cause.message

@@ -8,7 +8,7 @@ import type { SnapshotMeta } from '../migration/snapshot.js'
 import { cloneSnapshotMeta, firstBadChunk } from '../migration/snapshot.js'
 import type { DurableState, LogEntry, PersistBatch, Slot } from '../paxos/types.js'
 import { BOTTOM_BALLOT } from '../paxos/types.js'
-import type { AbortOptions, Storage } from '../vpeer/interfaces.js'
+import type { AbortOptions, Storage } from '../contracts/index.js'
 import { checkEntry } from './batch.js'
 import type { Head, Op } from './batch-writer.js'
 import { BatchWriter } from './batch-writer.js'
@@ -421,7 +421,7 @@ export class LevelStorage implements Storage {
     const result = this.tail.then(async () => {
       // Checked when the operation starts, not only when it is queued. Once LevelDB has the
       // batch it cannot be called back, so an abort never interrupts a write halfway.
-      if (signal?.aborted === true) throw new AbortError(undefined, signal.reason)
+      if (signal?.aborted === true) throw new AbortError(undefined, { cause: signal.reason })
       return await operation()
     })
     this.tail = result.catch(() => {})

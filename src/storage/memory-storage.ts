@@ -2,7 +2,7 @@ import type { SnapshotMeta } from '../migration/snapshot.js'
 import { cloneSnapshotMeta } from '../migration/snapshot.js'
 import type { Ballot, DurableState, LogEntry, PersistBatch, Slot } from '../paxos/types.js'
 import { BOTTOM_BALLOT } from '../paxos/types.js'
-import type { AbortOptions, Storage } from '../vpeer/interfaces.js'
+import type { AbortOptions, Storage } from '../contracts/index.js'
 import { checkPersistBatch } from './batch.js'
 import {
   AbortError,
@@ -87,13 +87,13 @@ export class MemoryStorage implements Storage {
 
   load (options: AbortOptions = {}): Promise<DurableState> {
     if (this.closed) return Promise.reject(new StorageClosedError())
-    if (options.signal?.aborted === true) return Promise.reject(new AbortError(undefined, options.signal.reason))
+    if (options.signal?.aborted === true) return Promise.reject(new AbortError(undefined, { cause: options.signal.reason }))
     return Promise.resolve({ promised: this.promised, commitIndex: this.commitIndex, log: new Map(this.log) })
   }
 
   persist (batch: PersistBatch, options: AbortOptions = {}): Promise<void> {
     if (this.closed) return Promise.reject(new StorageClosedError())
-    if (options.signal?.aborted === true) return Promise.reject(new AbortError(undefined, options.signal.reason))
+    if (options.signal?.aborted === true) return Promise.reject(new AbortError(undefined, { cause: options.signal.reason }))
     if (this.failureArmed) {
       const cause = this.failure
       this.failureArmed = false
@@ -123,7 +123,7 @@ export class MemoryStorage implements Storage {
    */
   installSnapshot (meta: SnapshotMeta, state: Uint8Array, options: AbortOptions = {}): Promise<void> {
     if (this.closed) return Promise.reject(new StorageClosedError())
-    if (options.signal?.aborted === true) return Promise.reject(new AbortError(undefined, options.signal.reason))
+    if (options.signal?.aborted === true) return Promise.reject(new AbortError(undefined, { cause: options.signal.reason }))
     try {
       checkSnapshot(meta, state)
     } catch (err) {
@@ -139,7 +139,7 @@ export class MemoryStorage implements Storage {
   /** The durable snapshot (pending ones are not durable yet), as a copy. */
   loadSnapshot (options: AbortOptions = {}): Promise<{ meta: SnapshotMeta, state: Uint8Array } | undefined> {
     if (this.closed) return Promise.reject(new StorageClosedError())
-    if (options.signal?.aborted === true) return Promise.reject(new AbortError(undefined, options.signal.reason))
+    if (options.signal?.aborted === true) return Promise.reject(new AbortError(undefined, { cause: options.signal.reason }))
     const snapshot = this.snapshot
     return Promise.resolve(snapshot === undefined
       ? undefined
@@ -153,7 +153,7 @@ export class MemoryStorage implements Storage {
    */
   compact (upTo: Slot, options: AbortOptions = {}): Promise<void> {
     if (this.closed) return Promise.reject(new StorageClosedError())
-    if (options.signal?.aborted === true) return Promise.reject(new AbortError(undefined, options.signal.reason))
+    if (options.signal?.aborted === true) return Promise.reject(new AbortError(undefined, { cause: options.signal.reason }))
     try {
       checkCompactUpTo(upTo)
     } catch (err) {

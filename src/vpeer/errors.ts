@@ -1,11 +1,11 @@
+import { CodedError } from '../util/errors.js'
+import type { CodedErrorOptions } from '../util/errors.js'
+
 /** Operating errors of the VirtualPeer runtime, each with a stable `code`. */
-export class VirtualPeerError extends Error {
+export class VirtualPeerError extends CodedError {
   static override name = 'VirtualPeerError'
-  readonly code: string
-  constructor (message: string, code = 'ERR_VIRTUAL_PEER', options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = new.target.name
-    this.code = code
+  constructor (message: string, code = 'ERR_VIRTUAL_PEER', options?: CodedErrorOptions) {
+    super(message, code, options)
   }
 }
 
@@ -20,11 +20,9 @@ export class NotStartedError extends VirtualPeerError {
   constructor (message = 'the virtual peer has not been started') { super(message, 'ERR_NOT_STARTED') }
 }
 
-/** The operation's signal aborted. For a submit the command may still be applied later. */
-export class AbortError extends VirtualPeerError {
-  static override name = 'AbortError'
-  constructor (message = 'the operation was aborted', options?: { cause?: unknown }) { super(message, 'ERR_ABORTED', options) }
-}
+/** The operation's signal aborted (the one `AbortError` of vpeer). For a submit the command may still be applied later. */
+export { AbortError, CodedError, InvalidArgumentError } from '../util/errors.js'
+export type { CodedErrorOptions } from '../util/errors.js'
 
 export class CommandTooLargeError extends VirtualPeerError {
   static override name = 'CommandTooLargeError'

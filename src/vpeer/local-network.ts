@@ -1,15 +1,12 @@
 import type { NodeId } from '../paxos/types.js'
-import type { Transport } from './interfaces.js'
-import { InvalidArgumentError } from './system-clock.js'
+import type { Transport } from '../contracts/index.js'
+import { CodedError, InvalidArgumentError } from '../util/errors.js'
 
 /** Misuse of a LocalNetwork endpoint (a second receiver on one endpoint). */
-export class LocalNetworkError extends Error {
+export class LocalNetworkError extends CodedError {
   static override name = 'LocalNetworkError'
-  readonly code: string
   constructor (message: string, code: string) {
-    super(message)
-    this.name = new.target.name
-    this.code = code
+    super(message, code)
   }
 }
 

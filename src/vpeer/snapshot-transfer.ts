@@ -19,21 +19,13 @@ import { CorruptChunkError, SnapshotError, SnapshotMismatchError } from '../migr
 import { SnapshotReceiver } from '../migration/receiver.js'
 import type { ReceiverOptions } from '../migration/receiver.js'
 import { chunkAt } from '../migration/snapshot.js'
-import type { PaxosMessage } from '../paxos/messages.js'
+import type { SnapshotMessage, WireMessage } from '../contracts/index.js'
 import type { NodeId, Slot } from '../paxos/types.js'
 import { mark } from '../util/marks.js'
 import { decodeRuntimeBlob } from './snapshots.js'
 import type { LocalSnapshot, RuntimeSnapshotBlob, SnapshotHost, SnapshotManager } from './snapshots.js'
 
-/** Runtime-level messages of snapshot transfer (never seen by the core). */
-export type SnapshotMessage =
-  | { readonly type: 'snapshotOffer', readonly manifest: Uint8Array }
-  | { readonly type: 'snapshotChunkRequest', readonly root: string, readonly chunk: number }
-  | { readonly type: 'snapshotChunk', readonly root: string, readonly chunk: number, readonly bytes: Uint8Array }
-  | { readonly type: 'snapshotDone', readonly root: string, readonly index: Slot }
-
-/** Everything a VirtualPeer sends and receives. */
-export type WireMessage = PaxosMessage | SnapshotMessage
+export type { SnapshotMessage, WireMessage } from '../contracts/index.js'
 
 const SNAPSHOT_TYPES: ReadonlySet<string> = new Set(['snapshotOffer', 'snapshotChunkRequest', 'snapshotChunk', 'snapshotDone'])
 

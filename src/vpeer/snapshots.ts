@@ -40,7 +40,7 @@ import type { PaxosNode } from '../paxos/node.js'
 import type { ConfigEntry } from '../paxos/reconfiguration.js'
 import type { Configuration, NodeId, Slot } from '../paxos/types.js'
 import { mark } from '../util/marks.js'
-import type { Clock, Storage } from './interfaces.js'
+import type { Clock, Storage } from '../contracts/index.js'
 import type { Outcome, SessionTable } from './sessions.js'
 
 export const DEFAULT_SNAPSHOT_EVERY_SLOTS = 10_000

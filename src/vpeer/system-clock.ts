@@ -1,27 +1,12 @@
 import { performance } from 'node:perf_hooks'
-import type { Clock } from './interfaces.js'
-
-/**
- * A caller passed a value the API cannot honour. Thrown synchronously, before anything was
- * scheduled or sent, so nothing needs undoing. (Kept here rather than in `errors.ts`, which
- * holds the runtime's operating errors; this one is a programming error of the caller.)
- */
-export class InvalidArgumentError extends Error {
-  static override name = 'InvalidArgumentError'
-  readonly code = 'ERR_INVALID_ARGUMENT'
-  constructor (message: string) {
-    super(message)
-    this.name = new.target.name
-  }
-}
+import type { Clock } from '../contracts/index.js'
+import { CodedError, InvalidArgumentError } from '../util/errors.js'
 
 /** `every`/`after` on a clock after its `stop()`: the timer would outlive the owner's shutdown. */
-export class ClockStoppedError extends Error {
+export class ClockStoppedError extends CodedError {
   static override name = 'ClockStoppedError'
-  readonly code = 'ERR_CLOCK_STOPPED'
   constructor (message = 'the clock is stopped') {
-    super(message)
-    this.name = new.target.name
+    super(message, 'ERR_CLOCK_STOPPED')
   }
 }
 

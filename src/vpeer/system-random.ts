@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto'
 import type { RandomSource } from '../paxos/node.js'
-import { InvalidArgumentError } from './system-clock.js'
+import { InvalidArgumentError } from '../util/errors.js'
 
 // node:crypto's randomInt limit: the range max − min must be below 2⁴⁸.
 const MAX_RANGE = 2 ** 48

@@ -1,13 +1,13 @@
 /**
  * One behavioural suite for every `Storage` implementation (the js-libp2p
  * interface-compliance-tests shape). It checks the written contract of `Storage` in
- * `src/vpeer/interfaces.ts`; implementation details are tested beside each implementation.
+ * `src/contracts/index.ts`; implementation details are tested beside each implementation.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { buildManifest } from '../../src/migration/snapshot.js'
 import type { SnapshotMeta } from '../../src/migration/snapshot.js'
 import type { Ballot, Configuration, DurableState, LogEntry, PersistBatch, Slot } from '../../src/paxos/types.js'
-import type { Storage } from '../../src/vpeer/interfaces.js'
+import type { Storage } from '../../src/contracts/index.js'
 
 export interface StorageHarness {
   /** A fresh, empty storage. */

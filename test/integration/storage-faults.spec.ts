@@ -20,7 +20,7 @@ import type { LogEntry, Slot } from '../../src/paxos/types.js'
 import { LevelStorage, MemoryStorage, StorageError } from '../../src/storage/index.js'
 import { describeKey, logKey } from '../../src/storage/keys.js'
 import { WITNESS_FILE } from '../../src/storage/witness.js'
-import type { Storage } from '../../src/vpeer/interfaces.js'
+import type { Storage } from '../../src/contracts/index.js'
 import { entry, snapshot, sortedLog } from '../compliance/storage.js'
 
 type RawDb = Level<Uint8Array, Uint8Array>

@@ -11,10 +11,11 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   util: [],
   paxos: ['util'],
   migration: ['paxos', 'util'],
-  // The Storage contract still lives in src/vpeer/interfaces.ts (see ARCHITECTURE.md).
-  storage: ['paxos', 'migration', 'util', 'vpeer/interfaces.js'],
-  vpeer: ['paxos', 'migration', 'util'],
-  sim: ['paxos', 'migration', 'util', 'vpeer', 'storage']
+  // The contracts every adapter and the runtime share (Storage, Transport, Clock, StateMachine, WireMessage, …).
+  contracts: ['paxos', 'migration', 'util'],
+  storage: ['contracts', 'paxos', 'migration', 'util'],
+  vpeer: ['contracts', 'paxos', 'migration', 'util'],
+  sim: ['contracts', 'paxos', 'migration', 'util', 'vpeer', 'storage']
 }
 
 function files (dir: string): string[] {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { NodeId } from '../../../src/paxos/types.js'
 import { LocalNetwork, LocalNetworkError } from '../../../src/vpeer/local-network.js'
-import { InvalidArgumentError } from '../../../src/vpeer/system-clock.js'
+import { InvalidArgumentError } from '../../../src/vpeer/errors.js'
 
 interface Msg { readonly n: number }
 

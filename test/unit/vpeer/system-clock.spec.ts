@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ClockStoppedError, InvalidArgumentError, SystemClock } from '../../../src/vpeer/system-clock.js'
+import { ClockStoppedError, SystemClock } from '../../../src/vpeer/system-clock.js'
+import { InvalidArgumentError } from '../../../src/vpeer/errors.js'
 
 // Real timers with small intervals: the assertions are about order and cancellation, never
 // about how precisely a timer fires (a loaded CI machine may be late by tens of ms).

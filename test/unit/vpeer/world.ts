@@ -8,7 +8,7 @@ import { Prng } from '../../../src/sim/prng.js'
 import { flushMicrotasks, Scheduler } from '../../../src/sim/scheduler.js'
 import { SimClock } from '../../../src/sim/sim-clock.js'
 import { SimNetwork } from '../../../src/sim/sim-network.js'
-import type { AbortOptions, Storage } from '../../../src/vpeer/interfaces.js'
+import type { AbortOptions, Storage } from '../../../src/contracts/index.js'
 import { VirtualPeer } from '../../../src/vpeer/virtual-peer.js'
 
 export type KvPeer = VirtualPeer<KvCommand, KvResult, KvQuery, KvAnswer>

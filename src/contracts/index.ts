@@ -1,5 +1,24 @@
+/**
+ * The contracts of vpeer, in one place: what the runtime (`VirtualPeer`) needs from the world
+ * and what it promises the application. Adapters — storage engines, transports (the libp2p one
+ * arrives with the network runtime), clocks — and applications depend on this module, never on
+ * the runtime's internals. Types only, plus the one error family.
+ *
+ * - `Storage`: durable state of one node (`MemoryStorage`, `LevelStorage`).
+ * - `Transport<WireMessage>`: delivers messages between members (`LocalNetwork`, `SimNetwork`).
+ * - `Clock`: time and timers (`SystemClock`, `SimClock`).
+ * - `RandomSource`: randomness for election timeouts (`systemRandom()`, the simulator's `Prng`).
+ * - `StateMachine`: the application's replicated state.
+ * - `WireMessage`: everything a member sends to another.
+ * - `AbortOptions`, `CodedError`, `AbortError`.
+ */
 import type { SnapshotMeta } from '../migration/snapshot.js'
+import type { PaxosMessage } from '../paxos/messages.js'
 import type { DurableState, NodeId, PersistBatch, Slot } from '../paxos/types.js'
+
+export type { RandomSource } from '../paxos/node.js'
+export { CodedError, AbortError, InvalidArgumentError } from '../util/errors.js'
+export type { CodedErrorOptions } from '../util/errors.js'
 
 export interface AbortOptions {
   signal?: AbortSignal
@@ -80,3 +99,17 @@ export interface StateMachine<C, R, Q = unknown, A = unknown> {
   snapshot (): Uint8Array
   restore (bytes: Uint8Array): void
 }
+
+/** Runtime-level messages of snapshot transfer (never seen by the core). */
+export type SnapshotMessage =
+  | { readonly type: 'snapshotOffer', readonly manifest: Uint8Array }
+  | { readonly type: 'snapshotChunkRequest', readonly root: string, readonly chunk: number }
+  | { readonly type: 'snapshotChunk', readonly root: string, readonly chunk: number, readonly bytes: Uint8Array }
+  | { readonly type: 'snapshotDone', readonly root: string, readonly index: Slot }
+
+/**
+ * Everything a VirtualPeer sends and receives. A transport carries these as they are (in
+ * process) or encoded; whatever arrives from the network passes the runtime's validation
+ * (`src/vpeer/message-validation.ts`) before anything acts on it.
+ */
+export type WireMessage = PaxosMessage | SnapshotMessage
