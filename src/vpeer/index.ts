@@ -1,6 +1,6 @@
 export { VirtualPeer, jsonCodec } from './virtual-peer.js'
 export type { CommandCodec, ApplyObserver, VirtualPeerInit, ClientSession, SubmitOptions, ReconfigureOptions, VirtualPeerStatus, VirtualPeerEvents } from './virtual-peer.js'
-export type { AbortOptions, ApplyContext, Clock, RandomSource, StateMachine, Storage, Transport, WireMessage, SnapshotMessage } from '../contracts/index.js'
+export type { AbortOptions, ApplyContext, Clock, RandomSource, StateMachine, Storage, Transport } from '../contracts/index.js'
 export * from './errors.js'
 export { SessionTable } from './sessions.js'
 export type { Outcome } from './sessions.js'
