@@ -183,7 +183,7 @@ class LocalCluster {
       throw error
     }
     // A failed disk write halts the replica; say so instead of leaving a silent minority.
-    peer.addEventListener('error', e => { this.io.err(`${m.id}: halted by a storage failure: ${String((e as CustomEvent<{ error: unknown }>).detail.error)}`) })
+    peer.addEventListener('error', e => { this.io.err(`${m.id}: halted by a storage failure: ${String(e.detail.error)}`) })
     const loaded = peer.status().commitIndex
     m.storage = storage
     m.peer = peer

@@ -293,7 +293,7 @@ export class SimCluster {
     // A replica that halts by itself (an assertion while handling a message, a storage failure)
     // is a finding: the runtime contains it to that replica, the checker reports it.
     peer.addEventListener('error', e => {
-      const error = (e as CustomEvent<{ error: unknown }>).detail.error
+      const error = e.detail.error
       this.checker.report('crash', `${id} halted: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
     })
     if (incarnation > 1) this.durability.onRestart(id, peer.status())

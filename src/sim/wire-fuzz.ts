@@ -165,8 +165,8 @@ export async function runWireFuzz (options: WireFuzzOptions): Promise<WireFuzzRe
       const peer = cluster.peer(id)
       if (peer === undefined || watched.has(peer)) continue
       watched.add(peer)
-      peer.addEventListener('error', (e: Event) => {
-        const error = (e as CustomEvent<{ error: unknown }>).detail.error
+      peer.addEventListener('error', e => {
+        const error = e.detail.error
         violate('halt', `${id} halted: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
       })
     }

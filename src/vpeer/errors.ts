@@ -24,6 +24,23 @@ export class NotStartedError extends VirtualPeerError {
 export { AbortError, CodedError, InvalidArgumentError } from '../util/errors.js'
 export type { CodedErrorOptions } from '../util/errors.js'
 
+/**
+ * A call gave up while this peer knew no leader: from here, no quorum of the group is reachable
+ * (a minority partition, too many members down). For a submit the command may still be applied
+ * later, if it reached a leader before the quorum was lost. `waitedMs` is how long the call
+ * waited, `noLeaderMs` how long this peer has known no leader.
+ */
+export class NoQuorumError extends VirtualPeerError {
+  static override name = 'NoQuorumError'
+  readonly waitedMs: number
+  readonly noLeaderMs: number
+  constructor (message: string, details: { waitedMs: number, noLeaderMs: number, cause?: unknown }) {
+    super(message, 'ERR_NO_QUORUM', details.cause === undefined ? undefined : { cause: details.cause })
+    this.waitedMs = details.waitedMs
+    this.noLeaderMs = details.noLeaderMs
+  }
+}
+
 export class CommandTooLargeError extends VirtualPeerError {
   static override name = 'CommandTooLargeError'
   constructor (message = 'the command exceeds the batch size limit') { super(message, 'ERR_COMMAND_TOO_LARGE') }

@@ -1,5 +1,5 @@
 export { VirtualPeer, jsonCodec } from './virtual-peer.js'
-export type { CommandCodec, ApplyObserver, VirtualPeerInit, ClientSession, SubmitOptions, ReconfigureOptions, VirtualPeerStatus, VirtualPeerEvents } from './virtual-peer.js'
+export type { CommandCodec, ApplyObserver, VirtualPeerInit, ClientSession, SubmitOptions, ReconfigureOptions, StopOptions, VirtualPeerStatus, VirtualPeerEvents } from './virtual-peer.js'
 export type { AbortOptions, ApplyContext, Clock, RandomSource, StateMachine, Storage, Transport } from '../contracts/index.js'
 export * from './errors.js'
 export { SessionTable } from './sessions.js'

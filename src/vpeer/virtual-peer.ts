@@ -1,5 +1,5 @@
 import { PaxosNode } from '../paxos/node.js'
-import type { CommittedSlot, NodeStatus, RandomSource, Ready } from '../paxos/node.js'
+import type { CommittedSlot, NodeStatus, RandomSource, Ready, RoleKind } from '../paxos/node.js'
 import type { PaxosConfigInit } from '../paxos/config.js'
 import { CorruptSnapshotError } from '../migration/errors.js'
 import type { Command, Configuration, NodeId, Slot, Value } from '../paxos/types.js'
@@ -20,7 +20,7 @@ import { WIRE_DROP_REASONS, isValidNodeId, validateWireMessage, wireLimitsOf } f
 import type { WireDropReason, WireLimits } from './message-validation.js'
 import { mark } from '../util/marks.js'
 import {
-  AbortError, ApplyError, BusyError, CommandTooLargeError, InvalidCommandError, NotStartedError, ReconfigurationRejectedError, SessionExpiredError, StoppedError
+  AbortError, ApplyError, BusyError, CommandTooLargeError, InvalidArgumentError, InvalidCommandError, NoQuorumError, NotStartedError, ReconfigurationRejectedError, SessionExpiredError, StoppedError
 } from './errors.js'
 
 /** Turns application commands into the opaque bytes the log carries, and back. */
@@ -86,6 +86,14 @@ export interface VirtualPeerInit<C, R, Q, A> {
   readonly trace?: (line: string) => void
   /** Automatic replacement of dead voters, run while this peer leads (see replacement.ts). */
   readonly replacement?: ReplacementPolicy
+  /**
+   * A `submit`, `reconfigure` or `read` that has waited this long while this peer knew no
+   * leader fails with `NoQuorumError` (`ERR_NO_QUORUM`): this side of the network cannot reach
+   * a quorum. Default 30,000 ms; `Infinity` waits for the caller's signal alone. A signal that
+   * fires while no leader is known also rejects with `NoQuorumError` rather than `AbortError`,
+   * so the caller learns why nothing happened.
+   */
+  readonly noQuorumTimeoutMs?: number
 }
 
 export interface ClientSession {
@@ -117,17 +125,44 @@ export interface ReconfigureOptions extends AbortOptions {
   readonly expectEpoch?: number
 }
 
+/**
+ * The events a VirtualPeer dispatches, by type. `addEventListener` is typed with this map:
+ * `vp.addEventListener('leader', e => e.detail.leader)` compiles without a cast.
+ */
 export interface VirtualPeerEvents {
-  leader: CustomEvent<{ leader: NodeId | undefined, role: string }>
-  membership: CustomEvent<{ configuration: Configuration, fromSlot: Slot, slot: Slot }>
-  applied: CustomEvent<{ index: Slot }>
-  error: CustomEvent<{ error: unknown }>
+  /** This peer's view of the leadership changed (a leader was learned or lost, or its own role changed). */
+  leader: CustomEvent<{ readonly leader: NodeId | undefined, readonly role: RoleKind }>
+  /** A membership change was applied here: `configuration` governs slots from `fromSlot` on. */
+  membership: CustomEvent<{ readonly configuration: Configuration, readonly fromSlot: Slot, readonly slot: Slot }>
+  /** Slots up to `index` are applied to the state machine here. */
+  applied: CustomEvent<{ readonly index: Slot }>
+  /** This replica halted: a disk write failed or a bug of ours was hit. Every pending call was rejected. */
+  error: CustomEvent<{ readonly error: unknown }>
+}
+
+type VirtualPeerListener<K extends keyof VirtualPeerEvents> =
+  | ((event: VirtualPeerEvents[K]) => void)
+  | { handleEvent (event: VirtualPeerEvents[K]): void }
+
+/** What EventTarget accepts, spelled out so the typings need neither lib.dom nor Node's private names. */
+type AnyListener = ((event: Event) => void) | { handleEvent (event: Event): void }
+interface ListenerOptions { capture?: boolean, once?: boolean, passive?: boolean, signal?: AbortSignal }
+
+export interface StopOptions {
+  /**
+   * Also close the storage once the peer has stopped (after any write in progress completed).
+   * Default false: whoever opened the storage closes it (it may outlive this peer, e.g. to be
+   * inspected or to start a new incarnation on it).
+   */
+  readonly closeStorage?: boolean
 }
 
 interface PendingCommand<_R> {
   readonly command: Command
   readonly resolve: (r: unknown) => void
   readonly reject: (e: unknown) => void
+  /** When the caller submitted it (for NoQuorumError's account of the wait). */
+  readonly submittedAt: number
   proposedAt: number
   readonly cleanup: () => void
 }
@@ -138,11 +173,13 @@ interface PendingRead<Q, A> {
   readonly reject: (e: unknown) => void
   index: Slot | undefined
   requested: boolean
+  readonly submittedAt: number
   requestedAt: number
   readonly cleanup: () => void
 }
 
 const DEFAULT_TICK_MS = 10
+const DEFAULT_NO_QUORUM_TIMEOUT_MS = 30_000
 const DEFAULT_RETRY_MS = 300
 const DEFAULT_SESSION_WINDOW = 1024
 
@@ -163,6 +200,9 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private readonly reads = new Map<string, PendingRead<Q, A>>()
   private readonly tickMs: number
   private readonly retryMs: number
+  private readonly noQuorumTimeoutMs: number
+  /** Since when this peer has known no leader (undefined while it knows one). */
+  private noLeaderSinceMs: number | undefined
   private seq = 0
   private readSeq = 0
   private appliedIndex: Slot = 0
@@ -171,6 +211,8 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private driving = false
   private drive: Promise<void> = Promise.resolve()
   private readonly cancels: Array<() => void> = []
+  /** `whenLeader` calls to reject when the peer stops. */
+  private readonly waiters = new Set<() => void>()
   /** Storage work that must run between two Readies (snapshot writes and installs). */
   private readonly betweenReadies: Array<() => Promise<void>> = []
   private readonly snapshots: SnapshotManager<R>
@@ -196,6 +238,8 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.clientId = init.clientId ?? `${init.id}#${init.random.int(0, 2 ** 31).toString(36)}${init.random.int(0, 2 ** 31).toString(36)}`
     this.tickMs = init.tickMs ?? DEFAULT_TICK_MS
     this.retryMs = init.retryMs ?? DEFAULT_RETRY_MS
+    this.noQuorumTimeoutMs = init.noQuorumTimeoutMs ?? DEFAULT_NO_QUORUM_TIMEOUT_MS
+    if (!(this.noQuorumTimeoutMs > 0)) throw new InvalidArgumentError(`noQuorumTimeoutMs must be positive, got ${String(init.noQuorumTimeoutMs)}`)
     this.wireLimits = wireLimitsOf(node.config)
     const host: SnapshotHost<R> = {
       id: init.id,
@@ -263,6 +307,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   start (): void {
     if (this.state !== 'new') return
     this.state = 'running'
+    this.noLeaderSinceMs = this.node.status().leader === undefined ? this.init.clock.nowMs() : undefined
     this.cancels.push(this.init.transport.onMessage((from: unknown, message: unknown) => { this.receive(from, message) }))
     this.cancels.push(this.init.clock.every(this.tickMs * 5, () => {
       if (this.state === 'running') this.snapshotTransfer.tick()
@@ -312,7 +357,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       mark('wire: handling a valid message threw, replica halted')
       this.init.trace?.(`${this.id} halted: handling ${message.type} from ${from} threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
       this.halt(error)
-      this.dispatchEvent(new CustomEvent('error', { detail: { error } }))
+      this.emit('error', { error })
     }
   }
 
@@ -326,13 +371,81 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
 
   /**
    * Stops the peer: timers and the transport handler are removed and every pending operation is
-   * rejected with StoppedError. Waits for a persist already in progress, so storage can be closed
-   * afterwards. (A crash in the simulator is `halt()` plus losing unsynced writes.)
+   * rejected with StoppedError. Waits for a persist already in progress, so the storage can be
+   * closed afterwards — by the caller, who opened it, unless `closeStorage` asks this peer to.
+   * (A crash in the simulator is `halt()` plus losing unsynced writes.)
    */
-  async stop (): Promise<void> {
+  async stop (options: StopOptions = {}): Promise<void> {
     this.halt()
     await this.drive
     await Promise.allSettled([...this.background])
+    if (options.closeStorage === true) await this.init.storage.close()
+  }
+
+  /**
+   * Resolves with the leader's id as soon as this peer knows one (at once if it does). Rejects
+   * with `NoQuorumError` if `signal` fires first (no leader known means no quorum reachable from
+   * here), with `StoppedError` if the peer stops.
+   */
+  async whenLeader (options: AbortOptions = {}): Promise<NodeId> {
+    this.assertRunning()
+    const known = this.node.status().leader
+    if (known !== undefined) return known
+    const started = this.init.clock.nowMs()
+    throwIfAborted(options.signal)
+    return await new Promise<NodeId>((resolve, reject) => {
+      const cleanup = (): void => {
+        this.removeEventListener('leader', onLeader)
+        this.waiters.delete(onStop)
+        options.signal?.removeEventListener('abort', onAbort)
+      }
+      const onLeader = (e: VirtualPeerEvents['leader']): void => {
+        if (e.detail.leader === undefined) return
+        cleanup()
+        resolve(e.detail.leader)
+      }
+      const onStop = (): void => {
+        cleanup()
+        reject(this.failure instanceof Error ? this.failure : new StoppedError())
+      }
+      const onAbort = (): void => {
+        cleanup()
+        reject(this.noQuorumError('no leader became known', started, options.signal?.reason))
+      }
+      this.addEventListener('leader', onLeader)
+      this.waiters.add(onStop)
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  override addEventListener<K extends keyof VirtualPeerEvents> (type: K, listener: VirtualPeerListener<K> | null, options?: boolean | ListenerOptions): void
+  override addEventListener (type: string, listener: AnyListener | null, options?: boolean | ListenerOptions): void
+  override addEventListener (type: string, listener: AnyListener | null, options?: boolean | ListenerOptions): void {
+    if (listener !== null) super.addEventListener(type, listener, options)
+  }
+
+  override removeEventListener<K extends keyof VirtualPeerEvents> (type: K, listener: VirtualPeerListener<K> | null, options?: boolean | { capture?: boolean }): void
+  override removeEventListener (type: string, listener: AnyListener | null, options?: boolean | { capture?: boolean }): void
+  override removeEventListener (type: string, listener: AnyListener | null, options?: boolean | { capture?: boolean }): void {
+    if (listener !== null) super.removeEventListener(type, listener, options)
+  }
+
+  private emit<K extends keyof VirtualPeerEvents> (type: K, detail: VirtualPeerEvents[K]['detail']): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }))
+  }
+
+  /**
+   * The error for a call that gave up while this peer knew no leader; `AbortError` when a
+   * leader was known (the quorum was reachable, the caller just stopped waiting).
+   */
+  private noQuorumError (what: string, since: number, cause: unknown): Error {
+    const now = this.init.clock.nowMs()
+    if (this.noLeaderSinceMs === undefined) return new AbortError(undefined, { cause })
+    return new NoQuorumError(`${what}: no quorum reachable from ${this.id} (no leader known for the last ${Math.round(now - Math.max(this.noLeaderSinceMs, since))} ms of the ${Math.round(now - since)} ms waited)`, {
+      waitedMs: now - since,
+      noLeaderMs: now - this.noLeaderSinceMs,
+      cause
+    })
   }
 
   /** Stops at once without waiting for anything: what a crash looks like from inside. */
@@ -346,6 +459,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.pending.clear()
     for (const r of this.reads.values()) { r.cleanup(); r.reject(error) }
     this.reads.clear()
+    for (const w of [...this.waiters]) w()
   }
 
   get running (): boolean {
@@ -388,13 +502,15 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     return await new Promise<T>((resolve, reject) => {
       const onAbort = (): void => {
         if (this.pending.get(key) === entry) this.pending.delete(key)
-        reject(new AbortError(undefined, { cause: options.signal?.reason }))
+        reject(this.noQuorumError('the command was not committed', entry.submittedAt, options.signal?.reason))
       }
+      const now = this.init.clock.nowMs()
       const entry: PendingCommand<R> = {
         command: cmd,
         resolve: resolve as (r: unknown) => void,
         reject,
-        proposedAt: this.init.clock.nowMs(),
+        submittedAt: now,
+        proposedAt: now,
         cleanup: () => options.signal?.removeEventListener('abort', onAbort)
       }
       options.signal?.addEventListener('abort', onAbort, { once: true })
@@ -411,10 +527,11 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     return await new Promise<A>((resolve, reject) => {
       const onAbort = (): void => {
         if (this.reads.delete(id)) this.node.cancelRead(id)
-        reject(new AbortError(undefined, { cause: options.signal?.reason }))
+        reject(this.noQuorumError('the read was not served', entry.submittedAt, options.signal?.reason))
       }
+      const now = this.init.clock.nowMs()
       const entry: PendingRead<Q, A> = {
-        query, resolve, reject, index: undefined, requested: false, requestedAt: this.init.clock.nowMs(),
+        query, resolve, reject, index: undefined, requested: false, submittedAt: now, requestedAt: now,
         cleanup: () => options.signal?.removeEventListener('abort', onAbort)
       }
       options.signal?.addEventListener('abort', onAbort, { once: true })
@@ -507,6 +624,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private retryPending (): void {
     if (this.state !== 'running') return
     const now = this.init.clock.nowMs()
+    if (this.noLeaderSinceMs !== undefined) this.failWithoutQuorum(now, this.noLeaderSinceMs)
     const due: Command[] = []
     for (const p of this.pending.values()) {
       if (now - p.proposedAt >= this.retryMs) { p.proposedAt = now; due.push(p.command) }
@@ -519,6 +637,24 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       }
     }
     this.kick()
+  }
+
+  /** Rejects the calls that have waited `noQuorumTimeoutMs` with no leader known. */
+  private failWithoutQuorum (now: number, noLeaderSince: number): void {
+    const expired = (submittedAt: number): boolean => now - Math.max(noLeaderSince, submittedAt) >= this.noQuorumTimeoutMs
+    for (const [key, p] of [...this.pending]) {
+      if (!expired(p.submittedAt)) continue
+      this.pending.delete(key)
+      p.cleanup()
+      p.reject(this.noQuorumError('the command was not committed', p.submittedAt, undefined))
+    }
+    for (const [id, r] of [...this.reads]) {
+      if (!expired(r.submittedAt)) continue
+      this.reads.delete(id)
+      this.node.cancelRead(id)
+      r.cleanup()
+      r.reject(this.noQuorumError('the read was not served', r.submittedAt, undefined))
+    }
   }
 
   /** Runs the Ready loop unless it is already running. */
@@ -553,7 +689,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       // The write did not happen (Storage guarantees all-or-nothing), so no acknowledgement
       // left and nothing is lost; but this replica cannot go on without its disk.
       this.halt(error)
-      this.dispatchEvent(new CustomEvent('error', { detail: { error } }))
+      this.emit('error', { error })
     }
   }
 
@@ -562,7 +698,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       this.init.transport.send(env.to, env.message)
     }
     for (const c of rd.committed) this.applySlot(c)
-    if (rd.committed.length > 0) this.dispatchEvent(new CustomEvent('applied', { detail: { index: this.appliedIndex } }))
+    if (rd.committed.length > 0) this.emit('applied', { index: this.appliedIndex })
     // The consistent copy for a snapshot is taken here, right after applying (snapshots.ts).
     if (rd.committed.length > 0) this.snapshots.afterApply(this.appliedIndex)
     for (const peer of rd.snapshotRequests) this.snapshotTransfer.offer(peer)
@@ -576,7 +712,9 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     }
     this.serveReads()
     if (rd.softState !== undefined) {
-      this.dispatchEvent(new CustomEvent('leader', { detail: { leader: rd.softState.leader, role: rd.softState.role } }))
+      if (rd.softState.leader === undefined) this.noLeaderSinceMs ??= this.init.clock.nowMs()
+      else this.noLeaderSinceMs = undefined
+      this.emit('leader', { leader: rd.softState.leader, role: rd.softState.role })
       // A new leader may not have our forwarded commands: offer them again now.
       if (rd.softState.leader !== undefined) {
         const all = [...this.pending.values()].map(p => p.command)
@@ -597,7 +735,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       const known = this.sessions.lookup(p.command)
       if (known !== undefined && known !== 'expired') this.settle(key, known)
     }
-    this.dispatchEvent(new CustomEvent('applied', { detail: { index } }))
+    this.emit('applied', { index })
     this.serveReads()
   }
 
@@ -629,7 +767,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private reconfigOutcome (slot: Slot, o: ReconfigOutcome | undefined): Outcome<R> {
     if (o === undefined) return { ok: false, code: 'ERR_RECONFIGURATION_REJECTED', message: 'no outcome recorded' }
     if (!o.ok) return { ok: false, code: 'ERR_RECONFIGURATION_REJECTED', message: o.reason }
-    this.dispatchEvent(new CustomEvent('membership', { detail: { configuration: o.configuration, fromSlot: o.fromSlot, slot } }))
+    this.emit('membership', { configuration: o.configuration, fromSlot: o.fromSlot, slot })
     return { ok: true, result: o.configuration as unknown as R }
   }
 

@@ -58,7 +58,7 @@ async function group (): Promise<{ network: LocalNetwork<unknown>, errors: unkno
       random: systemRandom(),
       stateMachine: new KvStateMachine()
     })
-    peer.addEventListener('error', e => { halted.push(`${id}: ${String((e as CustomEvent<{ error: unknown }>).detail.error)}`) })
+    peer.addEventListener('error', e => { halted.push(`${id}: ${String(e.detail.error)}`) })
     peers.push(peer)
     peer.start()
   }

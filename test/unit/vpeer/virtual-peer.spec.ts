@@ -181,7 +181,7 @@ describe('VirtualPeer assembled by hand (PeerWorld)', () => {
       const p = await world.boot(id, false)
       const seen: Array<{ leader: NodeId | undefined, role: string }> = []
       events.set(id, seen)
-      p.addEventListener('leader', e => { seen.push((e as CustomEvent<{ leader: NodeId | undefined, role: string }>).detail) })
+      p.addEventListener('leader', e => { seen.push(e.detail) })
       p.start()
     }
     const leader = await world.electLeader()
@@ -224,7 +224,7 @@ describe('VirtualPeer assembled by hand (PeerWorld)', () => {
     for (let i = 1; i <= 3; i++) expect(await world.settle(lp.submit(write(`k${i}`, i)))).toEqual({ ok: true })
 
     const errors: unknown[] = []
-    lp.addEventListener('error', e => { errors.push((e as CustomEvent<{ error: unknown }>).detail.error) })
+    lp.addEventListener('error', e => { errors.push(e.detail.error) })
     storages.get(leader)?.failNextPersist()
     const session = { client: 'retry', seq: 1 }
     const failed = await rejectionOf(world.settle(lp.submit(write('k4', 4), { session })))
