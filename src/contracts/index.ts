@@ -86,6 +86,12 @@ export interface ApplyContext {
   readonly offset: number
   readonly client: string
   readonly seq: number
+  /**
+   * When the leader proposed the slot (its clock, ms since the epoch), chosen with the value and
+   * identical on every replica: use it instead of a clock for timestamps, names and expiry. Not
+   * strictly increasing along the log (0 in slots written before proposal times existed).
+   */
+  readonly proposedAtMs: number
 }
 
 /**

@@ -48,6 +48,12 @@ export interface Command {
 export interface Value {
   readonly id: string
   readonly commands: readonly Command[]
+  /**
+   * The proposing leader's clock (ms) when it proposed the value, never below a time the leader
+   * had already seen in the log: the same on every replica, so state machines can use it for
+   * deterministic timestamps and expiry. Absent in values written before it existed (read as 0).
+   */
+  readonly time?: number
 }
 
 /** An acceptor's vote: it accepted `value` for this slot in `ballot`. */

@@ -65,12 +65,13 @@ export class InvalidCommandError extends VirtualPeerError {
 }
 
 /**
- * A retried command whose session sequence number is older than the session window: the
- * group no longer remembers whether it ran. The client broke the window contract.
+ * A retried command the group no longer remembers, so it cannot tell whether it ran: its
+ * sequence number is older than the session window, or its whole session expired (no command
+ * for `sessionTtlMs`). The client broke the session contract; the command was not run again.
  */
 export class SessionExpiredError extends VirtualPeerError {
   static override name = 'SessionExpiredError'
-  constructor (message = 'the command is older than the session window') { super(message, 'ERR_SESSION_EXPIRED') }
+  constructor (message = 'the session no longer remembers this command (older than its window, or the session expired)') { super(message, 'ERR_SESSION_EXPIRED') }
 }
 
 /** A membership change did not apply: another change won the epoch compare-and-set, or it is invalid. */

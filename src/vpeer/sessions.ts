@@ -9,7 +9,18 @@ interface Session<R> {
   maxSeq: number
   /** Insertion order is ascending seq in practice, which makes eviction from the front cheap. */
   readonly results: Map<number, Outcome<R>>
+  /** The table's clock when this session last ran a command (`FRESH`: restored from a v1 snapshot). */
+  lastActiveMs: number
 }
+
+/** One remembered session as it travels in a snapshot: client, maxSeq, outcomes, last activity. */
+export type SessionEntry<R> = [string, number, Array<[number, Outcome<R>]>, number]
+
+/** A session restored without a last-activity time: it counts as active at the next `advance`. */
+const FRESH = -1
+
+/** Default time a session is remembered after its last command: one hour of the group's time. */
+export const DEFAULT_SESSION_TTL_MS = 60 * 60 * 1000
 
 /**
  * The replicated client-session table: it makes a retried command (same client and seq) take
@@ -19,20 +30,64 @@ interface Session<R> {
  * Each session remembers the outcomes of its last `window` sequence numbers. A client keeps at
  * most `window` commands outstanding, so any seq a client can still retry is inside the window:
  * a seq inside the window with no remembered outcome has never run. Older seqs are answered with
- * `expired`. Every replica evicts identically, so the table is part of the replicated state.
+ * `expired`.
+ *
+ * Sessions themselves expire, so that a group serving many short-lived clients keeps bounded
+ * memory: a session that ran no command for `ttlMs` of the table's clock is forgotten, and only
+ * its client id is kept (a tombstone) for another `ttlMs`: any command of that client in that
+ * time is answered `expired` instead of being run a second time. After that the client id is
+ * unknown again and a command with it opens a new session. The clock is the proposal time
+ * carried by each slot's value (the leader's clock when it proposed the slot, the same on every
+ * replica), never a local clock, and it only moves forward. Every replica applies the same slots
+ * with the same times, so every replica evicts identically, and the table stays part of the
+ * replicated state (it travels in snapshots with its clock).
+ *
+ * The contract for clients: a command is not retried more than `ttlMs` after its session's last
+ * command was applied (later, the retry is refused with `expired` for another `ttlMs`; later
+ * still, it would run again as the first command of a new session).
  */
 export class SessionTable<R> {
+  /** Ordered by last activity, oldest first (a session that runs a command moves to the end). */
   private readonly sessions = new Map<string, Session<R>>()
+  /** Forgotten sessions: client → when it was forgotten, oldest first. */
+  private readonly tombstones = new Map<string, number>()
   readonly window: number
+  readonly ttlMs: number
+  private clockMs = 0
 
-  constructor (window: number) {
+  constructor (window: number, ttlMs = DEFAULT_SESSION_TTL_MS) {
     this.window = window
+    this.ttlMs = ttlMs
+  }
+
+  /** The table's clock: the highest proposal time applied so far. */
+  get nowMs (): number {
+    return this.clockMs
+  }
+
+  /**
+   * Moves the table's clock to `timeMs` (if later) and forgets the sessions idle for `ttlMs`.
+   * Called with each slot's proposal time before its commands are looked up.
+   */
+  advance (timeMs: number): void {
+    if (timeMs <= this.clockMs) return
+    this.clockMs = timeMs
+    for (const [client, at] of this.tombstones) {
+      if (this.clockMs - at < this.ttlMs) break
+      this.tombstones.delete(client)
+    }
+    for (const [client, s] of this.sessions) {
+      if (s.lastActiveMs === FRESH) { s.lastActiveMs = this.clockMs; continue }
+      if (this.clockMs - s.lastActiveMs < this.ttlMs) break
+      this.sessions.delete(client)
+      this.tombstones.set(client, this.clockMs)
+    }
   }
 
   /** Returns the remembered outcome, 'expired', or undefined if the command must run now. */
   lookup (command: Command): Outcome<R> | 'expired' | undefined {
     const s = this.sessions.get(command.client)
-    if (s === undefined) return undefined
+    if (s === undefined) return this.tombstones.has(command.client) ? 'expired' : undefined
     const known = s.results.get(command.seq)
     if (known !== undefined) return known
     if (command.seq <= s.maxSeq - this.window) return 'expired'
@@ -42,9 +97,13 @@ export class SessionTable<R> {
   record (command: Command, outcome: Outcome<R>): void {
     let s = this.sessions.get(command.client)
     if (s === undefined) {
-      s = { maxSeq: 0, results: new Map() }
-      this.sessions.set(command.client, s)
+      s = { maxSeq: 0, results: new Map(), lastActiveMs: this.clockMs }
+    } else {
+      // Move it to the end: the map stays ordered by last activity.
+      this.sessions.delete(command.client)
+      s.lastActiveMs = this.clockMs
     }
+    this.sessions.set(command.client, s)
     s.results.set(command.seq, outcome)
     if (command.seq > s.maxSeq) s.maxSeq = command.seq
     const floor = s.maxSeq - this.window
@@ -54,21 +113,41 @@ export class SessionTable<R> {
     }
   }
 
+  /** Sessions remembered. */
   get size (): number {
     return this.sessions.size
   }
 
-  /**
-   * Replaces the whole table with `entries` (the output of `toJSON`, e.g. from a snapshot). The
-   * caller validated their shape (snapshots.ts does, before anything is installed).
-   */
-  restore (entries: ReadonlyArray<readonly [string, number, ReadonlyArray<readonly [number, Outcome<R>]>]>): void {
-    this.sessions.clear()
-    for (const [client, maxSeq, results] of entries) this.sessions.set(client, { maxSeq, results: new Map(results) })
+  /** Forgotten sessions whose client ids are still refused. */
+  get forgotten (): number {
+    return this.tombstones.size
   }
 
-  /** Plain data for snapshots (issue 3) and replica comparison. */
-  toJSON (): Array<[string, number, Array<[number, Outcome<R>]>]> {
-    return [...this.sessions].map(([client, s]) => [client, s.maxSeq, [...s.results]])
+  /**
+   * Replaces the whole table with the output of `toJSON` (e.g. from a snapshot). Entries of the
+   * first blob version have no last-activity time (3 elements): they count as active at the next
+   * `advance`. The caller validated the shape (snapshots.ts does, before anything is installed).
+   */
+  restore (
+    entries: ReadonlyArray<readonly [string, number, ReadonlyArray<readonly [number, Outcome<R>]>, number?]>,
+    expiry: { readonly clockMs: number, readonly tombstones: ReadonlyArray<readonly [string, number]> } = { clockMs: 0, tombstones: [] }
+  ): void {
+    this.sessions.clear()
+    this.tombstones.clear()
+    this.clockMs = expiry.clockMs
+    for (const [client, maxSeq, results, lastActiveMs] of entries) {
+      this.sessions.set(client, { maxSeq, results: new Map(results), lastActiveMs: lastActiveMs ?? FRESH })
+    }
+    for (const [client, at] of expiry.tombstones) this.tombstones.set(client, at)
+  }
+
+  /** Plain data for snapshots and replica comparison, oldest activity first. */
+  toJSON (): Array<SessionEntry<R>> {
+    return [...this.sessions].map(([client, s]) => [client, s.maxSeq, [...s.results], s.lastActiveMs])
+  }
+
+  /** The table's clock and tombstones, for snapshots (`restore`'s second argument). */
+  expiryState (): { clockMs: number, tombstones: Array<[string, number]> } {
+    return { clockMs: this.clockMs, tombstones: [...this.tombstones] }
   }
 }

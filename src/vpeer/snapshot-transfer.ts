@@ -255,7 +255,7 @@ export class SnapshotTransfer<R> {
     await write
     if (!this.host.running()) return
     this.host.stateMachine.restore(state)
-    this.host.sessions.restore(t.blob.sessions)
+    this.host.sessions.restore(t.blob.sessions, t.blob.sessionExpiry)
     node.installSnapshot(meta.index, t.blob.configs)
     this.manager.adopt({ meta, state })
     this.incoming = undefined

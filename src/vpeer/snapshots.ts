@@ -41,7 +41,7 @@ import type { ConfigEntry } from '../paxos/reconfiguration.js'
 import type { Configuration, NodeId, Slot } from '../paxos/types.js'
 import { mark } from '../util/marks.js'
 import type { Clock, Storage } from '../contracts/index.js'
-import type { Outcome, SessionTable } from './sessions.js'
+import type { Outcome, SessionEntry, SessionTable } from './sessions.js'
 
 export const DEFAULT_SNAPSHOT_EVERY_SLOTS = 10_000
 export const DEFAULT_LOG_RETENTION_SLOTS = 1000
@@ -49,11 +49,14 @@ export const DEFAULT_SNAPSHOT_CHUNK_BYTES = 64 * 1024
 /** Chunks hashed per clock tick while a manifest is built (16 × 64 KiB ≈ 1 MiB ≈ 1 ms of SHA-256). */
 export const DEFAULT_CHUNKS_PER_STEP = 16
 
-export type SessionEntries<R> = Array<[string, number, Array<[number, Outcome<R>]>]>
+/** Session entries; those of a version-1 blob have no last-activity time. */
+export type SessionEntries<R> = Array<SessionEntry<R> | [string, number, Array<[number, Outcome<R>]>]>
 
 /** What the runtime stores in `SnapshotMeta.sessions`: the session table and every configuration in force. */
 export interface RuntimeSnapshotBlob<R> {
   readonly sessions: SessionEntries<R>
+  /** The session table's clock and its forgotten sessions (version 2; empty for version 1). */
+  readonly sessionExpiry: { readonly clockMs: number, readonly tombstones: Array<[string, number]> }
   /** The configurations governing slots above the snapshot's index (`PaxosNode.snapshotConfigs`). */
   readonly configs: ConfigEntry[]
 }
@@ -64,7 +67,8 @@ export interface LocalSnapshot {
   readonly state: Uint8Array
 }
 
-const BLOB_VERSION = 1
+/** Version 2 added each session's last activity, the table's clock and its tombstones. */
+const BLOB_VERSION = 2
 
 /**
  * Encodes the runtime's part of a snapshot as small versioned JSON. `SnapshotMeta.configuration`
@@ -72,8 +76,12 @@ const BLOB_VERSION = 1
  * govern the slots above the index; they travel here, covered by the manifest's root.
  * Session outcomes must be JSON values (the result type R of the state machine).
  */
-export function encodeRuntimeBlob<R> (sessions: SessionEntries<R>, configs: readonly ConfigEntry[]): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({ v: BLOB_VERSION, sessions, configs }))
+export function encodeRuntimeBlob<R> (
+  sessions: Array<SessionEntry<R>>,
+  configs: readonly ConfigEntry[],
+  sessionExpiry: RuntimeSnapshotBlob<R>['sessionExpiry'] = { clockMs: 0, tombstones: [] }
+): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ v: BLOB_VERSION, sessions, configs, sessionClock: sessionExpiry.clockMs, tombstones: sessionExpiry.tombstones }))
 }
 
 /** @throws CorruptSnapshotError on anything that is not a blob `encodeRuntimeBlob` could have made */
@@ -85,8 +93,9 @@ export function decodeRuntimeBlob<R> (bytes: Uint8Array): RuntimeSnapshotBlob<R>
     throw new CorruptSnapshotError('runtime blob is not JSON', { cause: error })
   }
   if (!isObject(raw)) throw new CorruptSnapshotError('runtime blob is not an object')
-  if (raw.v !== BLOB_VERSION) throw new CorruptSnapshotError(`runtime blob version ${String(raw.v)}`)
+  if (raw.v !== 1 && raw.v !== BLOB_VERSION) throw new CorruptSnapshotError(`runtime blob version ${String(raw.v)}`)
   const { sessions, configs } = raw
+  const v2 = raw.v === BLOB_VERSION
   if (!Array.isArray(configs) || configs.length === 0) throw new CorruptSnapshotError('runtime blob has no configuration')
   let lastFrom = 0
   for (const c of configs as unknown[]) {
@@ -97,14 +106,25 @@ export function decodeRuntimeBlob<R> (bytes: Uint8Array): RuntimeSnapshotBlob<R>
   }
   if (!Array.isArray(sessions)) throw new CorruptSnapshotError('runtime blob has no session table')
   for (const s of sessions as unknown[]) {
-    if (!Array.isArray(s) || s.length !== 3 || typeof s[0] !== 'string' || !isSlot(s[1]) || !Array.isArray(s[2])) {
+    if (!Array.isArray(s) || s.length !== (v2 ? 4 : 3) || typeof s[0] !== 'string' || !isSlot(s[1]) || !Array.isArray(s[2]) || (v2 && !isSlot(s[3]))) {
       throw new CorruptSnapshotError('malformed session in runtime blob')
     }
     for (const r of s[2] as unknown[]) {
       if (!Array.isArray(r) || r.length !== 2 || !isSlot(r[0]) || !isOutcome(r[1])) throw new CorruptSnapshotError('malformed session outcome in runtime blob')
     }
   }
-  return { sessions: sessions as SessionEntries<R>, configs: configs as ConfigEntry[] }
+  let sessionExpiry: RuntimeSnapshotBlob<R>['sessionExpiry'] = { clockMs: 0, tombstones: [] }
+  if (v2) {
+    const { sessionClock, tombstones } = raw
+    if (!isSlot(sessionClock) || !Array.isArray(tombstones)) throw new CorruptSnapshotError('runtime blob has no session clock')
+    for (const t of tombstones as unknown[]) {
+      if (!Array.isArray(t) || t.length !== 2 || typeof t[0] !== 'string' || !isSlot(t[1]) || t[1] > sessionClock) {
+        throw new CorruptSnapshotError('malformed session tombstone in runtime blob')
+      }
+    }
+    sessionExpiry = { clockMs: sessionClock, tombstones: tombstones as Array<[string, number]> }
+  }
+  return { sessions: sessions as SessionEntries<R>, configs: configs as ConfigEntry[], sessionExpiry }
 }
 
 function isObject (v: unknown): v is Record<string, unknown> {
@@ -250,7 +270,7 @@ export class SnapshotManager<R> {
     if (every <= 0 || this.building !== undefined || this.storing || applied - this.lastIndex < every) return
     const state = this.host.stateMachine.snapshot()
     const configs = this.host.node.snapshotConfigs(applied)
-    const blob = encodeRuntimeBlob(this.host.sessions.toJSON(), configs)
+    const blob = encodeRuntimeBlob(this.host.sessions.toJSON(), configs, this.host.sessions.expiryState())
     const builder = new ManifestBuilder(applied, (configs[0] as ConfigEntry).configuration, blob, state, this.options.chunkBytes)
     this.lastIndex = applied
     mark('vpeer: snapshot copy taken')

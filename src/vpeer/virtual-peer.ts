@@ -6,7 +6,7 @@ import type { Command, Configuration, NodeId, Slot, Value } from '../paxos/types
 import { isReconfigCommand, reconfigCommand } from '../paxos/reconfiguration.js'
 import type { ConfigChange, ReconfigOutcome } from '../paxos/reconfiguration.js'
 import type { AbortOptions, Clock, StateMachine, Storage, Transport } from '../contracts/index.js'
-import { SessionTable } from './sessions.js'
+import { DEFAULT_SESSION_TTL_MS, SessionTable } from './sessions.js'
 import { planReplacement } from './replacement.js'
 import type { ReplacementPolicy } from './replacement.js'
 import type { Outcome } from './sessions.js'
@@ -70,6 +70,12 @@ export interface VirtualPeerInit<C, R, Q, A> {
   readonly retryMs?: number
   /** Outcomes remembered per client session (see SessionTable). */
   readonly sessionWindow?: number
+  /**
+   * A client session that ran no command for this long (by the proposal times in the log, the
+   * same on every replica) is forgotten; a retry of it within another `sessionTtlMs` fails with
+   * `SessionExpiredError`. Default one hour. Every member must use the same value.
+   */
+  readonly sessionTtlMs?: number
   /** This peer's own client id for `submit` without an explicit session. Must be unique per incarnation. */
   readonly clientId?: string
   readonly paxos?: Partial<Omit<PaxosConfigInit, 'id' | 'configuration'>>
@@ -234,7 +240,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.id = init.id
     this.node = node
     this.codec = init.codec ?? jsonCodec<C>()
-    this.sessions = new SessionTable<R>(init.sessionWindow ?? DEFAULT_SESSION_WINDOW)
+    this.sessions = new SessionTable<R>(init.sessionWindow ?? DEFAULT_SESSION_WINDOW, init.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS)
     this.clientId = init.clientId ?? `${init.id}#${init.random.int(0, 2 ** 31).toString(36)}${init.random.int(0, 2 ** 31).toString(36)}`
     this.tickMs = init.tickMs ?? DEFAULT_TICK_MS
     this.retryMs = init.retryMs ?? DEFAULT_RETRY_MS
@@ -272,7 +278,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     })
     if (loaded !== undefined) {
       // The state machine was restored in create(); the sessions and the applied index follow it.
-      this.sessions.restore(loaded.blob.sessions)
+      this.sessions.restore(loaded.blob.sessions, loaded.blob.sessionExpiry)
       this.appliedIndex = loaded.snapshot.meta.index
       this.snapshots.adopt(loaded.snapshot)
       init.observer?.installed?.(this.appliedIndex)
@@ -741,6 +747,9 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
 
   private applySlot ({ slot, value, reconfigs }: CommittedSlot): void {
     this.init.observer?.slot?.(slot, value)
+    const proposedAtMs = value.time ?? 0
+    // Session expiry runs on the log's time, so every replica forgets the same sessions at the same slot.
+    this.sessions.advance(proposedAtMs)
     for (let offset = 0; offset < value.commands.length; offset++) {
       const command = value.commands[offset] as Command
       const known = this.sessions.lookup(command)
@@ -750,11 +759,11 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
         outcome = known !== undefined && known !== 'expired' ? known : this.reconfigOutcome(slot, reconfigs?.get(offset))
         if (known === undefined) this.sessions.record(command, outcome)
       } else if (known === 'expired') {
-        outcome = { ok: false, code: 'ERR_SESSION_EXPIRED', message: 'command older than the session window' }
+        outcome = { ok: false, code: 'ERR_SESSION_EXPIRED', message: 'the session no longer remembers this command (older than its window, or the session expired)' }
       } else if (known !== undefined) {
         outcome = known
       } else {
-        outcome = this.execute(command, slot, offset)
+        outcome = this.execute(command, slot, offset, proposedAtMs)
         this.sessions.record(command, outcome)
         this.init.observer?.command?.(slot, command, outcome)
       }
@@ -771,7 +780,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     return { ok: true, result: o.configuration as unknown as R }
   }
 
-  private execute (command: Command, slot: Slot, offset: number): Outcome<R> {
+  private execute (command: Command, slot: Slot, offset: number, proposedAtMs: number): Outcome<R> {
     let decoded: C
     try {
       decoded = this.codec.decode(command.data)
@@ -779,7 +788,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       return { ok: false, code: 'ERR_INVALID_COMMAND', message: error instanceof Error ? error.message : String(error) }
     }
     try {
-      return { ok: true, result: this.init.stateMachine.apply(decoded, { slot, offset, client: command.client, seq: command.seq }) }
+      return { ok: true, result: this.init.stateMachine.apply(decoded, { slot, offset, client: command.client, seq: command.seq, proposedAtMs }) }
     } catch (error) {
       return { ok: false, code: 'ERR_APPLY', message: error instanceof Error ? error.message : String(error) }
     }

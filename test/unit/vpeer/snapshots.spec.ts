@@ -64,9 +64,19 @@ beforeEach(() => { resetMarks() })
 describe('runtime snapshot blob', () => {
   it('round-trips sessions and configurations and refuses garbage with CorruptSnapshotError', () => {
     const configs = [{ fromSlot: 1, configuration: { epoch: 1, voters: ['a', 'b'], learners: [] } }, { fromSlot: 40, configuration: { epoch: 2, voters: ['a', 'c'], learners: [] } }]
-    const sessions: Array<[string, number, Array<[number, { ok: true, result: number }]>]> = [['c1', 3, [[3, { ok: true, result: 7 }]]]]
-    const blob = decodeRuntimeBlob<number>(encodeRuntimeBlob(sessions, configs))
-    expect(blob).toEqual({ sessions, configs })
+    const sessions: Array<[string, number, Array<[number, { ok: true, result: number }]>, number]> = [['c1', 3, [[3, { ok: true, result: 7 }]], 1500]]
+    const sessionExpiry = { clockMs: 2000, tombstones: [['gone', 1200]] as Array<[string, number]> }
+    const blob = decodeRuntimeBlob<number>(encodeRuntimeBlob(sessions, configs, sessionExpiry))
+    expect(blob).toEqual({ sessions, configs, sessionExpiry })
+    // Version 1 (before session expiry): entries without an activity time, no clock.
+    const v1 = [['c1', 3, [[3, { ok: true, result: 7 }]]]]
+    expect(decodeRuntimeBlob(enc.encode(JSON.stringify({ v: 1, sessions: v1, configs })))).toEqual({ sessions: v1, configs, sessionExpiry: { clockMs: 0, tombstones: [] } })
+    const v2 = (extra: Record<string, unknown>): Uint8Array => enc.encode(JSON.stringify({ v: 2, sessions, configs, sessionClock: 2000, tombstones: [], ...extra }))
+    expect(() => decodeRuntimeBlob(v2({ sessions: v1 }))).toThrow(CorruptSnapshotError)
+    expect(() => decodeRuntimeBlob(v2({ sessionClock: -1 }))).toThrow(CorruptSnapshotError)
+    expect(() => decodeRuntimeBlob(v2({ tombstones: [['x', 2001]] }))).toThrow(CorruptSnapshotError)
+    expect(() => decodeRuntimeBlob(v2({ tombstones: [['x']] }))).toThrow(CorruptSnapshotError)
+    expect(decodeRuntimeBlob(v2({ tombstones: [['x', 2000]] })).sessionExpiry.tombstones).toEqual([['x', 2000]])
     expect(() => decodeRuntimeBlob(enc.encode('nope'))).toThrow(CorruptSnapshotError)
     expect(() => decodeRuntimeBlob(enc.encode(JSON.stringify({ v: 1, sessions: [], configs: [] })))).toThrow(CorruptSnapshotError)
     expect(() => decodeRuntimeBlob(enc.encode(JSON.stringify({ v: 9, sessions: [], configs })))).toThrow(CorruptSnapshotError)
