@@ -13,6 +13,9 @@
  *
  * Entry (kind 'E'): version, kind, round, node, value id, command count,
  *                   then per command: client, seq, data.
+ * Timed entry (kind 'T'): the same, then the value's proposal time (ms). A value without a time
+ *                   (written before proposal times existed) is an 'E' record, one with a time a
+ *                   'T' record, so both forms stay canonical.
  * Meta  (kind 'M'): version, kind, promised round, promised node, commitIndex.
  * Format (kind 'F'): version, kind, storage format version, database id (byte array).
  * Head  (kind 'H'): version, kind, previous chain hash, chain hash (byte arrays), meta seq,
@@ -30,6 +33,7 @@ export const FORMAT_VERSION = 1
 const KIND_ENTRY = 0x45 // 'E'
 const KIND_FORMAT = 0x46 // 'F'
 const KIND_HEAD = 0x48 // 'H'
+const KIND_TIMED_ENTRY = 0x54 // 'T'
 const KIND_META = 0x4d // 'M'
 const KIND_SNAPSHOT = 0x4e // 'N'
 
@@ -138,6 +142,10 @@ export function logEntryEncodedBytes (entry: LogEntry): number {
   }
   let bytes = 2 + ballotBytes('ballot', entry.ballot) +
     stringBytes('value.id', entry.value.id, CODEC_LIMITS.idBytesMax) + varintBytes(commands.length)
+  if (entry.value.time !== undefined) {
+    checkNat('value.time', entry.value.time)
+    bytes += varintBytes(entry.value.time)
+  }
   for (let i = 0; i < commands.length; i++) {
     bytes += commandBytes(`value.commands[${i}]`, commands[i] as Command)
   }
@@ -242,7 +250,7 @@ class Writer {
 export function encodeLogEntry (entry: LogEntry): Uint8Array {
   const writer = new Writer(logEntryEncodedBytes(entry))
   writer.byte(FORMAT_VERSION)
-  writer.byte(KIND_ENTRY)
+  writer.byte(entry.value.time === undefined ? KIND_ENTRY : KIND_TIMED_ENTRY)
   writer.varint(entry.ballot.round)
   writer.string(entry.ballot.node)
   writer.string(entry.value.id)
@@ -252,6 +260,7 @@ export function encodeLogEntry (entry: LogEntry): Uint8Array {
     writer.varint(command.seq)
     writer.data(command.data)
   }
+  if (entry.value.time !== undefined) writer.varint(entry.value.time)
   return writer.finish()
 }
 
@@ -334,14 +343,16 @@ class Reader extends ByteReader {
     })
   }
 
-  header (kind: number): void {
+  /** Reads version and kind; returns the kind, which must be one of `kinds`. */
+  header (...kinds: number[]): number {
     if (this.bytes.byteLength > CODEC_LIMITS.recordBytesMax) {
       this.fail(`record of ${this.bytes.byteLength} bytes exceeds the limit of ${CODEC_LIMITS.recordBytesMax}`)
     }
     const version = this.byte('format version')
     if (version !== FORMAT_VERSION) this.fail(`unknown format version ${version}`)
     const actual = this.byte('record kind')
-    if (actual !== kind) this.fail(`record kind 0x${actual.toString(16)}, expected 0x${kind.toString(16)}`)
+    if (!kinds.includes(actual)) this.fail(`record kind 0x${actual.toString(16)}, expected ${kinds.map(k => `0x${k.toString(16)}`).join(' or ')}`)
+    return actual
   }
 
   string (field: string, max: number): string {
@@ -381,7 +392,7 @@ function toBytes (bytes: Uint8Array, record: string, key: string | undefined): U
  */
 export function decodeLogEntry (bytes: Uint8Array, key?: string): LogEntry {
   const reader = new Reader(toBytes(bytes, 'log entry', key), 'log entry', key)
-  reader.header(KIND_ENTRY)
+  const kind = reader.header(KIND_ENTRY, KIND_TIMED_ENTRY)
   const round = reader.varint('ballot.round')
   const node = reader.string('ballot.node', CODEC_LIMITS.idBytesMax)
   const id = reader.string('value.id', CODEC_LIMITS.idBytesMax)
@@ -395,6 +406,11 @@ export function decodeLogEntry (bytes: Uint8Array, key?: string): LogEntry {
     const seq = reader.varint(`commands[${i}].seq`)
     const data = reader.data(`commands[${i}].data`, CODEC_LIMITS.commandDataBytesMax)
     commands.push({ client, seq, data })
+  }
+  if (kind === KIND_TIMED_ENTRY) {
+    const time = reader.varint('value.time')
+    reader.end()
+    return { ballot: { round, node }, value: { id, commands, time } }
   }
   reader.end()
   return { ballot: { round, node }, value: { id, commands } }

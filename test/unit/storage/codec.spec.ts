@@ -20,7 +20,8 @@ const ballotArb = fc.record({ round: nat, node: text })
 const commandArb = fc.record({ client: text, seq: nat, data: fc.uint8Array({ maxLength: 300 }) })
 const entryArb: fc.Arbitrary<LogEntry> = fc.record({
   ballot: ballotArb,
-  value: fc.record({ id: text, commands: fc.array(commandArb, { maxLength: 8 }) })
+  // Values with and without a proposal time ('T' and 'E' records).
+  value: fc.record({ id: text, commands: fc.array(commandArb, { maxLength: 8 }), time: nat }, { requiredKeys: ['id', 'commands'] })
 })
 const metaArb: fc.Arbitrary<MetaRecord> = fc.record({ promised: ballotArb, commitIndex: nat })
 
@@ -166,7 +167,9 @@ describe('log entry codec', () => {
       ['value.id', { ...base, value: { id: 'a'.repeat(CODEC_LIMITS.idBytesMax + 1), commands: [] } }],
       ['value.commands[0].seq', { ...base, value: { id: 'v', commands: [{ ...command, seq: -1 }] } }],
       ['value.commands[0].client', { ...base, value: { id: 'v', commands: [{ ...command, client: '\uD800x' }] } }],
-      ['value.commands[1].data', { ...base, value: { id: 'v', commands: [command, { ...command, data: [1] as unknown as Uint8Array }] } }]
+      ['value.commands[1].data', { ...base, value: { id: 'v', commands: [command, { ...command, data: [1] as unknown as Uint8Array }] } }],
+      ['value.time', { ...base, value: { id: 'v', commands: [], time: -1 } }],
+      ['value.time', { ...base, value: { id: 'v', commands: [], time: 1.5 } }]
     ]
     for (const [field, entry] of invalid) {
       expect(() => encodeLogEntry(entry), field).toThrow(InvalidRecordError)
