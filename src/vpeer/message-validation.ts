@@ -282,7 +282,9 @@ function value (raw: unknown, where: string, limits: WireLimits): Value {
     if (total > limits.batchBytesMax) fail('size', `${where}.commands: more than ${limits.batchBytesMax} data bytes`)
     return cmd
   })
-  return { id: valueId, commands }
+  const time = optionalField(o, 'time', where)
+  if (time === undefined) return { id: valueId, commands }
+  return { id: valueId, commands, time: checkInt(time, `${where}.time`, 0, Number.MAX_SAFE_INTEGER) }
 }
 
 function command (raw: unknown, where: string, maxBytes: number): Command {

@@ -84,6 +84,8 @@ describe('validateWireMessage: what correct nodes send', () => {
 
   it('accepts the bounds themselves', () => {
     expect(accepted({ type: 'accept', ballot: { round: MAX_ROUND, node: 'n'.repeat(MAX_ID_BYTES) }, slot: MAX_SLOT, value: { id: 'v', commands: [cmd(1, 100)] }, commitIndex: MAX_SLOT }).type).toBe('accept')
+    const timed = accepted({ ...SAMPLES.accept, value: { id: 'v', commands: [], time: Number.MAX_SAFE_INTEGER } })
+    expect(timed.type === 'accept' ? timed.value.time : undefined).toBe(Number.MAX_SAFE_INTEGER)
     expect(accepted({ type: 'snapshotChunkRequest', root: ROOT, chunk: MAX_CHUNK }).type).toBe('snapshotChunkRequest')
   })
 })
@@ -135,6 +137,9 @@ describe('validateWireMessage: the messages of issue 7 §2 and their kin', () =>
     ['a command with a forged Uint8Array', { type: 'forward', commands: [{ client: 'c', seq: 1, data: Object.create(Uint8Array.prototype) }] }, 'shape'],
     ['a command with a negative seq', { type: 'forward', commands: [{ client: 'c', seq: -1, data: new Uint8Array(0) }] }, 'range'],
     ['an empty value id', { ...SAMPLES.accept, value: { id: '', commands: [] } }, 'field'],
+    ['a value time that is not a number', { ...SAMPLES.accept, value: { id: 'v', commands: [], time: '5' } }, 'field'],
+    ['a negative value time', { ...SAMPLES.accept, value: { id: 'v', commands: [], time: -1 } }, 'range'],
+    ['a fractional value time', { ...SAMPLES.accept, value: { id: 'v', commands: [], time: 1.5 } }, 'range'],
     ['a holey array', { type: 'forward', commands: [cmd(1), , cmd(2)] }, 'shape'], // eslint-disable-line no-sparse-arrays
     ['a readReply with index NaN', { type: 'readReply', id: 'r', index: Number.NaN }, 'range'],
     ['a readReply with index null', { type: 'readReply', id: 'r', index: null }, 'field'],
