@@ -691,14 +691,25 @@ export function markdownTables (r: BenchResult): string {
   return lines.join('\n')
 }
 
+/** The header comment, as the `--help` text. */
+const USAGE = `usage: npm run bench:replacement -- [--quick] [--markdown] [--seeds N] [--first N] [--nodes 3,5] [--ticks 25,50,…]
+       [--series timeout,log,size,stream] [--state-mib 1,4] [--stream-mib 16] [--loss P] [--pipeline N] [--clients N]
+
+Simulated time from a voter's permanent crash to its replacement voting, by replaceAfterTicks,
+log length and snapshot size, plus the wall-clock throughput of one snapshot transfer.
+JSON on stdout, progress on stderr; --markdown also prints the README tables on stderr.
+--quick runs a few seeds and two settings (a smoke test).`
+
 const invokedPath = process.argv[1]
-if (invokedPath !== undefined && import.meta.url === pathToFileURL(invokedPath).href) {
+if (invokedPath !== undefined && import.meta.url === pathToFileURL(invokedPath).href && process.argv.slice(2).some(a => a === '--help' || a === '-h')) {
+  process.stdout.write(USAGE + '\n')
+} else if (invokedPath !== undefined && import.meta.url === pathToFileURL(invokedPath).href) {
   try {
     process.stdout.write(JSON.stringify(await main(process.argv.slice(2)), null, 2) + '\n')
   } catch (error) {
     // Bad flags: say why and exit 2, as the other CLIs do; anything else is a real failure.
     if (!(error instanceof UsageError)) throw error
-    process.stderr.write(`${error.message}\n`)
+    process.stderr.write(`${error.message}\n${USAGE}\n`)
     process.exitCode = 2
   }
 }

@@ -11,6 +11,22 @@ import { join } from 'node:path'
 import type { LogEntry, Slot } from '../src/paxos/types.js'
 import { LevelStorage } from '../src/storage/index.js'
 
+const USAGE = `usage: npm run bench:storage [-- --help]
+
+LevelDB persist throughput of LevelStorage by batch size (1, 16, 64 entries) and payload (64 B,
+4 KiB): one persist = one synced LevelDB batch. JSON on stdout. BENCH_MS sets the time per case
+(default 1500 ms).`
+
+const args = process.argv.slice(2)
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(USAGE + '\n')
+  process.exit(0)
+}
+if (args.length > 0) {
+  process.stderr.write(`unknown arguments: ${args.join(' ')}\n${USAGE}\n`)
+  process.exit(2)
+}
+
 const durationMs = Number(process.env['BENCH_MS'] ?? 1500)
 const batchSizes = [1, 16, 64]
 const payloadBytes = [64, 4096]

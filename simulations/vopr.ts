@@ -91,7 +91,9 @@ const FAILURES_LISTED = 50
 /** Every test-only mutation (PaxosMutations and SimMutations); test/sim/mutations.spec.ts proves each is caught. */
 const MUTATIONS: readonly string[] = SIM_MUTATIONS
 
-const HELP = `npm run sim -- [options]: deterministic simulation runs of real VirtualPeers.
+const HELP = `usage: npm run sim -- [options]
+
+Deterministic simulation runs of real VirtualPeers.
 
   --seeds N, --first S     run seeds S … S+N−1 (default 100 seeds from 1) in worker processes
   --seed N --trace         replay one seed with a readable trace (--history FILE writes its client history)
