@@ -3,9 +3,11 @@
  * faults, and persist batches go to an in-memory image (no fsync). It measures the protocol
  * logic and the driver, not the disk (bench/storage.ts measures that) nor a transport.
  *
- *   npm run bench:core                       JSON on stdout, progress on stderr
+ *   npm run bench:core                       a table on stdout, progress on stderr
+ *   npm run bench:core -- --json             the full result as JSON instead (every run, the config)
  *   npm run bench:core -- --quick            a few thousand commands per case (smoke test)
  *   npm run bench:core -- --nodes 3 --seconds 5 --markdown
+ *   npm run bench:core -- --help
  *
  * For each cluster size two cases run: "batched" (default batching, 64-byte commands, reported
  * as committed commands/s) and "unbatched" (batchCommandsMax 1, so commands/s = slots/s). A
@@ -95,7 +97,27 @@ const TARGET_UNBATCHED_3 = 50_000
 /** A run that makes no progress for this many consecutive ticks is stuck (a bug, not slowness). */
 const STALL_TICKS = 200
 
-interface Options {
+export const USAGE = `Usage: npm run bench:core -- [options]
+
+Throughput of the Multi-Paxos core in one process (CoreCluster: no network, no faults, persists
+to memory without fsync). For each cluster size, a batched and an unbatched case: a warm-up run,
+then timed runs. Progress on stderr; the result on stdout, as a table unless --json or --markdown.
+
+  --nodes LIST          cluster sizes (default 3,5)
+  --modes LIST          batched and/or unbatched (default both)
+  --seconds N           length of each timed run, sized from the warm-up rate (default 2)
+  --repeats N           timed runs per case; the table shows their median (default 3)
+  --tick-ms N           wall-clock ms per core tick (default 10)
+  --message-budget N    messages delivered between two checks of the loop (default 64)
+  --quick               a few thousand commands per case, no timing (smoke test)
+  --json                the full result as JSON: every run, the resolved config, the machine
+  --markdown            the README table (Markdown) instead of the plain table
+  --help                this text`
+
+/** How the result is printed on stdout. */
+export type OutputFormat = 'table' | 'json' | 'markdown'
+
+export interface Options {
   readonly quick: boolean
   readonly nodes: number[]
   readonly modes: Mode[]
@@ -103,37 +125,63 @@ interface Options {
   readonly repeats: number
   readonly tickMs: number
   readonly messageBudget: number
-  readonly markdown: boolean
-  readonly log: (line: string) => void
+  readonly format: OutputFormat
 }
 
-function parseOptions (argv: readonly string[], log: (line: string) => void): Options {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      quick: { type: 'boolean', default: false },
-      nodes: { type: 'string', default: '3,5' },
-      modes: { type: 'string', default: 'batched,unbatched' },
-      seconds: { type: 'string' },
-      repeats: { type: 'string' },
-      'tick-ms': { type: 'string', default: '10' },
-      'message-budget': { type: 'string', default: '64' },
-      markdown: { type: 'boolean', default: false }
-    },
-    strict: true,
-    allowPositionals: false
-  })
+/** A bad flag (exit 2), as opposed to a failure of the bench itself. */
+export class UsageError extends Error {
+  readonly code = 'ERR_BENCH_USAGE'
+  constructor (message: string) {
+    super(message)
+    this.name = 'UsageError'
+  }
+}
+
+/** `--help` was asked for: print the usage and exit 0. */
+export class HelpRequested extends Error {
+  readonly code = 'ERR_BENCH_HELP'
+  constructor () {
+    super(USAGE)
+    this.name = 'HelpRequested'
+  }
+}
+
+export function parseOptions (argv: readonly string[]): Options {
+  let values
+  try {
+    values = parseArgs({
+      args: [...argv],
+      options: {
+        quick: { type: 'boolean', default: false },
+        nodes: { type: 'string', default: '3,5' },
+        modes: { type: 'string', default: 'batched,unbatched' },
+        seconds: { type: 'string' },
+        repeats: { type: 'string' },
+        'tick-ms': { type: 'string', default: '10' },
+        'message-budget': { type: 'string', default: '64' },
+        json: { type: 'boolean', default: false },
+        markdown: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false }
+      },
+      strict: true,
+      allowPositionals: false
+    }).values
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error))
+  }
+  if (values.help === true) throw new HelpRequested()
   const nodes = (values.nodes ?? '3,5').split(',').map(s => Number(s.trim()))
-  for (const n of nodes) if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--nodes: bad cluster size in ${values.nodes ?? ''}`)
+  for (const n of nodes) if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--nodes: bad cluster size in ${values.nodes ?? ''}`)
   const num = (name: string, raw: string | undefined, fallback: number): number => {
     const v = raw === undefined ? fallback : Number(raw)
-    if (!Number.isFinite(v) || v < 0) throw new Error(`--${name}: expected a non-negative number, got ${raw ?? ''}`)
+    if (!Number.isFinite(v) || v < 0) throw new UsageError(`--${name}: expected a non-negative number, got ${raw ?? ''}`)
     return v
   }
   const modes = (values.modes ?? '').split(',').map(s => s.trim())
   const isMode = (m: string): m is Mode => m === 'batched' || m === 'unbatched'
   const badMode = modes.find(m => !isMode(m))
-  if (badMode !== undefined) throw new Error(`--modes: expected batched and/or unbatched, got ${badMode}`)
+  if (badMode !== undefined) throw new UsageError(`--modes: expected batched and/or unbatched, got ${badMode}`)
+  if (values.json === true && values.markdown === true) throw new UsageError('--json and --markdown: choose one output format')
   const quick = values.quick ?? false
   return {
     quick,
@@ -143,8 +191,7 @@ function parseOptions (argv: readonly string[], log: (line: string) => void): Op
     repeats: Math.max(1, Math.floor(num('repeats', values.repeats, 3))),
     tickMs: num('tick-ms', values['tick-ms'], 10),
     messageBudget: Math.max(1, Math.floor(num('message-budget', values['message-budget'], 64))),
-    markdown: values.markdown ?? false,
-    log
+    format: values.json === true ? 'json' : values.markdown === true ? 'markdown' : 'table'
   }
 }
 
@@ -286,19 +333,19 @@ function commandsFor (ratePerSec: number, seconds: number, floor: number): numbe
   return Math.max(floor, Math.ceil(ratePerSec * seconds / PROPOSE_CHUNK) * PROPOSE_CHUNK)
 }
 
-function runCase (nodes: number, mode: Mode, o: Options): CaseResult {
+function runCase (nodes: number, mode: Mode, o: Options, log: (line: string) => void): CaseResult {
   // Quick mode only proves the pipeline works: a handful of slots per case.
   const warmCommands = o.quick ? (mode === 'batched' ? 3 * PROPOSE_CHUNK : 2000) : (mode === 'batched' ? 400_000 : 30_000)
   // The first run warms the JIT (the core and the driver are monomorphic after a few thousand
   // slots) and gives the rate used to size the timed runs.
   const warm = runOnce(nodes, mode, warmCommands, o.tickMs, o.messageBudget)
-  o.log(`${nodes} nodes ${mode}: warm-up ${warm.run.commandsPerSec} commands/s, ${warm.run.slotsPerSec} slots/s`)
+  log(`${nodes} nodes ${mode}: warm-up ${warm.run.commandsPerSec} commands/s, ${warm.run.slotsPerSec} slots/s`)
   const commands = o.quick ? warmCommands : commandsFor(warm.run.commandsPerSec, o.seconds, PROPOSE_CHUNK)
   const runs: RunResult[] = []
   for (let i = 0; i < o.repeats; i++) {
     const { run } = runOnce(nodes, mode, commands, o.tickMs, o.messageBudget)
     runs.push(run)
-    o.log(`${nodes} nodes ${mode}: run ${i + 1}/${o.repeats}: ${run.commandsPerSec} commands/s, ${run.slotsPerSec} slots/s, ` +
+    log(`${nodes} nodes ${mode}: run ${i + 1}/${o.repeats}: ${run.commandsPerSec} commands/s, ${run.slotsPerSec} slots/s, ` +
       `${run.avgCommandsPerSlot} commands/slot, ${run.messagesPerSlot} messages/slot, ${run.seconds} s (${run.cpuSeconds} s CPU)`)
   }
   return {
@@ -317,11 +364,15 @@ function runCase (nodes: number, mode: Mode, o: Options): CaseResult {
   }
 }
 
+/** Runs the cases `argv` asks for; `log` receives progress lines. Throws UsageError, HelpRequested. */
 export function main (argv: readonly string[], log: (line: string) => void = line => process.stderr.write(line + '\n')): BenchResult {
-  const o = parseOptions(argv, log)
+  return run(parseOptions(argv), log)
+}
+
+export function run (o: Options, log: (line: string) => void): BenchResult {
   const cases: CaseResult[] = []
   for (const n of o.nodes) {
-    for (const mode of o.modes) cases.push(runCase(n, mode, o))
+    for (const mode of o.modes) cases.push(runCase(n, mode, o, log))
   }
   const b3 = cases.find(c => c.nodes === 3 && c.mode === 'batched')
   const u3 = cases.find(c => c.nodes === 3 && c.mode === 'unbatched')
@@ -347,13 +398,59 @@ export function main (argv: readonly string[], log: (line: string) => void = lin
       ? { batched3: b3.commandsPerSec.median >= TARGET_BATCHED_3, unbatched3: u3.slotsPerSec.median >= TARGET_UNBATCHED_3 }
       : undefined
   }
-  if (o.markdown) log(markdownTable(result))
   return result
+}
+
+/** What the CLI prints on stdout for `format`. */
+export function formatResult (r: BenchResult, format: OutputFormat): string {
+  switch (format) {
+    case 'json': return JSON.stringify(r, null, 2)
+    case 'markdown': return markdownTable(r)
+    case 'table': return textTable(r)
+  }
+}
+
+const count = (x: number): string => Math.round(x).toLocaleString('en-US')
+const spread = (s: Stat): string => `${count(s.median)} (${count(s.min)}–${count(s.max)})`
+const batching = (c: CaseResult): string => c.mode === 'batched' ? `on (≤ ${c.config['batchCommandsMax'] ?? '?'})` : 'off'
+
+/**
+ * The terminal table: medians of the timed runs with their min–max, aligned columns, then the
+ * 3-node targets. The JSON (--json) has every run and the resolved configuration.
+ */
+export function textTable (r: BenchResult): string {
+  const header = ['nodes', 'batching', 'commands/s (min–max)', 'slots/s', 'commands/CPU-s', 'commands/slot', 'messages/slot']
+  const rows = r.cases.map(c => [
+    String(c.nodes), batching(c), spread(c.commandsPerSec), count(c.slotsPerSec.median),
+    count(c.commandsPerCpuSec.median), String(c.avgCommandsPerSlot.median), String(c.messagesPerSlot.median)
+  ])
+  // Numbers right-aligned, words left-aligned.
+  const left = new Set([1])
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(row => (row[i] ?? '').length)))
+  const line = (cells: readonly string[]): string =>
+    cells.map((cell, i) => left.has(i) ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)).join('  ').trimEnd()
+  const runs = r.options.quick ? 'quick (smoke test, not a measurement)' : `median of ${r.options.repeats} runs of about ${r.options.secondsPerRun} s`
+  const lines = [
+    `Core throughput: ${r.driver}; ${r.storage}`,
+    `${r.cpu.model} (${r.cpu.count} CPUs), Node ${r.node}, ${r.platform}, ${r.date}`,
+    `${runs}, ${r.options.commandBytes}-byte commands`,
+    '',
+    line(header),
+    line(widths.map(w => '-'.repeat(w))),
+    ...rows.map(line)
+  ]
+  const met = (ok: boolean): string => ok ? 'met' : 'NOT met'
+  if (r.options.quick) {
+    lines.push('', 'targets: not judged (--quick)')
+  } else if (r.targetsMet !== undefined) {
+    lines.push('', `targets (3 nodes): batched ≥ ${count(r.targets.batchedCommandsPerSec3)} commands/s ${met(r.targetsMet.batched3)}; ` +
+      `unbatched ≥ ${count(r.targets.unbatchedSlotsPerSec3)} slots/s ${met(r.targetsMet.unbatched3)}`)
+  }
+  return lines.join('\n')
 }
 
 /** The README table: medians, (min–max) of the repeats; CPU-s is process CPU time (see RunResult). */
 export function markdownTable (r: BenchResult): string {
-  const fmt = (s: Stat): string => `${Math.round(s.median).toLocaleString('en-US')} (${Math.round(s.min).toLocaleString('en-US')}–${Math.round(s.max).toLocaleString('en-US')})`
   const lines = [
     `Core throughput, ${r.cpu.model}, Node ${r.node}, ${r.storage}, ${r.date.slice(0, 10)}`,
     '',
@@ -361,14 +458,29 @@ export function markdownTable (r: BenchResult): string {
     '|---:|---|---:|---:|---:|---:|---:|'
   ]
   for (const c of r.cases) {
-    lines.push(`| ${c.nodes} | ${c.mode === 'batched' ? `on (≤ ${c.config['batchCommandsMax'] ?? '?'})` : 'off'} | ${fmt(c.commandsPerSec)} | ${fmt(c.slotsPerSec)} | ` +
-      `${Math.round(c.commandsPerCpuSec.median).toLocaleString('en-US')} | ` +
+    lines.push(`| ${c.nodes} | ${batching(c)} | ${spread(c.commandsPerSec)} | ${spread(c.slotsPerSec)} | ` +
+      `${count(c.commandsPerCpuSec.median)} | ` +
       `${c.avgCommandsPerSlot.median} | ${c.messagesPerSlot.median} |`)
   }
   return lines.join('\n')
 }
 
+/** The CLI: returns the exit code (0 done, 2 bad flags); a failure of the bench itself throws. */
+export function cli (argv: readonly string[], out: (text: string) => void, err: (text: string) => void): number {
+  let o: Options
+  try {
+    o = parseOptions(argv)
+  } catch (error) {
+    if (error instanceof HelpRequested) { out(USAGE + '\n'); return 0 }
+    if (error instanceof UsageError) { err(`${error.message}\n\n${USAGE}\n`); return 2 }
+    throw error
+  }
+  const result = run(o, line => { err(line + '\n') })
+  out(formatResult(result, o.format) + '\n')
+  return 0
+}
+
 const invokedPath = process.argv[1]
 if (invokedPath !== undefined && import.meta.url === pathToFileURL(invokedPath).href) {
-  process.stdout.write(JSON.stringify(main(process.argv.slice(2)), null, 2) + '\n')
+  process.exitCode = cli(process.argv.slice(2), text => process.stdout.write(text), text => process.stderr.write(text))
 }

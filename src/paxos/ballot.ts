@@ -7,7 +7,7 @@ import type { Ballot, NodeId } from './types.js'
  */
 export const MAX_BALLOT_ROUND = 2 ** 48
 
-/** Lexicographic order on `(round, node)`: negative if a < b, 0 if equal, positive if a > b. */
+/** Lexicographic order on `(round, node)`: negative if `a < b`, 0 if equal, positive if `a > b`. */
 export function compareBallots (a: Ballot, b: Ballot): number {
   if (a.round !== b.round) return a.round < b.round ? -1 : 1
   if (a.node === b.node) return 0

@@ -252,7 +252,7 @@ export class PaxosNode {
   /** Ticks since a leader was last heard (or this node led); drives polling for chosen values. */
   private ticksSinceLeader = 0
   private pollAttempt = 0
-  /** Highest slot handed out in a Ready. Invariant: appliedIndex <= handedOut <= commitIndex. */
+  /** Highest slot handed out in a Ready. Invariant: `appliedIndex <= handedOut <= commitIndex`. */
   private handedOut: Slot = 0
   private appliedIndex: Slot = 0
   private readyCount = 0

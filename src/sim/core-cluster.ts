@@ -23,7 +23,8 @@ export interface CoreClusterOptions {
   readonly onReady?: (id: NodeId, rd: Ready) => void
 }
 
-interface InFlight { readonly from: NodeId, readonly to: NodeId, readonly message: PaxosMessage }
+/** A message between two nodes of a CoreCluster, as its `drop` filter sees it. */
+export interface InFlight { readonly from: NodeId, readonly to: NodeId, readonly message: PaxosMessage }
 
 /** A node's durable image, updated only through persist batches, as a disk would be. */
 export class DurableImage {

@@ -15,7 +15,7 @@ export interface DelayRange {
  * is judged by the settings in force when it is sent.
  */
 export interface NetworkFaults {
-  /** One-way delay, uniform in [min, max] ms. Default { min: 1, max: 10 }. */
+  /** One-way delay, uniform in [min, max] ms. Default `{ min: 1, max: 10 }`. */
   delayMs: DelayRange
   /** Mean of an exponential tail added to every delay (0 = none): rare, very late messages. */
   delayTailMeanMs: number
@@ -28,7 +28,7 @@ export interface NetworkFaults {
    * already reorder messages; this makes overtaking by far more than one delay likely.
    */
   reorderRate: number
-  /** Extra delay of a reordered message. Default { min: 10, max: 100 }. */
+  /** Extra delay of a reordered message. Default `{ min: 10, max: 100 }`. */
   reorderDelayMs: DelayRange
 }
 

@@ -35,6 +35,7 @@ export {
 } from './codec.js'
 export type { FormatRecord, HeadRecord, MetaRecord, SnapshotRecord } from './codec.js'
 export { openRecord, sealRecord, STORAGE_FORMAT_VERSION } from './frame.js'
+export type { OpenedRecord } from './frame.js'
 export { WITNESS_FILE } from './witness.js'
 export { DAMAGE_MARKER_FILE } from './engine-report.js'
 export { checkCompactUpTo, checkSnapshot } from './snapshot.js'

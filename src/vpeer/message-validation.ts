@@ -105,7 +105,7 @@ export function wireLimitsOf (config: Pick<PaxosConfig, 'batchCommandsMax' | 'ba
  * - `range`: a number that is not a safe integer in its range (NaN, 6.5, −1, Infinity, above its bound);
  * - `size`: a string, list or byte array over its bound;
  * - `relation`: fields that a correct sender never combines (bottom ballot where a real one
- *   belongs, fromSlot > toSlot, non-consecutive catch-up slots, an unknown reject reason …);
+ *   belongs, `fromSlot > toSlot`, non-consecutive catch-up slots, an unknown reject reason …);
  * - `sender`: the transport's sender id itself is not a valid node id;
  * - `exception`: inspecting the message threw (a Proxy with throwing traps).
  */

@@ -8,6 +8,7 @@ import type { NodeId } from '../paxos/types.js'
  * membership change through the log, so two leaders racing cannot both win (the epoch
  * compare-and-set decides).
  *
+ * ```
  *   voter X silent > replaceAfterTicks
  *        │
  *        ▼
@@ -15,6 +16,7 @@ import type { NodeId } from '../paxos/types.js'
  *        │ yes                              │ no
  *        ▼                                  ▼
  *   replaceVoter(X → Y)               addLearner(spare from the pool)
+ * ```
  *
  * A learner that falls silent is removed again, so a dead spare cannot block the process.
  */

@@ -8,9 +8,9 @@ import { CodedError } from '../../util/errors.js'
 export class MalformedHistoryError extends CodedError {
   static override name = 'MalformedHistoryError'
   /**
-   * @param line 1-based line of the JSON-lines text; for events built in code, the 1-based
+   * @param line - 1-based line of the JSON-lines text; for events built in code, the 1-based
    *   position of the event in the array (unless the event carries its own `line`).
-   * @param reason what is wrong, without the line number.
+   * @param reason - what is wrong, without the line number.
    */
   constructor (readonly line: number, readonly reason: string) {
     super(`line ${line}: ${reason}`, 'ERR_MALFORMED_HISTORY')
