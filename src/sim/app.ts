@@ -48,9 +48,17 @@ export interface SimApplication<C, R, Q, A, S> {
 
 /**
  * Identity function that lets TypeScript infer an application's types from its state machine
- * factory and the model's `init`, so the workload and `step` are typed without annotations.
+ * factory (`C, R, Q, A`) and the model's `init` (`S`), so the workload and `step` are typed
+ * without annotations. The workload and the model are not inference sites: an object-literal
+ * union returned by the workload would otherwise widen `C` with `undefined`.
  */
-export function defineApp<C, R, Q, A, S> (app: SimApplication<C, R, Q, A, S>): SimApplication<C, R, Q, A, S> {
+export function defineApp<C, R, Q, A, S> (app: {
+  readonly stateMachine: (id: NodeId) => StateMachine<C, R, Q, A>
+  readonly workload: NoInfer<Workload<C, Q>>
+  readonly model: SequentialModel<S, NoInfer<SimOperation<C, Q>>, NoInfer<R | A>>
+  readonly digest?: NoInfer<(stateMachine: StateMachine<C, R, Q, A>) => string>
+  readonly codec?: NoInfer<CommandCodec<C>>
+}): SimApplication<C, R, Q, A, S> {
   return app
 }
 

@@ -80,6 +80,12 @@ export interface SimClusterOptions<C = KvCommand, R = KvResult, Q = KvQuery, A =
   /** How commands become log bytes (default: JSON, VirtualPeer's default). */
   readonly codec?: CommandCodec<C>
   /**
+   * Trace each state machine `restore` from the node's own disk at boot (restores from a peer's
+   * snapshot are traced by the runtime already). Off by default, so the KV runs' traces stay
+   * as published.
+   */
+  readonly traceRestores?: boolean
+  /**
    * Automatic replacement of dead voters; candidates are the non-members, live ones first (the DHT's role).
    * `candidates` overrides that pool, e.g. to let spares become available only over time.
    */
@@ -385,6 +391,7 @@ export class SimCluster<C = KvCommand, R = KvResult, Q = KvQuery, A = KvAnswer> 
         installed: index => {
           this.checker.onSnapshot(id, incarnation, index, this.digestOf(sm))
           if (created) this.snapshotInstalls++
+          else if (this.options.traceRestores === true) this.trace(`${id} restored its state machine from the snapshot at ${index} on its disk`)
         }
       }
     })

@@ -147,7 +147,7 @@ const EMPTY_STATS: RunStats = {
 
 /** What differs between the KV run and an application's run: state machine, clients, checker. */
 interface Driver<C, R, Q, A, E> {
-  readonly cluster: Pick<SimClusterOptions<C, R, Q, A>, 'stateMachine' | 'digest' | 'codec'>
+  readonly cluster: Pick<SimClusterOptions<C, R, Q, A>, 'stateMachine' | 'digest' | 'codec' | 'traceRestores'>
   clients (cluster: SimCluster<C, R, Q, A>, prng: Prng, history: E[], count: number): RunClient[]
   /** The linearizability verdict, with a readable message for a violation. */
   check (history: readonly E[], maxSteps: number): { outcome: RunStats['lincheck'], message?: string }
@@ -183,6 +183,7 @@ function appDriver<C, R, Q, A, S> (app: SimApplication<C, R, Q, A, S>): Driver<C
   return {
     cluster: {
       stateMachine: app.stateMachine,
+      traceRestores: true,
       ...(app.digest !== undefined ? { digest: app.digest } : {}),
       ...(app.codec !== undefined ? { codec: app.codec } : {})
     },
@@ -350,7 +351,8 @@ async function waitForConvergence<C, R, Q, A> (cluster: SimCluster<C, R, Q, A>, 
     const digests = new Set(ids.map(id => cluster.digest(id)))
     if (applied.every(a => a >= target) && new Set(applied).size === 1 && digests.size === 1) return { ok: true, message: '' }
     if (cluster.scheduler.now() >= deadline) {
-      return { ok: false, message: `replicas did not converge after healing: applied ${ids.map((id, i) => `${id}=${applied[i]}`).join(' ')}, highest chosen ${target}` }
+      const states = digests.size > 1 ? `; their states differ (${digests.size} distinct)` : ''
+      return { ok: false, message: `replicas did not converge after healing: applied ${ids.map((id, i) => `${id}=${applied[i]}`).join(' ')}, highest chosen ${target}${states}` }
     }
     await cluster.scheduler.runUntilAsync(cluster.scheduler.now() + 100)
   }
