@@ -1,5 +1,6 @@
 /**
- * Linearizability checker for client histories of key-value registers (DESIGN.md, src/sim).
+ * Linearizability checker for client histories of key-value registers (`checkHistory`) and of
+ * any application against its sequential model (`checkModelHistory`).
  * See README.md for the algorithm and the meaning of `fail` and `info`.
  */
 export { parseHistory } from './parse.js'
