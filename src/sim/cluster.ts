@@ -292,7 +292,7 @@ export class SimCluster<C = KvCommand, R = KvResult, Q = KvQuery, A = KvAnswer> 
     this.trace(`${id} clock rate ${rate}`)
   }
 
-  /** The state machine of node `id`'s current incarnation (undefined before its first boot). */
+  /** The state machine of node `id`'s latest incarnation, also while it is down (undefined before its first boot). */
   stateMachine (id: NodeId): StateMachine<C, R, Q, A> | undefined {
     return this.nodes.get(id)?.sm
   }
