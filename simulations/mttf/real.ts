@@ -271,7 +271,7 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
   const replaceAfterTicks = o.replaceAfterTicks ?? Math.max(6, Math.round(o.repairMs / 20 / tickMs))
   const stallMs = o.stallMs ?? 20 * o.repairMs
   const pollMs = o.pollMs ?? 10
-  const cluster = new SimCluster({
+  const cluster: SimCluster = new SimCluster({
     seed: o.seed,
     nodes: o.members,
     tickMs,

@@ -2,9 +2,11 @@ import type { PaxosConfig, PaxosMutations } from '../paxos/config.js'
 import { PAXOS_MUTATIONS } from '../paxos/config.js'
 import type { DurableState, NodeId, PersistBatch } from '../paxos/types.js'
 import { BOTTOM_BALLOT } from '../paxos/types.js'
+import { createHash } from 'node:crypto'
 import { MemoryStorage } from '../storage/memory-storage.js'
-import { VirtualPeer } from '../vpeer/virtual-peer.js'
-import type { Storage, Transport } from '../contracts/index.js'
+import { VirtualPeer, jsonCodec } from '../vpeer/virtual-peer.js'
+import type { CommandCodec } from '../vpeer/virtual-peer.js'
+import type { StateMachine, Storage, Transport } from '../contracts/index.js'
 import type { WireMessage } from '../vpeer/snapshot-transfer.js'
 import { isSnapshotMessage } from '../vpeer/snapshot-transfer.js'
 import { SafetyChecker } from './checkers.js'
@@ -16,8 +18,11 @@ import { Scheduler } from './scheduler.js'
 import { SimClock } from './sim-clock.js'
 import { SimNetwork } from './sim-network.js'
 import type { NetworkFaults } from './sim-network.js'
+import { UnknownNodeError } from './sim-errors.js'
 
-export type KvPeer = VirtualPeer<KvCommand, KvResult, KvQuery, KvAnswer>
+/** A node's VirtualPeer, typed by the application's command, result, query and answer. */
+export type SimPeer<C = KvCommand, R = KvResult, Q = KvQuery, A = KvAnswer> = VirtualPeer<C, R, Q, A>
+export type KvPeer = SimPeer
 
 /** Mutations of the runtime around the core (the core's own are in PaxosMutations). */
 export interface SimMutations extends PaxosMutations {
@@ -36,7 +41,11 @@ export const SIM_MUTATIONS: ReadonlyArray<keyof SimMutations> = [
   ...Object.keys({ forgetPromiseOnRestart: true, forgetVotesOnRestart: true } satisfies Record<Exclude<keyof SimMutations, keyof PaxosMutations>, true>) as Array<keyof SimMutations>
 ]
 
-export interface SimClusterOptions {
+/**
+ * A simulated world. `C, R, Q, A` are the application's command, result, query and answer
+ * types (the state machine's); they default to the built-in key-value store's.
+ */
+export interface SimClusterOptions<C = KvCommand, R = KvResult, Q = KvQuery, A = KvAnswer> {
   readonly seed: number
   readonly nodes: number
   /** Nodes that start outside the group (candidates for replacement), named after the members. */
@@ -56,8 +65,26 @@ export interface SimClusterOptions {
   readonly snapshotChunkBytes?: number
   /** Wraps a node's transport (tests: corrupt or watch messages in flight). */
   readonly wrapTransport?: (id: NodeId, transport: Transport<WireMessage>) => Transport<WireMessage>
-  /** Builds each incarnation's state machine (default: a fresh KvStateMachine). */
-  readonly stateMachine?: (id: NodeId) => KvStateMachine
+  /**
+   * Builds each incarnation's state machine: every boot (the first and each restart) gets a
+   * fresh one, which the runtime restores from the node's simulated disk. Default: a fresh
+   * KvStateMachine, which is only right when `C, R, Q, A` are the KV types (their defaults).
+   */
+  readonly stateMachine?: (id: NodeId) => StateMachine<C, R, Q, A>
+  /**
+   * A canonical form of a replica's state, compared across replicas after every slot (replica
+   * equality). Default: the state machine's own `digest()` if it has one, else a hash of its
+   * `snapshot()` (which must then give equal bytes for equal states).
+   */
+  readonly digest?: (stateMachine: StateMachine<C, R, Q, A>) => string
+  /** How commands become log bytes (default: JSON, VirtualPeer's default). */
+  readonly codec?: CommandCodec<C>
+  /**
+   * Trace each state machine `restore` from the node's own disk at boot (restores from a peer's
+   * snapshot are traced by the runtime already). Off by default, so the KV runs' traces stay
+   * as published.
+   */
+  readonly traceRestores?: boolean
   /**
    * Automatic replacement of dead voters; candidates are the non-members, live ones first (the DHT's role).
    * `candidates` overrides that pool, e.g. to let spares become available only over time.
@@ -71,22 +98,31 @@ export interface SimClusterOptions {
   readonly crashAfterPersist?: (id: NodeId, batch: PersistBatch) => boolean
 }
 
-interface SimNode {
+interface SimNode<C, R, Q, A> {
   readonly id: NodeId
   readonly storage: MemoryStorage
   readonly clock: SimClock
-  peer: KvPeer | undefined
-  sm: KvStateMachine | undefined
+  peer: SimPeer<C, R, Q, A> | undefined
+  sm: StateMachine<C, R, Q, A> | undefined
   incarnation: number
   up: boolean
 }
 
 /**
  * N VirtualPeers over one seeded simulated world: virtual time, a faulty network, disks that
- * lose unsynced writes on a crash, skewed clocks. Every apply is reported to a SafetyChecker.
- * Same seed ⇒ same run.
+ * lose unsynced writes on a crash, skewed clocks. Every apply is reported to a SafetyChecker
+ * (agreement, validity, integrity, replica equality) and every persist and send to a
+ * DurabilityChecker. Same seed ⇒ same run.
+ *
+ * Faults, one call each: `crash(id)`, `restart(id)`, `partition(group)` / `isolate(id)` /
+ * `heal()`, `skewClock(id, rate)`; finer network faults (loss, duplication, reordering,
+ * one-way blocks, clogs) are on `network`. Time advances only through `scheduler`
+ * (`await cluster.scheduler.runUntilAsync(ms)`).
+ *
+ * Generic over the application's state machine types; `new SimCluster({ seed, nodes })` runs
+ * the built-in KV store, `new SimCluster({ seed, nodes, stateMachine: () => new Mine() })` runs yours.
  */
-export class SimCluster {
+export class SimCluster<C = KvCommand, R = KvResult, Q = KvQuery, A = KvAnswer> {
   readonly scheduler = new Scheduler()
   readonly prng: Prng
   readonly network: SimNetwork<WireMessage>
@@ -100,15 +136,17 @@ export class SimCluster {
   restarts = 0
   /** Snapshots received from a peer and installed (not the ones loaded from a node's own disk at boot). */
   snapshotInstalls = 0
-  private readonly nodes = new Map<NodeId, SimNode>()
-  private readonly options: SimClusterOptions
+  private readonly nodes = new Map<NodeId, SimNode<C, R, Q, A>>()
+  private readonly options: SimClusterOptions<C, R, Q, A>
+  private readonly codec: CommandCodec<C>
   private readonly storagePrng: Prng
   private readonly clockPrng: Prng
   /** The array behind `ids`: `addSpare` appends to it. */
   private readonly allIds: NodeId[]
 
-  constructor (options: SimClusterOptions) {
+  constructor (options: SimClusterOptions<C, R, Q, A>) {
     this.options = options
+    this.codec = options.codec ?? jsonCodec<C>()
     this.prng = new Prng(options.seed)
     this.network = new SimNetwork<WireMessage>(this.scheduler, this.prng.fork('network'), options.network)
     this.checker = new SafetyChecker(() => this.scheduler.now())
@@ -150,7 +188,8 @@ export class SimCluster {
     for (const id of this.ids) await this.boot(id)
   }
 
-  peer (id: NodeId): KvPeer | undefined {
+  /** The running peer of node `id`; undefined while it is down. */
+  peer (id: NodeId): SimPeer<C, R, Q, A> | undefined {
     const n = this.nodes.get(id)
     return n?.up === true ? n.peer : undefined
   }
@@ -187,7 +226,11 @@ export class SimCluster {
     return best?.id
   }
 
-  /** Crash: volatile state and unsynced writes are lost; in-flight messages to it are dropped. */
+  /**
+   * Crashes node `id`: its process stops at once, volatile state and writes not yet fsynced
+   * are lost, messages in flight to or from it are dropped. No-op if it is down already.
+   * @throws UnknownNodeError
+   */
   crash (id: NodeId): void {
     const n = this.node(id)
     if (!n.up) return
@@ -200,12 +243,63 @@ export class SimCluster {
     this.trace(`${id} crashed`)
   }
 
+  /**
+   * Restarts a crashed node: a new incarnation with a fresh state machine, booted from what its
+   * simulated disk kept (snapshot, then log). No-op if it is up.
+   * @throws UnknownNodeError
+   */
   async restart (id: NodeId): Promise<void> {
     const n = this.node(id)
     if (n.up) return
     this.restarts++
     await this.boot(id)
     this.trace(`${id} restarted (incarnation ${n.incarnation})`)
+  }
+
+  /**
+   * Symmetric partition: the nodes of `group` talk only among themselves, and the nodes of
+   * `others` (default: every node not in `group`) only among themselves. Nodes in neither form
+   * a third side. Replaces any earlier partition; `heal()` ends it.
+   * @throws UnknownNodeError
+   */
+  partition (group: readonly NodeId[], others?: readonly NodeId[]): void {
+    for (const id of [...group, ...(others ?? [])]) this.node(id)
+    const rest = others ?? this.ids.filter(id => !group.includes(id))
+    this.network.partition([group, rest])
+    this.trace(`partition {${group.join(',')}} | {${rest.join(',')}}`)
+  }
+
+  /** Cuts node `id` off from every other node (it keeps running). `heal()` ends it. */
+  isolate (id: NodeId): void {
+    this.partition([id])
+  }
+
+  /** Ends the partition and removes every one-way block and clog (loss and delay settings stay). */
+  heal (): void {
+    this.network.heal()
+    this.trace('network healed')
+  }
+
+  /**
+   * Node `id`'s clock runs at `rate` × real speed from now on (1.1: its timers fire 10 % early,
+   * in virtual time; 0.9: late), across restarts, until changed again. Models the tick-rate
+   * skew between machines that timeouts must tolerate.
+   * @throws UnknownNodeError
+   * @throws InvalidSimOptionError for a rate that is not finite and > 0
+   */
+  skewClock (id: NodeId, rate: number): void {
+    this.node(id).clock.setRate(rate)
+    this.trace(`${id} clock rate ${rate}`)
+  }
+
+  /** The state machine of node `id`'s latest incarnation, also while it is down (undefined before its first boot). */
+  stateMachine (id: NodeId): StateMachine<C, R, Q, A> | undefined {
+    return this.nodes.get(id)?.sm
+  }
+
+  /** The bytes the log carries for `command` (what the validity checker compares). */
+  encode (command: C): Uint8Array {
+    return this.codec.encode(command)
   }
 
   /** Stops every peer (end of run). */
@@ -217,13 +311,22 @@ export class SimCluster {
     }
   }
 
+  /** The canonical form of node `id`'s state (see SimClusterOptions.digest). */
   digest (id: NodeId): string | undefined {
-    return this.nodes.get(id)?.sm?.digest()
+    const sm = this.nodes.get(id)?.sm
+    return sm === undefined ? undefined : this.digestOf(sm)
   }
 
-  private node (id: NodeId): SimNode {
+  private digestOf (sm: StateMachine<C, R, Q, A>): string {
+    if (this.options.digest !== undefined) return this.options.digest(sm)
+    const own = (sm as { digest?: unknown }).digest
+    if (typeof own === 'function') return String(own.call(sm))
+    return createHash('sha256').update(sm.snapshot()).digest('base64')
+  }
+
+  private node (id: NodeId): SimNode<C, R, Q, A> {
     const n = this.nodes.get(id)
-    if (n === undefined) throw new Error(`no node ${id}`)
+    if (n === undefined) throw new UnknownNodeError(id, this.ids)
     return n
   }
 
@@ -231,7 +334,8 @@ export class SimCluster {
     const n = this.node(id)
     n.incarnation++
     const incarnation = n.incarnation
-    const sm = this.options.stateMachine?.(id) ?? new KvStateMachine()
+    // Without a factory the types are the KV defaults (see SimClusterOptions.stateMachine).
+    const sm = this.options.stateMachine?.(id) ?? (new KvStateMachine() as unknown as StateMachine<C, R, Q, A>)
     // `installed` also fires inside VirtualPeer.create for a snapshot loaded from disk; only the
     // ones that come after create returned were received from a peer.
     let created = false
@@ -255,7 +359,7 @@ export class SimCluster {
       onMessage: handler => endpoint.onMessage(handler)
     }
     const paxos = { ...this.options.paxos, ...mutationsOf(this.options.mutations) }
-    const peer: KvPeer = await VirtualPeer.create<KvCommand, KvResult, KvQuery, KvAnswer>({
+    const peer: SimPeer<C, R, Q, A> = await VirtualPeer.create<C, R, Q, A>({
       id,
       configuration: { epoch: 0, voters: [...this.bootstrapVoters], learners: [] },
       transport,
@@ -263,6 +367,7 @@ export class SimCluster {
       clock: n.clock,
       stateMachine: sm,
       random: this.prng.fork(`node:${id}:${incarnation}`),
+      ...(this.options.codec !== undefined ? { codec: this.options.codec } : {}),
       tickMs: this.options.tickMs ?? 10,
       paxos,
       ...(this.options.snapshotEverySlots !== undefined ? { snapshotEverySlots: this.options.snapshotEverySlots } : {}),
@@ -282,10 +387,11 @@ export class SimCluster {
       observer: {
         slot: (slot, value) => { this.checker.onSlot(id, incarnation, slot, value) },
         command: (_slot, command) => { this.checker.onCommand(id, incarnation, command) },
-        applied: slot => { this.checker.onApplied(id, slot, sm.digest()) },
+        applied: slot => { this.checker.onApplied(id, slot, this.digestOf(sm)) },
         installed: index => {
-          this.checker.onSnapshot(id, incarnation, index, sm.digest())
+          this.checker.onSnapshot(id, incarnation, index, this.digestOf(sm))
           if (created) this.snapshotInstalls++
+          else if (this.options.traceRestores === true) this.trace(`${id} restored its state machine from the snapshot at ${index} on its disk`)
         }
       }
     })

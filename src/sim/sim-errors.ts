@@ -11,3 +11,13 @@ export class InvalidSimOptionError extends CodedError {
     super(message, 'ERR_SIM_INVALID_OPTION')
   }
 }
+
+/** A fault or query named a node the simulated cluster does not have. */
+export class UnknownNodeError extends Error {
+  static override name = 'UnknownNodeError'
+  readonly code = 'ERR_SIM_UNKNOWN_NODE'
+  constructor (readonly id: string, known: readonly string[]) {
+    super(`no node ${JSON.stringify(id)} (nodes: ${known.join(', ')})`)
+    this.name = 'UnknownNodeError'
+  }
+}

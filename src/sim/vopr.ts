@@ -1,10 +1,17 @@
 import { checkHistory } from './lincheck/index.js'
 import type { HistoryEvent } from './lincheck/index.js'
 import { formatViolation } from './lincheck/index.js'
+import { checkModelHistory, formatModelViolation } from './lincheck/sequential.js'
+import { describeOperation } from './app.js'
+import type { SimApplication, SimOperation } from './app.js'
+import type { SequentialModel } from './lincheck/sequential.js'
 import type { Violation } from './checkers.js'
 import { SimClient } from './client.js'
 import { SimCluster } from './cluster.js'
-import type { SimMutations } from './cluster.js'
+import type { SimClusterOptions, SimMutations } from './cluster.js'
+import type { KvAnswer, KvCommand, KvQuery, KvResult } from './kv.js'
+import { ModelClient } from './model-client.js'
+import type { AppHistoryEvent } from './model-client.js'
 import { Prng } from './prng.js'
 import { markCount } from '../util/marks.js'
 
@@ -62,6 +69,18 @@ export interface RunOptions {
   readonly intensity?: 'swarm' | 'nemesis'
   /** Search steps per key for the linearizability checker (deterministic budget). */
   readonly lincheckSteps?: number
+  /**
+   * Snapshot every this many slots (0 = never) and log slots kept below a snapshot. By default
+   * each seed draws them (0, 30 or 200; 5 or 50); fixing them does not change the seed's other draws.
+   * Tests of a state machine's `snapshot`/`restore` want snapshots often: say 20 and 5.
+   */
+  readonly snapshotEverySlots?: number
+  readonly logRetentionSlots?: number
+}
+
+/** Options of a run of the application's own state machine (see SimApplication). */
+export interface AppRunOptions<C, R, Q, A, S> extends RunOptions {
+  readonly app: SimApplication<C, R, Q, A, S>
 }
 
 export interface RunStats {
@@ -88,15 +107,15 @@ export interface RunStats {
   readonly lincheck: 'linearizable' | 'violation' | 'undecided'
 }
 
-export interface RunResult {
+/** `E`: a history event (the KV register history by default; AppHistoryEvent for an application's run). */
+export interface RunResult<E = HistoryEvent> {
   readonly seed: number
   readonly ok: boolean
   readonly violations: readonly Violation[]
   readonly stats: RunStats
-  readonly history: readonly HistoryEvent[]
+  readonly history: readonly E[]
 }
 
-const KEYS = ['k1', 'k2', 'k3']
 const GRACE_MS = 2500
 const CONVERGE_MS = 6000
 
@@ -104,10 +123,16 @@ const CONVERGE_MS = 6000
  * One simulated run (TigerBeetle's VOPR shape): a safety phase under the seed's faults, then a
  * liveness phase on a healed cluster that must make progress and converge. Every safety checker
  * runs throughout; linearizability is checked on the whole client history at the end.
+ *
+ * Without `app` it runs the built-in KV store with its register checker. With `app` it runs
+ * the application's state machine, its workload, and checks the history against its model.
+ * Same options and seed ⇒ same run; `trace` replays it readably.
  */
-export async function runSeed (options: RunOptions): Promise<RunResult> {
+export async function runSeed (options: RunOptions): Promise<RunResult>
+export async function runSeed<C, R, Q, A, S> (options: AppRunOptions<C, R, Q, A, S>): Promise<RunResult<AppHistoryEvent<C, R, Q, A>>>
+export async function runSeed<C, R, Q, A, S> (options: RunOptions | AppRunOptions<C, R, Q, A, S>): Promise<RunResult<HistoryEvent> | RunResult<AppHistoryEvent<C, R, Q, A>>> {
   try {
-    return await runSeedUnguarded(options)
+    return 'app' in options ? await runSeedUnguarded(options, appDriver(options.app)) : await runSeedUnguarded(options, KV_DRIVER)
   } catch (error) {
     // An assertion inside the core or runtime: an invariant broke, which is a finding too.
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error)
@@ -120,7 +145,87 @@ const EMPTY_STATS: RunStats = {
   messagesSent: 0, messagesDropped: 0, virtualMs: 0, lossRate: 0, pipelineMax: 0, snapshotEverySlots: 0, snapshotInstalls: 0, lincheck: 'undecided'
 }
 
-async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
+/** What differs between the KV run and an application's run: state machine, clients, checker. */
+interface Driver<C, R, Q, A, E> {
+  readonly cluster: Pick<SimClusterOptions<C, R, Q, A>, 'stateMachine' | 'digest' | 'codec' | 'traceRestores'>
+  clients (cluster: SimCluster<C, R, Q, A>, prng: Prng, history: E[], count: number): RunClient[]
+  /** The linearizability verdict, with a readable message for a violation. */
+  check (history: readonly E[], maxSteps: number): { outcome: RunStats['lincheck'], message?: string }
+  /** Operations invoked at or after `since` that ended without an answer. */
+  unavailable (events: readonly E[], since: number): number
+}
+
+interface RunClient {
+  readonly ok: number
+  readonly failed: number
+  readonly unknown: number
+  readonly running: boolean
+  run (): Promise<void>
+  stop (): void
+}
+
+const KV_KEYS = ['k1', 'k2', 'k3']
+
+const KV_DRIVER: Driver<KvCommand, KvResult, KvQuery, KvAnswer, HistoryEvent> = {
+  cluster: {},
+  clients: (cluster, prng, history, count) => Array.from({ length: count }, (_, i) => new SimClient(cluster, prng.fork(`c${i}`), history, {
+    process: i + 1, keys: KV_KEYS, attemptTimeoutMs: 1000, attempts: 3, thinkMsMax: 40, readRatio: 0.4, casRatio: 0.2
+  })),
+  check: (history, maxSteps) => {
+    const lin = checkHistory(history, { maxSteps })
+    return lin.outcome === 'violation' ? { outcome: lin.outcome, message: formatViolation(lin) } : { outcome: lin.outcome }
+  },
+  unavailable: unavailableOps
+}
+
+function appDriver<C, R, Q, A, S> (app: SimApplication<C, R, Q, A, S>): Driver<C, R, Q, A, AppHistoryEvent<C, R, Q, A>> {
+  const model = withDefaultDescribe(app.model)
+  return {
+    cluster: {
+      stateMachine: app.stateMachine,
+      traceRestores: true,
+      ...(app.digest !== undefined ? { digest: app.digest } : {}),
+      ...(app.codec !== undefined ? { codec: app.codec } : {})
+    },
+    clients: (cluster, prng, history, count) => Array.from({ length: count }, (_, i) => new ModelClient(cluster, prng.fork(`c${i}`), history, app.workload, {
+      process: i + 1, attemptTimeoutMs: 1000, attempts: 3, thinkMsMax: 40
+    })),
+    check: (history, maxSteps) => {
+      const lin = checkModelHistory(model, history, { maxSteps })
+      return lin.outcome === 'violation' ? { outcome: lin.outcome, message: formatModelViolation(model, lin) } : { outcome: lin.outcome }
+    },
+    unavailable: (events, since) => {
+      const open = new Map<AppHistoryEvent<C, R, Q, A>['process'], number>()
+      let stalled = 0
+      for (const e of events) {
+        if (e.type === 'invoke') { open.set(e.process, e.time); continue }
+        const invokedAt = open.get(e.process)
+        open.delete(e.process)
+        if (invokedAt !== undefined && invokedAt >= since && e.type !== 'ok') stalled++
+      }
+      return stalled
+    }
+  }
+}
+
+/**
+ * The model with operations described as `submit {…}` / `read …` unless it says otherwise.
+ * Delegates instead of spreading, so a model written as a class keeps its methods and `this`.
+ */
+function withDefaultDescribe<S, C, Q, O> (m: SequentialModel<S, SimOperation<C, Q>, O>): SequentialModel<S, SimOperation<C, Q>, O> {
+  const { equal, partition, stateKey } = m
+  return {
+    name: m.name ?? 'model',
+    init: () => m.init(),
+    step: (state, input) => m.step(state, input),
+    describe: input => m.describe?.(input) ?? describeOperation(input),
+    ...(equal !== undefined ? { equal: (observed: O, expected: O) => equal.call(m, observed, expected) } : {}),
+    ...(partition !== undefined ? { partition: (input: SimOperation<C, Q>) => partition.call(m, input) } : {}),
+    ...(stateKey !== undefined ? { stateKey: (state: S) => stateKey.call(m, state) } : {})
+  }
+}
+
+async function runSeedUnguarded<C, R, Q, A, E> (options: RunOptions, driver: Driver<C, R, Q, A, E>): Promise<RunResult<E>> {
   const swarm = new Prng(options.seed).fork('swarm')
   const faults = options.faults ?? ALL_FAULTS
   const nodes = options.nodes ?? (swarm.chance(0.5) ? 3 : 5)
@@ -131,11 +236,12 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
   const pipelineMax = options.alpha ?? drawnAlpha
   // Snapshots and compaction, drawn from a stream of their own so the other draws stay as they were.
   const snapshotPrng = new Prng(options.seed).fork('snapshots')
-  const snapshotEverySlots = snapshotPrng.pick([0, 30, 200])
-  const logRetentionSlots = snapshotPrng.pick([5, 50])
+  const snapshotEverySlots = options.snapshotEverySlots ?? snapshotPrng.pick([0, 30, 200])
+  const logRetentionSlots = options.logRetentionSlots ?? snapshotPrng.pick([5, 50])
   const installsBefore = markCount('vpeer: snapshot installed from a peer')
-  let injector: FaultInjector | undefined
-  const cluster: SimCluster = new SimCluster({
+  let injector: FaultInjector<C, R, Q, A> | undefined
+  const cluster: SimCluster<C, R, Q, A> = new SimCluster<C, R, Q, A>({
+    ...driver.cluster,
     seed: options.seed,
     nodes,
     spares: faults.membership ? 2 : 0,
@@ -154,11 +260,8 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
   })
   const safetyMs = options.safetyMs ?? 8000
   const livenessMs = options.livenessMs ?? 5000
-  const history: HistoryEvent[] = []
-  const clientPrng = cluster.prng.fork('clients')
-  const clients = Array.from({ length: options.clients ?? 5 }, (_, i) => new SimClient(cluster, clientPrng.fork(`c${i}`), history, {
-    process: i + 1, keys: KEYS, attemptTimeoutMs: 1000, attempts: 3, thinkMsMax: 40, readRatio: 0.4, casRatio: 0.2
-  }))
+  const history: E[] = []
+  const clients = driver.clients(cluster, cluster.prng.fork('clients'), history, options.clients ?? 5)
 
   await cluster.start()
   const loops = clients.map(async c => { await c.run() })
@@ -189,10 +292,10 @@ async function runSeedUnguarded (options: RunOptions): Promise<RunResult> {
 
   const violations = [...cluster.checker.violations]
   if (!converged.ok) violations.push({ kind: 'liveness', message: converged.message, time: cluster.scheduler.now() })
-  const stalled = unavailableOps(history.slice(firstLiveOp), liveFrom)
+  const stalled = driver.unavailable(history.slice(firstLiveOp), liveFrom)
   if (stalled > 0) violations.push({ kind: 'liveness', message: `${stalled} operation(s) invoked after the cluster healed did not complete`, time: cluster.scheduler.now() })
-  const lin = checkHistory(history, { maxSteps: options.lincheckSteps ?? 2_000_000 })
-  if (lin.outcome === 'violation') violations.push({ kind: 'linearizability', message: formatViolation(lin), time: cluster.scheduler.now() })
+  const lin = driver.check(history, options.lincheckSteps ?? 2_000_000)
+  if (lin.outcome === 'violation') violations.push({ kind: 'linearizability', message: lin.message ?? 'not linearizable', time: cluster.scheduler.now() })
 
   const net = cluster.network.stats()
   return {
@@ -239,7 +342,7 @@ function unavailableOps (events: readonly HistoryEvent[], since: number): number
   return stalled
 }
 
-async function waitForConvergence (cluster: SimCluster, deadline: number): Promise<{ ok: boolean, message: string }> {
+async function waitForConvergence<C, R, Q, A> (cluster: SimCluster<C, R, Q, A>, deadline: number): Promise<{ ok: boolean, message: string }> {
   for (;;) {
     // Members of the newest configuration must converge; spares and removed nodes need not.
     const ids = cluster.memberIds()
@@ -248,7 +351,8 @@ async function waitForConvergence (cluster: SimCluster, deadline: number): Promi
     const digests = new Set(ids.map(id => cluster.digest(id)))
     if (applied.every(a => a >= target) && new Set(applied).size === 1 && digests.size === 1) return { ok: true, message: '' }
     if (cluster.scheduler.now() >= deadline) {
-      return { ok: false, message: `replicas did not converge after healing: applied ${ids.map((id, i) => `${id}=${applied[i]}`).join(' ')}, highest chosen ${target}` }
+      const states = digests.size > 1 ? `; their states differ (${digests.size} distinct)` : ''
+      return { ok: false, message: `replicas did not converge after healing: applied ${ids.map((id, i) => `${id}=${applied[i]}`).join(' ')}, highest chosen ${target}${states}` }
     }
     await cluster.scheduler.runUntilAsync(cluster.scheduler.now() + 100)
   }
@@ -258,11 +362,11 @@ async function waitForConvergence (cluster: SimCluster, deadline: number): Promi
  * Draws faults from the seed during the safety phase: crashes with restarts after a random
  * downtime, symmetric partitions, one-way blocks and loss-rate changes.
  */
-class FaultInjector {
+class FaultInjector<C, R, Q, A> {
   partitions = 0
   reconfigs = 0
   private readonly pendingReconfigs: Array<Promise<void>> = []
-  private readonly cluster: SimCluster
+  private readonly cluster: SimCluster<C, R, Q, A>
   private readonly prng: Prng
   private readonly faults: FaultSet
   private running = false
@@ -273,7 +377,7 @@ class FaultInjector {
   private readonly persistPrng: Prng
   private readonly armed = new Set<string>()
 
-  constructor (cluster: SimCluster, prng: Prng, faults: FaultSet, nemesis: boolean) {
+  constructor (cluster: SimCluster<C, R, Q, A>, prng: Prng, faults: FaultSet, nemesis: boolean) {
     this.cluster = cluster
     this.prng = prng
     this.faults = faults

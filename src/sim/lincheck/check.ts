@@ -64,7 +64,8 @@ export function checkHistory (events: readonly HistoryEvent[], options: CheckOpt
   return undecided ?? { outcome: 'linearizable' }
 }
 
-function validateOptions (options: CheckOptions): void {
+/** @throws InvalidCheckOptionError */
+export function validateOptions (options: CheckOptions): void {
   const { maxSteps, timeBudgetMs } = options
   if (maxSteps !== undefined && !(Number.isInteger(maxSteps) && maxSteps >= 0)) {
     throw new InvalidCheckOptionError(`maxSteps must be a non-negative integer, got ${maxSteps}`, 'maxSteps')

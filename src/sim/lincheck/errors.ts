@@ -24,3 +24,17 @@ export class InvalidCheckOptionError extends CodedError {
     super(message, 'ERR_LINCHECK_INVALID_OPTION')
   }
 }
+
+/**
+ * A sequential model that breaks the checker's contract: `step` threw, or changed the state it
+ * was given (the search keeps earlier states and revisits them, so a model must return a new
+ * state instead). The message names the model and the input.
+ */
+export class InvalidModelError extends Error {
+  static override name = 'InvalidModelError'
+  readonly code = 'ERR_LINCHECK_INVALID_MODEL'
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'InvalidModelError'
+  }
+}

@@ -1,5 +1,6 @@
 /**
- * Linearizability checker for client histories of key-value registers (DESIGN.md, src/sim).
+ * Linearizability checker for client histories of key-value registers (`checkHistory`) and of
+ * any application against its sequential model (`checkModelHistory`).
  * See README.md for the algorithm and the meaning of `fail` and `info`.
  */
 export { parseHistory } from './parse.js'
@@ -17,3 +18,7 @@ export { linearize } from './search.js'
 export type { SearchBudget, SearchResult } from './search.js'
 export type { SearchOp } from './search-op.js'
 export { formatOperation, formatViolation } from './format.js'
+export { checkModelHistory, pairModelOperations, formatModelOperation, formatModelViolation } from './sequential.js'
+export type { SequentialModel, ModelHistoryEvent, ModelOperation, ModelCheckResult } from './sequential.js'
+export { canonical } from './canonical.js'
+export { InvalidModelError } from './errors.js'
