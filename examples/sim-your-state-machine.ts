@@ -140,12 +140,17 @@ async function main (): Promise<number> {
         first: { type: 'string', default: '1' },
         seed: { type: 'string' },
         trace: { type: 'boolean', default: false },
-        fixed: { type: 'boolean', default: false }
+        fixed: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false }
       }
     }).values
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}\n`)
     return 2
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n\nRuns a state machine with a planted bug (restore forgets the versions) under the\nsimulator's faults and reports the first failing seed; --fixed runs it without the bug.\n`)
+    return 0
   }
   const int = (name: string, text: string): number => {
     const n = Number(text)

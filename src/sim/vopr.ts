@@ -16,6 +16,9 @@ import { Prng } from './prng.js'
 import { markCount } from '../util/marks.js'
 
 /** Which faults the safety phase may inject; each seed then draws its own intensities (swarm testing). */
+
+/** Default search budget for an application's model (see `lincheckSteps`). */
+const APP_LINCHECK_STEPS = 300_000
 export interface FaultSet {
   readonly loss: boolean
   readonly duplication: boolean
@@ -67,7 +70,7 @@ export interface RunOptions {
    * acceptor-amnesia bugs to show within a few dozen seeds.
    */
   readonly intensity?: 'swarm' | 'nemesis'
-  /** Search steps per key for the linearizability checker (deterministic budget). */
+  /** Search steps per key for the linearizability checker (deterministic budget; default 2,000,000 for the KV, 300,000 for an `app`). */
   readonly lincheckSteps?: number
   /**
    * Snapshot every this many slots (0 = never) and log slots kept below a snapshot. By default
@@ -151,6 +154,12 @@ interface Driver<C, R, Q, A, E> {
   clients (cluster: SimCluster<C, R, Q, A>, prng: Prng, history: E[], count: number): RunClient[]
   /** The linearizability verdict, with a readable message for a violation. */
   check (history: readonly E[], maxSteps: number): { outcome: RunStats['lincheck'], message?: string }
+  /**
+   * Search budget unless `lincheckSteps` says otherwise. An application's model is stepped
+   * through generic, canonicalised states (several µs a step), the KV register checker far more
+   * cheaply; both bound an 'undecided' search to a few seconds (a violation is found long before).
+   */
+  readonly defaultLincheckSteps: number
   /** Operations invoked at or after `since` that ended without an answer. */
   unavailable (events: readonly E[], since: number): number
 }
@@ -168,6 +177,7 @@ const KV_KEYS = ['k1', 'k2', 'k3']
 
 const KV_DRIVER: Driver<KvCommand, KvResult, KvQuery, KvAnswer, HistoryEvent> = {
   cluster: {},
+  defaultLincheckSteps: 2_000_000,
   clients: (cluster, prng, history, count) => Array.from({ length: count }, (_, i) => new SimClient(cluster, prng.fork(`c${i}`), history, {
     process: i + 1, keys: KV_KEYS, attemptTimeoutMs: 1000, attempts: 3, thinkMsMax: 40, readRatio: 0.4, casRatio: 0.2
   })),
@@ -187,6 +197,7 @@ function appDriver<C, R, Q, A, S> (app: SimApplication<C, R, Q, A, S>): Driver<C
       ...(app.digest !== undefined ? { digest: app.digest } : {}),
       ...(app.codec !== undefined ? { codec: app.codec } : {})
     },
+    defaultLincheckSteps: APP_LINCHECK_STEPS,
     clients: (cluster, prng, history, count) => Array.from({ length: count }, (_, i) => new ModelClient(cluster, prng.fork(`c${i}`), history, app.workload, {
       process: i + 1, attemptTimeoutMs: 1000, attempts: 3, thinkMsMax: 40
     })),
@@ -294,7 +305,10 @@ async function runSeedUnguarded<C, R, Q, A, E> (options: RunOptions, driver: Dri
   if (!converged.ok) violations.push({ kind: 'liveness', message: converged.message, time: cluster.scheduler.now() })
   const stalled = driver.unavailable(history.slice(firstLiveOp), liveFrom)
   if (stalled > 0) violations.push({ kind: 'liveness', message: `${stalled} operation(s) invoked after the cluster healed did not complete`, time: cluster.scheduler.now() })
-  const lin = driver.check(history, options.lincheckSteps ?? 2_000_000)
+  // An application's model is stepped through generic, canonicalised states (several µs a step);
+  // the built-in register checker is far cheaper per step. Both budgets bound an 'undecided'
+  // search to a few seconds; a violation is usually found long before.
+  const lin = driver.check(history, options.lincheckSteps ?? driver.defaultLincheckSteps)
   if (lin.outcome === 'violation') violations.push({ kind: 'linearizability', message: lin.message ?? 'not linearizable', time: cluster.scheduler.now() })
 
   const net = cluster.network.stats()

@@ -20,7 +20,7 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url))
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url))
 const TSC = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc')
 /** Each README program must finish well within this (they are short demonstrations). */
-const RUN_TIMEOUT_MS = 30_000
+const RUN_TIMEOUT_MS = 120_000
 
 /** The flags a strict user project is likely to have; skipLibCheck off so our .d.ts are checked. */
 const CONSUMER_TSCONFIG = {
