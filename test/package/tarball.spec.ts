@@ -103,7 +103,7 @@ describe('the packed tarball', () => {
     expect(packedFiles).toContain('package.json')
     expect(packedFiles).toContain('README.md')
     const top = new Set(packedFiles.map(p => p.split('/')[0]))
-    expect([...top].sort()).toEqual(['README.md', 'dist', 'package.json', 'src'])
+    expect([...top].sort()).toEqual(['LICENSE', 'README.md', 'dist', 'package.json', 'src'])
     // Every emitted file comes from a source that ships (no stale output of a deleted file).
     const sources = new Set(packedFiles.filter(p => p.startsWith('src/') && p.endsWith('.ts')))
     for (const p of packedFiles.filter(f => f.startsWith('dist/') && f.endsWith('.js'))) {
