@@ -955,7 +955,7 @@ export class PaxosNode {
     // α rule: slot t may be proposed only when every slot ≤ t − α is chosen and known here.
     // A configuration chosen at slot s governs slots ≥ s + α, so the configuration of every
     // slot in the window is already known and can no longer change.
-    const limit = this.commitIndex + this.config.pipelineMax
+    const limit = this.commitIndex + this.config.alpha
     while (role.nextSlot <= limit) {
       const slot = role.nextSlot
       if (slot <= role.catchupTarget) break
@@ -1007,7 +1007,7 @@ export class PaxosNode {
   }
 
   private proposeAt (role: LeaderRole, slot: Slot, value: Value, configuration: Configuration): void {
-    assert(slot > this.commitIndex && slot <= this.commitIndex + this.config.pipelineMax, () => `α window: slot ${slot} outside (${this.commitIndex}, ${this.commitIndex + this.config.pipelineMax}]`)
+    assert(slot > this.commitIndex && slot <= this.commitIndex + this.config.alpha, () => `α window: slot ${slot} outside (${this.commitIndex}, ${this.commitIndex + this.config.alpha}]`)
     assert(!role.inflight.has(slot), () => `slot ${slot} proposed twice in one ballot`)
     const infl: InflightSlot = { value, acks: new Set(), configuration, sentTick: this.now }
     role.inflight.set(slot, infl)
@@ -1093,7 +1093,7 @@ export class PaxosNode {
       return
     }
     this.observeLeader(from, m.ballot)
-    if (m.slot > this.commitIndex + this.config.pipelineMax + this.config.catchupEntriesMax) {
+    if (m.slot > this.commitIndex + this.config.alpha + this.config.catchupEntriesMax) {
       // A leader proposes within α of its commit index, and we learn that index with every
       // accept: a slot this far ahead means we lag (catch up first) or the sender lies. A vote
       // there would make every later Phase 1 report it, and its leader fill holes up to it.
@@ -1503,7 +1503,7 @@ export class PaxosNode {
     }
     // The α-window rule. The mutation lets a change take effect at once, while slots proposed
     // under the old configuration are still in flight.
-    const fromSlot = slot + (this.config.mutations?.reconfigureAtNextSlot === true ? 1 : this.config.mutations?.alphaOffByOne === true ? this.config.pipelineMax - 1 : this.config.pipelineMax)
+    const fromSlot = slot + (this.config.mutations?.reconfigureAtNextSlot === true ? 1 : this.config.mutations?.alphaOffByOne === true ? this.config.alpha - 1 : this.config.alpha)
     const lastFrom = (this.configs[this.configs.length - 1] as ConfigEntry).fromSlot
     const entry: ConfigEntry = { fromSlot: Math.max(fromSlot, lastFrom), configuration: next }
     this.configs.push(entry)
@@ -1660,7 +1660,7 @@ export class PaxosNode {
       assert(ballotEquals(role.ballot, this.promised), 'a leader has promised exactly its own ballot')
       assert(role.nextSlot > this.commitIndex, 'leader next slot above commit index')
       for (const slot of role.inflight.keys()) {
-        assert(slot > this.commitIndex && slot <= this.commitIndex + this.config.pipelineMax, () => `in-flight slot ${slot} outside the α window`)
+        assert(slot > this.commitIndex && slot <= this.commitIndex + this.config.alpha, () => `in-flight slot ${slot} outside the α window`)
       }
     } else if (role.kind === 'candidate') {
       assert(compareBallots(this.promised, role.ballot) <= 0, 'a candidate has not promised above its own ballot')
