@@ -1,6 +1,7 @@
 import { assert } from '../util/assert.js'
 import { mark } from '../util/marks.js'
 import { MAX_BALLOT_ROUND, ballotEquals, ballotGreater, compareBallots, formatBallot, nextBallot } from './ballot.js'
+import { Acceptor } from './acceptor.js'
 import { CatchupRequests } from './catchup.js'
 import { resolveConfig } from './config.js'
 import type { PaxosConfig, PaxosConfigInit } from './config.js'
@@ -11,100 +12,17 @@ import { Progress } from './progress.js'
 import { PromiseMerge } from './promise-merge.js'
 import { ReadIndex, leaderRecovered } from './read-index.js'
 import type { PendingRead } from './read-index.js'
-import type { ConfigEntry, ReconfigOutcome } from './reconfiguration.js'
+import type { ConfigEntry } from './reconfiguration.js'
 import { Timeout } from './timeout.js'
 import type {
   AcceptMessage, AcceptedMessage, CatchupReplyMessage, CatchupRequestMessage, Envelope, ForwardMessage,
   HeartbeatAckMessage, HeartbeatMessage, PaxosMessage, PrepareMessage, ProbeMessage, ProbeReplyMessage,
   PromiseMessage, ReadReplyMessage, ReadRequestMessage, RejectMessage, TimeoutNowMessage
 } from './messages.js'
+import type { CommittedSlot, CompactionStatus, NodeStatus, ProposeResult, RandomSource, ReadRequestResult, ReadState, Ready, SoftState } from './ready.js'
 import type { Ballot, Command, Configuration, DurableState, LogEntry, NodeId, PersistBatch, Slot, Value } from './types.js'
 
-/** The only randomness the core needs: election timeouts. Injected so runs replay from a seed. */
-export interface RandomSource {
-  int (minInclusive: number, maxExclusive: number): number
-}
-
-export type ProposeResult =
-  | { readonly kind: 'accepted' }
-  | { readonly kind: 'forwarded', readonly leader: NodeId }
-  | { readonly kind: 'no-leader' }
-  | { readonly kind: 'busy' }
-  | { readonly kind: 'too-large' }
-
-export type ReadRequestResult =
-  | { readonly kind: 'pending' }
-  | { readonly kind: 'no-leader' }
-
-export interface CommittedSlot {
-  readonly slot: Slot
-  readonly value: Value
-  /** Outcomes of the reconfiguration commands in this slot, by their offset in `value.commands`. */
-  readonly reconfigs?: ReadonlyMap<number, ReconfigOutcome>
-}
-
-/** A linearizable read may be answered once the state machine has applied `index`. */
-export interface ReadState {
-  readonly id: string
-  readonly index: Slot
-}
-
-export type RoleKind = 'follower' | 'candidate' | 'leader'
-
-export interface SoftState {
-  readonly role: RoleKind
-  readonly leader: NodeId | undefined
-  readonly ballot: Ballot
-}
-
-/**
- * Work the runtime must do, in this order:
- * 1. write `persist` durably (one atomic, fsync'd batch). A promise, an accept or an
- *    acknowledgement must never leave the node before the write it reports is durable:
- *    an acceptor that forgets a promise after a crash can let two values be chosen.
- * 2. deliver `send`;
- * 3. apply `committed` to the state machine, in slot order, exactly once;
- * 4. serve `reads` once the state machine has applied each read's index; fail `failedReads`;
- * then call `advance(ready)`. `ready()` returns nothing new until then.
- */
-export interface Ready {
-  readonly persist: PersistBatch | undefined
-  readonly send: readonly Envelope[]
-  readonly committed: readonly CommittedSlot[]
-  readonly reads: readonly ReadState[]
-  readonly failedReads: readonly string[]
-  /** Set when role, leader or promised ballot changed since the previous Ready. */
-  readonly softState: SoftState | undefined
-  /**
-   * Peers that asked for chosen values below this node's compaction point: the runtime sends
-   * them a snapshot instead (issue 3 §2). Each peer appears at most once per Ready.
-   */
-  readonly snapshotRequests: readonly NodeId[]
-}
-
-export interface NodeStatus extends SoftState {
-  readonly id: NodeId
-  readonly commitIndex: Slot
-  readonly appliedIndex: Slot
-  readonly lastSlot: Slot
-  /** The newest known configuration (it may govern only slots above the commit index + α). */
-  readonly configuration: Configuration
-  /** Every known configuration still governing some slot above the commit index, ascending. */
-  readonly configurations: readonly ConfigEntry[]
-  /** Leader only: every other member's last acknowledged commit index and when it last answered. */
-  readonly peers: ReadonlyArray<{ readonly id: NodeId, readonly commitIndex: Slot, readonly lastAckTick: number, readonly lastHeardTick: number }>
-  readonly queuedCommands: number
-  readonly inflightSlots: number
-  /** This node's logical clock (ticks since start): `peers[].lastAckTick` is on this scale. */
-  readonly ticks: number
-}
-
-export interface CompactionStatus {
-  /** Index of the newest snapshot this node's storage holds (0 = none). */
-  readonly snapshotIndex: Slot
-  /** Slots at or below this are no longer in the in-memory log (compacted). */
-  readonly compactedThrough: Slot
-}
+export type { CommittedSlot, CompactionStatus, NodeStatus, ProposeResult, RandomSource, ReadRequestResult, ReadState, Ready, RoleKind, SoftState } from './ready.js'
 
 interface FollowerRole { readonly kind: 'follower' }
 
@@ -175,7 +93,8 @@ export class PaxosNode {
   private readonly membership: Membership
 
   // Durable state (mirrored in Storage through `persist` batches).
-  private promised: Ballot
+  /** The promise and the votes, and the durability rules they obey. */
+  private readonly acceptor: Acceptor
   /** Votes and chosen values, and their compaction. Invariant: every slot in compactedThrough+1..commitIndex holds its chosen value. */
   private readonly log: PaxosLog
   private commitIndex: Slot
@@ -202,8 +121,6 @@ export class PaxosNode {
   private readyCount = 0
 
   // Output buffers, drained by ready().
-  private persistEntries = new Map<Slot, LogEntry>()
-  private persistPromised = false
   private persistCommit = false
   private outbox: Envelope[] = []
   private readsReady: ReadState[] = []
@@ -218,7 +135,6 @@ export class PaxosNode {
     this.id = this.config.id
     this.random = random
     this.trace = options.trace
-    this.promised = durable.promised
     this.commitIndex = 0
     const snapshot = options.snapshot
     if (snapshot !== undefined) {
@@ -230,6 +146,7 @@ export class PaxosNode {
       this.appliedIndex = snapshot.index
     }
     this.log = new PaxosLog(durable.log, snapshot?.index ?? 0)
+    this.acceptor = new Acceptor(durable.promised, this.log, this.config.mutations)
     this.membership = new Membership(snapshot?.configs ?? [{ fromSlot: 1, configuration: this.config.configuration }], this.commitIndex)
     this.catchup = new CatchupRequests(this.clock, this.config.catchupRetryTicks, CATCHUP_REPLY_RETRIES)
     this.poll = new Timeout(this.clock, this.config.electionTicksMax).start()
@@ -238,7 +155,7 @@ export class PaxosNode {
       assert(this.log.has(s), () => `durable state: committed slot ${s} missing from the log`)
       this.commitTo(s)
     }
-    this.roundSeen = this.promised.round
+    this.roundSeen = this.acceptor.promised.round
     this.election = new Timeout(this.clock, this.randomElectionTimeout()).start()
     this.checkInvariants()
   }
@@ -377,7 +294,7 @@ export class PaxosNode {
   // Output
 
   hasReady (): boolean {
-    return this.outstanding === undefined && (this.outbox.length > 0 || this.persistEntries.size > 0 || this.persistPromised ||
+    return this.outstanding === undefined && (this.outbox.length > 0 || this.acceptor.dirty ||
       this.persistCommit || this.handedOut < this.commitIndex || this.readsReady.length > 0 ||
       this.readsFailed.length > 0 || this.softStateDirty || this.snapshotRequestsOut.length > 0)
   }
@@ -387,9 +304,8 @@ export class PaxosNode {
     const role = this.role
     if (role.kind === 'leader') this.flushLeader(role)
     let persist: PersistBatch | undefined
-    if (this.persistEntries.size > 0 || this.persistPromised || this.persistCommit) {
-      persist = { entries: [...this.persistEntries] }
-      if (this.persistPromised) persist.promised = this.promised
+    if (this.acceptor.dirty || this.persistCommit) {
+      persist = this.acceptor.takePersist()
       if (this.persistCommit) persist.commitIndex = this.commitIndex
     }
     const committed: CommittedSlot[] = []
@@ -416,8 +332,6 @@ export class PaxosNode {
       snapshotRequests: this.snapshotRequestsOut
     }
     this.snapshotRequestsOut = []
-    this.persistEntries = new Map()
-    this.persistPromised = false
     this.persistCommit = false
     this.outbox = []
     this.readsReady = []
@@ -438,7 +352,7 @@ export class PaxosNode {
   }
 
   softState (): SoftState {
-    return { role: this.role.kind, leader: this.leaderId, ballot: this.promised }
+    return { role: this.role.kind, leader: this.leaderId, ballot: this.acceptor.promised }
   }
 
   status (): NodeStatus {
@@ -552,7 +466,7 @@ export class PaxosNode {
   // Elections: probe (pre-vote) → prepare → promise
 
   private becomeCandidate (transfer: boolean): void {
-    const ballot = nextBallot(this.id, Math.max(this.roundSeen, this.promised.round))
+    const ballot = nextBallot(this.id, Math.max(this.roundSeen, this.acceptor.promised.round))
     if (ballot.round > MAX_BALLOT_ROUND) {
       // Only a member sending absurd rounds gets us here; campaigning would overflow them.
       mark('candidate: ballot rounds exhausted, not campaigning')
@@ -606,8 +520,8 @@ export class PaxosNode {
   private onProbe (from: NodeId, m: ProbeMessage): void {
     // A stranger (a removed member, or one of a configuration we do not know yet) gets no
     // grant, but learns our commit index, so it can catch up and see where it stands.
-    const granted = this.membership.isKnownVoter(from) && ballotGreater(m.ballot, this.promised) && (m.transfer || !this.leaderAlive())
-    this.send(from, { type: 'probeReply', ballot: m.ballot, granted, promised: this.promised, commitIndex: this.commitIndex })
+    const granted = this.membership.isKnownVoter(from) && ballotGreater(m.ballot, this.acceptor.promised) && (m.transfer || !this.leaderAlive())
+    this.send(from, { type: 'probeReply', ballot: m.ballot, granted, promised: this.acceptor.promised, commitIndex: this.commitIndex })
     // A stranger campaigning for our votes may be a voter of a configuration we have not
     // learned yet, in which we may be a voter too: ask the members we know what we missed.
     if (!this.membership.isKnownMember(from) && !this.leaderAlive()) this.pollCatchup()
@@ -631,17 +545,17 @@ export class PaxosNode {
       if (!this.membership.isKnownMember(from) && !this.leaderAlive()) this.pollCatchup()
       return
     }
-    const cmp = compareBallots(m.ballot, this.promised)
+    const cmp = compareBallots(m.ballot, this.acceptor.promised)
     if (cmp < 0) {
       mark('acceptor: prepare with stale ballot rejected')
-      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.promised, reason: 'promised-higher' })
+      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.acceptor.promised, reason: 'promised-higher' })
       return
     }
     if (cmp > 0 && !m.transfer && this.leaderAlive() && from !== this.leaderId) {
       // A refused prepare teaches us no round: otherwise a member could push every node's
       // rounds to the limit while a leader is alive, and nobody could campaign after it.
       mark('acceptor: prepare refused, leader alive')
-      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.promised, reason: 'leader-alive' })
+      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.acceptor.promised, reason: 'leader-alive' })
       return
     }
     this.noteRound(m.ballot)
@@ -653,7 +567,7 @@ export class PaxosNode {
 
   /** Phase 1b: our votes above our commit index (slots at or below it are chosen: catch up instead). */
   private ownPromise (ballot: Ballot, fromSlot: Slot): PromiseMessage {
-    return { type: 'promise', ballot, commitIndex: this.commitIndex, entries: this.log.entriesFrom(Math.max(fromSlot, this.commitIndex + 1)) }
+    return this.acceptor.promiseReply(ballot, fromSlot, this.commitIndex)
   }
 
   private onPromise (from: NodeId, m: PromiseMessage): void {
@@ -679,7 +593,7 @@ export class PaxosNode {
    */
   private maybeWinElection (role: CandidateRole): void {
     if (!this.membership.quorumInAll(new Set([this.id, ...role.promises.keys()]))) return
-    if (ballotGreater(this.promised, role.ballot)) {
+    if (ballotGreater(this.acceptor.promised, role.ballot)) {
       mark('candidate: own acceptor promised higher meanwhile')
       this.becomeFollower()
       return
@@ -902,9 +816,9 @@ export class PaxosNode {
       return
     }
     this.noteRound(m.ballot)
-    if (compareBallots(m.ballot, this.promised) < 0) {
+    if (compareBallots(m.ballot, this.acceptor.promised) < 0) {
       mark('acceptor: accept with stale ballot rejected')
-      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.promised, reason: 'promised-higher' })
+      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.acceptor.promised, reason: 'promised-higher' })
       return
     }
     this.observeLeader(from, m.ballot)
@@ -919,27 +833,9 @@ export class PaxosNode {
     this.learnCommit(m.ballot, m.commitIndex)
   }
 
-  /**
-   * Records a vote. A slot known to be chosen is never overwritten: the acceptor's log is also
-   * this node's learner log, and a late accept from a deposed leader may carry another value.
-   * Returns whether the vote for `value` stands.
-   */
+  /** Records our vote (acceptor.ts: never below the promise, never over a chosen slot); whether it stands. */
   private acceptLocally (slot: Slot, ballot: Ballot, value: Value): boolean {
-    assert(compareBallots(ballot, this.promised) >= 0, 'accept below the promised ballot')
-    if (slot <= this.commitIndex && this.config.mutations?.overwriteChosenSlot !== true) {
-      const known = this.log.get(slot)
-      if (known !== undefined && known.value.id === value.id) return true
-      mark('acceptor: accept for a chosen slot with another value dropped')
-      return false
-    }
-    this.writeEntry(slot, { ballot, value })
-    return true
-  }
-
-  /** Stores an entry in the log and in this Ready's persist batch. */
-  private writeEntry (slot: Slot, entry: LogEntry): void {
-    this.log.set(slot, entry)
-    this.persistEntries.set(slot, entry)
+    return this.acceptor.accept(slot, ballot, value, this.commitIndex)
   }
 
   private onAccepted (from: NodeId, m: AcceptedMessage): void {
@@ -956,9 +852,9 @@ export class PaxosNode {
       return
     }
     this.noteRound(m.ballot)
-    if (compareBallots(m.ballot, this.promised) < 0) {
+    if (compareBallots(m.ballot, this.acceptor.promised) < 0) {
       mark('heartbeat from a deposed leader rejected')
-      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.promised, reason: 'promised-higher' })
+      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.acceptor.promised, reason: 'promised-higher' })
       return
     }
     this.observeLeader(from, m.ballot)
@@ -979,7 +875,7 @@ export class PaxosNode {
    * ballot (it has completed Phase 1), so older leaders are rejected from now on.
    */
   private observeLeader (from: NodeId, ballot: Ballot): void {
-    if (ballotGreater(ballot, this.promised)) this.setPromised(ballot)
+    if (ballotGreater(ballot, this.acceptor.promised)) this.setPromised(ballot)
     const role = this.role
     if (role.kind !== 'follower' && !ballotEquals(role.ballot, ballot)) {
       this.log_(`following ${from} at ${formatBallot(ballot)}`)
@@ -1117,9 +1013,9 @@ export class PaxosNode {
   }
 
   /**
-   * Chosen values from a peer's committed prefix. When replacing an entry we keep the higher
-   * of the two ballots: lowering the ballot of a vote for the chosen value could let a stale
-   * value with a ballot in between win a later Phase 1.
+   * Chosen values from a peer's committed prefix, accepted only as the answer to our request,
+   * slot by slot from our commit index. A replaced entry keeps the higher of the two ballots
+   * (`Acceptor.learnChosen`).
    */
   private onCatchupReply (from: NodeId, m: CatchupReplyMessage): void {
     const asked = this.catchup.take(from)
@@ -1150,11 +1046,7 @@ export class PaxosNode {
           this.setLeader(undefined, undefined)
         }
       }
-      const existing = this.log.get(slot)
-      if (existing === undefined || existing.value.id !== entry.value.id) {
-        const ballot = this.config.mutations?.catchupLowersBallot !== true && existing !== undefined && ballotGreater(existing.ballot, entry.ballot) ? existing.ballot : entry.ballot
-        this.writeEntry(slot, { ballot, value: entry.value })
-      }
+      this.acceptor.learnChosen(slot, entry)
       this.commitTo(slot)
     }
     if (this.commitIndex === before) return
@@ -1300,9 +1192,7 @@ export class PaxosNode {
   // Helpers
 
   private setPromised (ballot: Ballot): void {
-    assert(compareBallots(ballot, this.promised) >= 0, 'promised ballot never decreases')
-    this.promised = ballot
-    this.persistPromised = true
+    this.acceptor.promise(ballot)
     this.softStateDirty = true
     this.noteRound(ballot)
     const role = this.role
@@ -1344,13 +1234,13 @@ export class PaxosNode {
     assert(this.commitIndex <= lastSlot || this.commitIndex === 0, 'commit index within the log')
     const role = this.role
     if (role.kind === 'leader') {
-      assert(ballotEquals(role.ballot, this.promised), 'a leader has promised exactly its own ballot')
+      assert(ballotEquals(role.ballot, this.acceptor.promised), 'a leader has promised exactly its own ballot')
       assert(role.pipeline.nextSlot > this.commitIndex, 'leader next slot above commit index')
       for (const slot of role.pipeline.inflightSlots()) {
         assert(inAlphaWindow(slot, this.commitIndex, this.config.alpha), () => `in-flight slot ${slot} outside the α window`)
       }
     } else if (role.kind === 'candidate') {
-      assert(compareBallots(this.promised, role.ballot) <= 0, 'a candidate has not promised above its own ballot')
+      assert(compareBallots(this.acceptor.promised, role.ballot) <= 0, 'a candidate has not promised above its own ballot')
     }
   }
 }
