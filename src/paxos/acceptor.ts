@@ -1,6 +1,6 @@
 import { assert } from '../util/assert.js'
 import { mark } from '../util/marks.js'
-import { ballotGreater, compareBallots } from './ballot.js'
+import { compareBallots, maxBallot } from './ballot.js'
 import type { PaxosMutations } from './config.js'
 import type { PaxosLog } from './log.js'
 import type { PromiseMessage } from './messages.js'
@@ -65,7 +65,7 @@ export class Acceptor {
   learnChosen (slot: Slot, entry: LogEntry): void {
     const existing = this.log.get(slot)
     if (existing !== undefined && existing.value.id === entry.value.id) return
-    const ballot = this.mutations?.catchupLowersBallot !== true && existing !== undefined && ballotGreater(existing.ballot, entry.ballot) ? existing.ballot : entry.ballot
+    const ballot = this.mutations?.catchupLowersBallot !== true && existing !== undefined ? maxBallot(existing.ballot, entry.ballot) : entry.ballot
     this.write(slot, { ballot, value: entry.value })
   }
 

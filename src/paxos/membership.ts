@@ -1,6 +1,7 @@
 import { assert } from '../util/assert.js'
 import { mark } from '../util/marks.js'
 import type { PaxosMutations } from './config.js'
+import { isMember, isVoter, members } from './configuration.js'
 import { isQuorum } from './quorum.js'
 import { configurationAt, decodeReconfiguration, isReconfigCommand, nextConfiguration } from './reconfiguration.js'
 import type { ConfigEntry, ReconfigOutcome } from './reconfiguration.js'
@@ -81,20 +82,17 @@ export class Membership {
   /** Voters and learners of every such configuration. */
   knownMembers (): NodeId[] {
     const out = new Set<NodeId>()
-    for (const e of this.configs) {
-      for (const v of e.configuration.voters) out.add(v)
-      for (const l of e.configuration.learners) out.add(l)
-    }
+    for (const e of this.configs) for (const id of members(e.configuration)) out.add(id)
     return [...out]
   }
 
   isKnownVoter (id: NodeId): boolean {
-    for (const e of this.configs) if (e.configuration.voters.includes(id)) return true
+    for (const e of this.configs) if (isVoter(e.configuration, id)) return true
     return false
   }
 
   isKnownMember (id: NodeId): boolean {
-    for (const e of this.configs) if (e.configuration.voters.includes(id) || e.configuration.learners.includes(id)) return true
+    for (const e of this.configs) if (isMember(e.configuration, id)) return true
     return false
   }
 

@@ -4,6 +4,7 @@ import { MAX_BALLOT_ROUND, ballotEquals, ballotGreater, compareBallots, formatBa
 import { Acceptor } from './acceptor.js'
 import { CatchupRequests } from './catchup.js'
 import { resolveConfig } from './config.js'
+import { isVoter, members } from './configuration.js'
 import type { PaxosConfig, PaxosConfigInit } from './config.js'
 import { PaxosLog } from './log.js'
 import { Membership } from './membership.js'
@@ -278,7 +279,7 @@ export class PaxosNode {
   /** Asks the leader to hand leadership to `target` (a voter). Returns false if this node cannot. */
   transferLeadership (target: NodeId): boolean {
     const role = this.role
-    if (role.kind !== 'leader' || target === this.id || !this.currentConfiguration().voters.includes(target)) return false
+    if (role.kind !== 'leader' || target === this.id || !isVoter(this.currentConfiguration(), target)) return false
     role.transfer = { target, timeout: new Timeout(this.clock, this.config.electionTicksMax).start() }
     this.send(target, { type: 'timeoutNow', ballot: role.ballot })
     this.log_(`transfer leadership to ${target}`)
@@ -1161,7 +1162,7 @@ export class PaxosNode {
       if (role.kind === 'leader') {
         // New members get a full timeout from now before anyone calls them silent.
         const { previous, configuration } = change
-        role.progress.admit(new Set([...previous.voters, ...previous.learners]), [...configuration.voters, ...configuration.learners], this.now)
+        role.progress.admit(new Set(members(previous)), members(configuration), this.now)
       }
       const next = change.configuration
       this.log_(`configuration epoch ${next.epoch} chosen at slot ${slot}, governs slots ≥ ${change.fromSlot}: voters {${next.voters.join(',')}} learners {${next.learners.join(',')}}`)
@@ -1175,7 +1176,7 @@ export class PaxosNode {
 
   /** A leader that is not a voter of the configuration governing the next slot steps down. */
   private maybeStepDownRemoved (): boolean {
-    if (this.role.kind !== 'leader' || this.currentConfiguration().voters.includes(this.id)) return false
+    if (this.role.kind !== 'leader' || isVoter(this.currentConfiguration(), this.id)) return false
     mark('leader: removed from the configuration, stepping down')
     this.log_('no longer a voter, stepping down')
     this.becomeFollower()
