@@ -1,4 +1,5 @@
-import { Timeout } from './timeout.js'
+import type { RandomSource } from './ready.js'
+import { Timeout, retryJitter } from './timeout.js'
 import type { TickClock } from './timeout.js'
 import type { NodeId, Slot } from './types.js'
 
@@ -21,8 +22,9 @@ export class CatchupRequests {
   private readonly asked = new Map<NodeId, CatchupAsk>()
   private pollAttempt = 0
 
-  constructor (private readonly clock: TickClock, retryTicks: number, replyRetries: number) {
-    this.retry = new Timeout(clock, retryTicks)
+  /** `random`: retries are jittered by up to half an interval (none without it). */
+  constructor (private readonly clock: TickClock, retryTicks: number, replyRetries: number, random?: RandomSource) {
+    this.retry = new Timeout(clock, retryTicks, random === undefined ? undefined : retryJitter(random, retryTicks))
     // + 1: a reply arriving in the last tick of the last interval still counts.
     this.lifetime = retryTicks * replyRetries + 1
   }

@@ -2,7 +2,8 @@ import { ballotGreater } from './ballot.js'
 import type { PaxosMutations } from './config.js'
 import type { PromiseMessage } from './messages.js'
 import { majority } from './quorum.js'
-import { Timeout } from './timeout.js'
+import type { RandomSource } from './ready.js'
+import { Timeout, retryJitter } from './timeout.js'
 import type { TickClock } from './timeout.js'
 import type { Configuration, LogEntry, NodeId, Slot } from './types.js'
 
@@ -72,15 +73,15 @@ export class PromiseMerge {
 
   /**
    * The voters of `configuration` to send a prepare now: those that have not promised and were
-   * not asked within `retryTicks`. Records them as asked.
+   * not asked within `retryTicks` (jittered by up to half of it with `random`). Records them as asked.
    */
-  toAsk (configuration: Configuration, clock: TickClock, retryTicks: number): NodeId[] {
+  toAsk (configuration: Configuration, clock: TickClock, retryTicks: number, random?: RandomSource): NodeId[] {
     const out: NodeId[] = []
     for (const v of configuration.voters) {
       if (v === this.self || this.promises.has(v)) continue
       const sent = this.prepareSent.get(v)
       if (sent !== undefined && !sent.due()) continue
-      this.prepareSent.set(v, new Timeout(clock, retryTicks).start())
+      this.prepareSent.set(v, new Timeout(clock, retryTicks, random === undefined ? undefined : retryJitter(random, retryTicks)).start())
       out.push(v)
     }
     return out

@@ -7,7 +7,7 @@ import type { Envelope } from './messages.js'
  * propose and requestRead, the Ready the runtime carries out, and the status it reports.
  */
 
-/** The only randomness the core needs: election timeouts. Injected so runs replay from a seed. */
+/** The only randomness the core needs: election timeouts and retry jitter. Injected so runs replay from a seed. */
 export interface RandomSource {
   int (minInclusive: number, maxExclusive: number): number
 }

@@ -1,4 +1,5 @@
 import { assert } from '../util/assert.js'
+import type { RandomSource } from './ready.js'
 
 /**
  * The node's logical clock as its timeouts read it: `now` counts `tick()` calls. The core never
@@ -6,6 +7,22 @@ import { assert } from '../util/assert.js'
  */
 export interface TickClock {
   readonly now: number
+}
+
+/**
+ * Jitter for retries: each start adds a whole number of ticks drawn uniformly from
+ * [0, spread], so nodes that began retrying on the same tick (after a partition heals, a
+ * leader change) drift apart instead of retrying in lockstep.
+ */
+export interface Jitter {
+  readonly random: RandomSource
+  readonly spread: number
+}
+
+/** The usual jitter of a retry interval: up to half of it. */
+export function retryJitter (random: RandomSource, interval: number): Jitter | undefined {
+  const spread = Math.floor(interval / 2)
+  return spread > 0 ? { random, spread } : undefined
 }
 
 /**
@@ -21,16 +38,22 @@ export interface TickClock {
  */
 export class Timeout {
   private readonly clock: TickClock
+  private readonly jitter: Jitter | undefined
+  /** The duration before jitter. */
+  private base: number
   private length: number
   private startedAt: number | undefined
 
-  constructor (clock: TickClock, duration: number) {
+  constructor (clock: TickClock, duration: number, jitter?: Jitter) {
     assertDuration(duration)
+    assert(jitter === undefined || (Number.isSafeInteger(jitter.spread) && jitter.spread >= 0), 'jitter spread is a whole number of ticks')
     this.clock = clock
+    this.jitter = jitter
+    this.base = duration
     this.length = duration
   }
 
-  /** The ticks from start to expiry (the last one given to `start`). */
+  /** The ticks from the last start to expiry (jitter included). */
   get duration (): number {
     return this.length
   }
@@ -39,10 +62,14 @@ export class Timeout {
     return this.startedAt !== undefined
   }
 
-  /** (Re)starts from the current tick; with a duration, it replaces the previous one. */
-  start (duration: number = this.length): this {
+  /**
+   * (Re)starts from the current tick; with a duration, it replaces the previous one. With
+   * jitter, every start draws the extra ticks anew.
+   */
+  start (duration: number = this.base): this {
     assertDuration(duration)
-    this.length = duration
+    this.base = duration
+    this.length = this.jitter === undefined ? duration : duration + this.jitter.random.int(0, this.jitter.spread + 1)
     this.startedAt = this.clock.now
     return this
   }

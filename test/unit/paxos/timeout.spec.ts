@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Timeout } from '../../../src/paxos/timeout.js'
+import { Timeout, retryJitter } from '../../../src/paxos/timeout.js'
 import { AssertionError } from '../../../src/util/assert.js'
 
 function clock (): { now: number } {
@@ -66,5 +66,31 @@ describe('Timeout', () => {
       expect(() => new Timeout(c, bad)).toThrow(AssertionError)
     }
     expect(() => new Timeout(c, 1).start(0)).toThrow(AssertionError)
+  })
+
+  it('with jitter, every start draws up to `spread` extra ticks from the node\'s RandomSource', () => {
+    const c = clock()
+    const draws: Array<[number, number]> = []
+    const extras = [0, 3, 1]
+    const random = { int: (min: number, max: number): number => { draws.push([min, max]); return extras[draws.length - 1] ?? 0 } }
+    const t = new Timeout(c, 6, { random, spread: 3 })
+    expect(draws).toEqual([]) // nothing drawn until started
+    t.start()
+    expect(t.duration).toBe(6)
+    t.start()
+    expect(t.duration).toBe(9)
+    c.now = 8
+    expect(t.expired()).toBe(false)
+    c.now = 9
+    expect(t.fire()).toBe(true) // restarts: draws again
+    expect(t.duration).toBe(7)
+    expect(draws).toEqual([[0, 4], [0, 4], [0, 4]])
+  })
+
+  it('retryJitter spreads a retry by up to half its interval, and not at all below two ticks', () => {
+    const random = { int: (min: number) => min }
+    expect(retryJitter(random, 6)?.spread).toBe(3)
+    expect(retryJitter(random, 7)?.spread).toBe(3)
+    expect(retryJitter(random, 1)).toBeUndefined()
   })
 })
