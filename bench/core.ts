@@ -196,7 +196,7 @@ export function parseOptions (argv: readonly string[]): Options {
 }
 
 function configFor (mode: Mode): Partial<PaxosConfig> {
-  // Defaults everywhere else (pipelineMax 32, batchCommandsMax 4096, …): the numbers describe the
+  // Defaults everywhere else (alpha 32, batchCommandsMax 4096, …): the numbers describe the
   // shipped configuration, and the resolved values are recorded in the JSON.
   return mode === 'batched' ? {} : { batchCommandsMax: 1 }
 }
@@ -251,7 +251,7 @@ export function runOnce (nodes: number, mode: Mode, commands: number, tickMs: nu
   // iteration showed up in the profile.
   const leaderReplica = replicas.get(leader.id)
   if (leaderReplica === undefined) throw new Error(`leader ${leader.id} is not a replica`)
-  const window = leader.config.pipelineMax * leader.config.batchCommandsMax
+  const window = leader.config.alpha * leader.config.batchCommandsMax
   const queueTarget = Math.max(PROPOSE_CHUNK, Math.min(window, Math.floor(leader.config.proposalQueueMax / 2)))
   const highWater = window + queueTarget
   let proposed = 0

@@ -278,7 +278,7 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
     network: { lossRate: o.lossRate ?? 0 },
     snapshotEverySlots: o.snapshotEverySlots ?? 1000,
     logRetentionSlots: o.logRetentionSlots ?? 200,
-    ...(o.pipelineMax !== undefined ? { paxos: { pipelineMax: o.pipelineMax } } : {}),
+    ...(o.pipelineMax !== undefined ? { paxos: { alpha: o.pipelineMax } } : {}),
     replacement: {
       replaceAfterTicks,
       checkEveryTicks: o.checkEveryTicks ?? 2,

@@ -63,8 +63,13 @@ export interface PaxosConfig {
   readonly acceptRetryTicks: number
   /** An unanswered catch-up request may be re-sent after this many ticks. */
   readonly catchupRetryTicks: number
-  /** α: the leader proposes slot t only when every slot ≤ t − α is chosen (pipeline depth). */
-  readonly pipelineMax: number
+  /**
+   * α, the one number two safety rules share: the leader proposes slot t only when every slot
+   * ≤ t − α is chosen here (so at most α slots are in flight: the pipeline depth), and a
+   * membership change chosen at slot s governs slots ≥ s + α (so the configuration of every
+   * slot a leader may propose is already known and final). Lamport's α-window reconfiguration.
+   */
+  readonly alpha: number
   /** Bounds on one slot's batch. */
   readonly batchCommandsMax: number
   readonly batchBytesMax: number
@@ -84,7 +89,7 @@ export const DEFAULT_PAXOS_CONFIG = {
   heartbeatTicks: 3,
   acceptRetryTicks: 6,
   catchupRetryTicks: 6,
-  pipelineMax: 32,
+  alpha: 32,
   batchCommandsMax: 4096,
   batchBytesMax: 1 << 20,
   catchupEntriesMax: 256,
@@ -92,10 +97,17 @@ export const DEFAULT_PAXOS_CONFIG = {
   proposalQueueMax: 100_000
 } as const
 
-export type PaxosConfigInit = Pick<PaxosConfig, 'id' | 'configuration'> & Partial<Omit<PaxosConfig, 'id' | 'configuration'>>
+export type PaxosConfigInit = Pick<PaxosConfig, 'id' | 'configuration'> & Partial<Omit<PaxosConfig, 'id' | 'configuration'>> & {
+  /** @deprecated The former name of `alpha`, still accepted; giving both with different values is an error. */
+  readonly pipelineMax?: number
+}
 
 export function resolveConfig (init: PaxosConfigInit): PaxosConfig {
-  const config: PaxosConfig = { ...DEFAULT_PAXOS_CONFIG, ...init }
+  const { pipelineMax, ...rest } = init
+  if (pipelineMax !== undefined && rest.alpha !== undefined && pipelineMax !== rest.alpha) {
+    throw new ConfigurationError(`alpha ${String(rest.alpha)} and its deprecated alias pipelineMax ${String(pipelineMax)} disagree`)
+  }
+  const config: PaxosConfig = { ...DEFAULT_PAXOS_CONFIG, ...rest, ...(pipelineMax !== undefined && rest.alpha === undefined ? { alpha: pipelineMax } : {}) }
   validateConfig(config)
   return config
 }
@@ -103,7 +115,7 @@ export function resolveConfig (init: PaxosConfigInit): PaxosConfig {
 /** Every bound is checked once, here (etcd's Config.validate). */
 export function validateConfig (config: PaxosConfig): void {
   const positive: Array<keyof PaxosConfig> = ['electionTicksMin', 'electionTicksMax', 'heartbeatTicks', 'acceptRetryTicks',
-    'catchupRetryTicks', 'pipelineMax', 'batchCommandsMax', 'batchBytesMax', 'catchupEntriesMax', 'committedMax', 'proposalQueueMax']
+    'catchupRetryTicks', 'alpha', 'batchCommandsMax', 'batchBytesMax', 'catchupEntriesMax', 'committedMax', 'proposalQueueMax']
   for (const key of positive) {
     const v = config[key]
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new ConfigurationError(`${key} must be a positive integer, got ${String(v)}`)

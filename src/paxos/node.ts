@@ -1,118 +1,29 @@
 import { assert } from '../util/assert.js'
 import { mark } from '../util/marks.js'
-import { MAX_BALLOT_ROUND, ballotEquals, ballotGreater, compareBallots, formatBallot } from './ballot.js'
+import { MAX_BALLOT_ROUND, ballotEquals, ballotGreater, compareBallots, formatBallot, nextBallot } from './ballot.js'
+import { Acceptor } from './acceptor.js'
+import { CatchupRequests } from './catchup.js'
 import { resolveConfig } from './config.js'
+import { isVoter, members } from './configuration.js'
 import type { PaxosConfig, PaxosConfigInit } from './config.js'
-import { isQuorum } from './quorum.js'
-import { configurationAt, decodeReconfiguration, isReconfigCommand, nextConfiguration } from './reconfiguration.js'
-import type { ConfigEntry, ReconfigOutcome } from './reconfiguration.js'
+import { PaxosLog } from './log.js'
+import { Membership } from './membership.js'
+import { Pipeline, inAlphaWindow } from './pipeline.js'
+import { Progress } from './progress.js'
+import { PromiseMerge } from './promise-merge.js'
+import { ReadIndex, leaderRecovered } from './read-index.js'
+import type { PendingRead } from './read-index.js'
+import type { ConfigEntry } from './reconfiguration.js'
+import { Timeout, retryJitter } from './timeout.js'
 import type {
   AcceptMessage, AcceptedMessage, CatchupReplyMessage, CatchupRequestMessage, Envelope, ForwardMessage,
   HeartbeatAckMessage, HeartbeatMessage, PaxosMessage, PrepareMessage, ProbeMessage, ProbeReplyMessage,
   PromiseMessage, ReadReplyMessage, ReadRequestMessage, RejectMessage, TimeoutNowMessage
 } from './messages.js'
+import type { CommittedSlot, CompactionStatus, NodeStatus, ProposeResult, RandomSource, ReadRequestResult, ReadState, Ready, SoftState } from './ready.js'
 import type { Ballot, Command, Configuration, DurableState, LogEntry, NodeId, PersistBatch, Slot, Value } from './types.js'
 
-/** The only randomness the core needs: election timeouts. Injected so runs replay from a seed. */
-export interface RandomSource {
-  int (minInclusive: number, maxExclusive: number): number
-}
-
-export type ProposeResult =
-  | { readonly kind: 'accepted' }
-  | { readonly kind: 'forwarded', readonly leader: NodeId }
-  | { readonly kind: 'no-leader' }
-  | { readonly kind: 'busy' }
-  | { readonly kind: 'too-large' }
-
-export type ReadRequestResult =
-  | { readonly kind: 'pending' }
-  | { readonly kind: 'no-leader' }
-
-export interface CommittedSlot {
-  readonly slot: Slot
-  readonly value: Value
-  /** Outcomes of the reconfiguration commands in this slot, by their offset in `value.commands`. */
-  readonly reconfigs?: ReadonlyMap<number, ReconfigOutcome>
-}
-
-/** A linearizable read may be answered once the state machine has applied `index`. */
-export interface ReadState {
-  readonly id: string
-  readonly index: Slot
-}
-
-export type RoleKind = 'follower' | 'candidate' | 'leader'
-
-export interface SoftState {
-  readonly role: RoleKind
-  readonly leader: NodeId | undefined
-  readonly ballot: Ballot
-}
-
-/**
- * Work the runtime must do, in this order:
- * 1. write `persist` durably (one atomic, fsync'd batch). A promise, an accept or an
- *    acknowledgement must never leave the node before the write it reports is durable:
- *    an acceptor that forgets a promise after a crash can let two values be chosen.
- * 2. deliver `send`;
- * 3. apply `committed` to the state machine, in slot order, exactly once;
- * 4. serve `reads` once the state machine has applied each read's index; fail `failedReads`;
- * then call `advance(ready)`. `ready()` returns nothing new until then.
- */
-export interface Ready {
-  readonly persist: PersistBatch | undefined
-  readonly send: readonly Envelope[]
-  readonly committed: readonly CommittedSlot[]
-  readonly reads: readonly ReadState[]
-  readonly failedReads: readonly string[]
-  /** Set when role, leader or promised ballot changed since the previous Ready. */
-  readonly softState: SoftState | undefined
-  /**
-   * Peers that asked for chosen values below this node's compaction point: the runtime sends
-   * them a snapshot instead (issue 3 §2). Each peer appears at most once per Ready.
-   */
-  readonly snapshotRequests: readonly NodeId[]
-}
-
-export interface NodeStatus extends SoftState {
-  readonly id: NodeId
-  readonly commitIndex: Slot
-  readonly appliedIndex: Slot
-  readonly lastSlot: Slot
-  /** The newest known configuration (it may govern only slots above the commit index + α). */
-  readonly configuration: Configuration
-  /** Every known configuration still governing some slot above the commit index, ascending. */
-  readonly configurations: readonly ConfigEntry[]
-  /** Leader only: every other member's last acknowledged commit index and when it last answered. */
-  readonly peers: ReadonlyArray<{ readonly id: NodeId, readonly commitIndex: Slot, readonly lastAckTick: number, readonly lastHeardTick: number }>
-  readonly queuedCommands: number
-  readonly inflightSlots: number
-  /** This node's logical clock (ticks since start): `peers[].lastAckTick` is on this scale. */
-  readonly ticks: number
-}
-
-export interface CompactionStatus {
-  /** Index of the newest snapshot this node's storage holds (0 = none). */
-  readonly snapshotIndex: Slot
-  /** Slots at or below this are no longer in the in-memory log (compacted). */
-  readonly compactedThrough: Slot
-}
-
-interface InflightSlot {
-  readonly value: Value
-  readonly acks: Set<NodeId>
-  /** The configuration governing the slot: its voters decide it. */
-  readonly configuration: Configuration
-  sentTick: number
-}
-
-interface PendingRead {
-  readonly id: string
-  readonly origin: NodeId
-  /** The heartbeat round that confirms it: -1 = the next one to start, 0 = none needed (sole voter). */
-  seq: number
-}
+export type { CommittedSlot, CompactionStatus, NodeStatus, ProposeResult, RandomSource, ReadRequestResult, ReadState, Ready, RoleKind, SoftState } from './ready.js'
 
 interface FollowerRole { readonly kind: 'follower' }
 
@@ -127,56 +38,27 @@ interface CandidateRole {
   readonly promises: Map<NodeId, PromiseMessage>
 }
 
+/**
+ * A leadership: one small state object per concern, each with its own file and tests. This
+ * class (`PaxosNode`) dispatches messages to them and moves between roles.
+ */
 interface LeaderRole {
   readonly kind: 'leader'
   readonly ballot: Ballot
-  nextSlot: Slot
-  /** Slots proposed in this ballot and not yet chosen. Invariant: every key is in (commitIndex, commitIndex + α]. */
-  readonly inflight: Map<Slot, InflightSlot>
-  /** Slots chosen in this ballot above commitIndex, waiting for the slots below them. */
-  readonly chosen: Map<Slot, Value>
-  /**
-   * Every promise for this ballot. Phase 1 must reach a quorum of each configuration that
-   * governs a slot before the leader proposes there; voters of a configuration learned later
-   * are asked later, with the same ballot.
-   */
-  readonly promises: Map<NodeId, PromiseMessage>
-  /** Highest-ballot vote per slot over all promises (slots ≥ nextSlot matter). */
-  readonly best: Map<Slot, LogEntry>
-  /** Highest slot any promise reported a vote for: reads wait for it, holes below it get no-ops. */
-  maxReported: Slot
-  /** When each voter not yet promised was last sent a prepare. */
-  readonly prepareSent: Map<NodeId, number>
-  readonly queue: Command[]
-  queueHead: number
-  readonly lastAck: Map<NodeId, number>
-  /**
-   * When each member last sent anything at all (catch-up and snapshot requests included). A
-   * learner fetching a large snapshot may not answer heartbeats yet, but it is alive; liveness
-   * for replacement uses this, while check-quorum keeps using acknowledgements.
-   */
-  readonly lastHeard: Map<NodeId, number>
-  readonly peerCommit: Map<NodeId, Slot>
-  readSeq: number
-  readRoundDue: boolean
-  readonly readAcks: Map<NodeId, number>
-  readonly pendingReads: PendingRead[]
-  heartbeatElapsed: number
-  quorumCheckElapsed: number
+  /** Phase 1: the promises and what they reported (promise-merge.ts). */
+  readonly phase1: PromiseMerge
+  /** Phase 2: queue, in-flight slots and their votes (pipeline.ts). */
+  readonly pipeline: Pipeline
+  /** The other members: acknowledgements, activity, reported commit indexes (progress.ts). */
+  readonly progress: Progress
+  /** Read-index rounds and the reads waiting on them (read-index.ts). */
+  readonly reads: ReadIndex
+  readonly heartbeat: Timeout
+  /** Check quorum: every election timeout, a leader that heard from no majority steps down. */
+  readonly quorumCheck: Timeout
+  /** The commit index the last heartbeat carried. */
   commitSent: Slot
-  transfer: { readonly target: NodeId, ticks: number } | undefined
-  /**
-   * Slots up to here are known chosen (a Phase-1 promise reported them committed) but may be
-   * missing here: the leader fetches them, retrying, and proposes nothing at or below them.
-   */
-  catchupTarget: Slot
-  /**
-   * The highest commit index a follower's heartbeat ack reported. Only a hint to fetch more:
-   * safety rests on Phase 1 alone, so a wrong (or forged) hint can cost messages but never
-   * block proposals or reads.
-   */
-  catchupHint: Slot
-  catchupAttempt: number
+  transfer: { readonly target: NodeId, readonly timeout: Timeout } | undefined
 }
 
 type Role = FollowerRole | CandidateRole | LeaderRole
@@ -206,30 +88,17 @@ export class PaxosNode {
   readonly config: PaxosConfig
   private readonly random: RandomSource
   private readonly trace: ((line: string) => void) | undefined
-  /** Known configurations, ascending by first governed slot; entries superseded below commitIndex + 1 are pruned. */
-  private configs: ConfigEntry[]
-  /** Outcomes of committed reconfiguration commands, until handed out with their slot. */
-  private readonly reconfigOutcomes = new Map<Slot, Map<number, ReconfigOutcome>>()
+  /** The logical clock: ticks since start. Every timeout below reads it. */
+  private readonly clock: { now: number } = { now: 0 }
+  /** Known configurations, the α rule for reconfigurations, and reconfiguration outcomes. */
+  private readonly membership: Membership
 
   // Durable state (mirrored in Storage through `persist` batches).
-  private promised: Ballot
-  private readonly log: Map<Slot, LogEntry>
-  /** Invariant: every slot in compactedThrough+1..commitIndex is in `log` with its chosen value. */
+  /** The promise and the votes, and the durability rules they obey. */
+  private readonly acceptor: Acceptor
+  /** Votes and chosen values, and their compaction. Invariant: every slot in compactedThrough+1..commitIndex holds its chosen value. */
+  private readonly log: PaxosLog
   private commitIndex: Slot
-  /** Index of the newest snapshot held by the runtime's storage (0 = none). */
-  private snapshotIndex: Slot = 0
-  /**
-   * Slots ≤ this were dropped from `log` (they are in a snapshot). Invariant:
-   * compactedThrough ≤ snapshotIndex and compactedThrough ≤ appliedIndex.
-   */
-  private compactedThrough: Slot = 0
-  /**
-   * Every configuration added since the applied index, with the slot it was chosen at (base
-   * entries carry the commit index they were loaded at). `configs` is pruned at the commit index,
-   * which may be above the applied index a snapshot is taken at; this keeps what
-   * `snapshotConfigs` needs. Trimmed in `advance`.
-   */
-  private configHistory: Array<{ readonly slot: Slot, readonly entry: ConfigEntry }> = []
 
   // Volatile state.
   private role: Role = { kind: 'follower' }
@@ -237,29 +106,22 @@ export class PaxosNode {
   private leaderBallot: Ballot | undefined
   /** The highest commit index heard from `leaderBallot`'s leader. */
   private leaderCommit: Slot = 0
-  private lastSlot: Slot = 0
-  private now = 0
-  private ticksSinceContact = 0
-  private electionTimeout: number
-  private roundSeen: number
-  private catchupSentTick: number | undefined
   /**
-   * Catch-up requests this node sent, by the member asked. Chosen values enter the log only as
-   * the answer to one of these (from that member, inside the range asked for): a reply nobody
-   * asked for, from anyone, is dropped.
+   * Since a leader (or a candidate we promised) was last heard, with a duration drawn from
+   * [electionTicksMin, electionTicksMax): a follower or candidate campaigns when it expires.
+   * Its elapsed time also decides leader stickiness (`leaderAlive`).
    */
-  private readonly catchupAsked = new Map<NodeId, { readonly fromSlot: Slot, readonly toSlot: Slot, readonly tick: number }>()
-  /** Ticks since a leader was last heard (or this node led); drives polling for chosen values. */
-  private ticksSinceLeader = 0
-  private pollAttempt = 0
+  private readonly election: Timeout
+  /** Since a leader was last heard (or this node led): a lagging member polls for chosen values. */
+  private readonly poll: Timeout
+  private roundSeen: number
+  private readonly catchup: CatchupRequests
   /** Highest slot handed out in a Ready. Invariant: `appliedIndex <= handedOut <= commitIndex`. */
   private handedOut: Slot = 0
   private appliedIndex: Slot = 0
   private readyCount = 0
 
   // Output buffers, drained by ready().
-  private persistEntries = new Map<Slot, LogEntry>()
-  private persistPromised = false
   private persistCommit = false
   private outbox: Envelope[] = []
   private readsReady: ReadState[] = []
@@ -274,35 +136,33 @@ export class PaxosNode {
     this.id = this.config.id
     this.random = random
     this.trace = options.trace
-    this.configs = [{ fromSlot: 1, configuration: this.config.configuration }]
-    this.promised = durable.promised
-    this.log = new Map(durable.log)
     this.commitIndex = 0
     const snapshot = options.snapshot
     if (snapshot !== undefined) {
       assert(Number.isSafeInteger(snapshot.index) && snapshot.index >= 0 && snapshot.configs.length > 0, () => `invalid snapshot start: index ${snapshot.index}, ${snapshot.configs.length} configurations`)
       // Everything up to the snapshot's index is chosen and already reflected in the state
-      // machine the runtime restored; storage dropped the log there (a leftover is dropped too).
+      // machine the runtime restored; storage dropped the log there.
       this.commitIndex = snapshot.index
       this.handedOut = snapshot.index
       this.appliedIndex = snapshot.index
-      this.snapshotIndex = snapshot.index
-      this.compactedThrough = snapshot.index
-      this.lastSlot = snapshot.index
-      for (const slot of [...this.log.keys()]) if (slot <= snapshot.index) this.log.delete(slot)
-      this.configs = [...snapshot.configs]
-      this.pruneConfigs()
     }
-    this.configHistory = this.configs.map(entry => ({ slot: this.commitIndex, entry }))
-    for (const slot of this.log.keys()) if (slot > this.lastSlot) this.lastSlot = slot
+    this.log = new PaxosLog(durable.log, snapshot?.index ?? 0)
+    this.acceptor = new Acceptor(durable.promised, this.log, this.config.mutations)
+    this.membership = new Membership(snapshot?.configs ?? [{ fromSlot: 1, configuration: this.config.configuration }], this.commitIndex)
+    this.catchup = new CatchupRequests(this.clock, this.config.catchupRetryTicks, CATCHUP_REPLY_RETRIES, random)
+    this.poll = new Timeout(this.clock, this.config.electionTicksMax).start()
     // Replaying the committed prefix (above the snapshot) rebuilds the configurations it chose.
     for (let s = this.commitIndex + 1; s <= durable.commitIndex; s++) {
       assert(this.log.has(s), () => `durable state: committed slot ${s} missing from the log`)
       this.commitTo(s)
     }
-    this.roundSeen = this.promised.round
-    this.electionTimeout = this.randomElectionTimeout()
+    this.roundSeen = this.acceptor.promised.round
+    this.election = new Timeout(this.clock, this.randomElectionTimeout()).start()
     this.checkInvariants()
+  }
+
+  private get now (): number {
+    return this.clock.now
   }
 
   // ---------------------------------------------------------------------------------------
@@ -317,7 +177,7 @@ export class PaxosNode {
     // Probes, catch-up and leader messages from strangers are answered or used to catch up:
     // the stranger may be a member of a configuration this node has not learned yet, or a
     // removed member that must learn it was removed. Everything else needs a known member.
-    if (!OPEN_MESSAGES.has(message.type) && !this.isKnownMember(from)) {
+    if (!OPEN_MESSAGES.has(message.type) && !this.membership.isKnownMember(from)) {
       mark('step: unknown sender dropped')
       this.log_(`drop ${message.type} from unknown ${from}`)
       return
@@ -350,27 +210,26 @@ export class PaxosNode {
 
   /** One logical clock tick. Timeouts count ticks; no clock is ever read. */
   tick (): void {
-    this.now++
+    this.clock.now++
     const role = this.role
     switch (role.kind) {
       case 'follower':
       case 'candidate':
-        this.ticksSinceContact++
-        if (this.ticksSinceContact >= this.electionTimeout && this.isKnownVoter(this.id)) {
+        if (this.election.expired() && this.membership.isKnownVoter(this.id)) {
           this.becomeCandidate(false)
         }
         // Without a leader, nobody tells a lagging member what it missed (a voter of a newer
         // configuration that does not know it yet cannot campaign, and is a stranger to the
         // leader it would follow): it asks the members it knows, one per election timeout.
         // Outsiders (spares, removed members) stay quiet until someone addresses them.
-        if (++this.ticksSinceLeader % this.config.electionTicksMax === 0 && this.isKnownMember(this.id)) this.pollCatchup()
+        if (this.poll.fire() && this.membership.isKnownMember(this.id)) this.pollCatchup()
         break
       case 'leader':
-        this.ticksSinceLeader = 0
+        this.poll.start()
         this.tickLeader(role)
         break
     }
-    this.expireCatchupRequests()
+    this.catchup.expire()
     this.maybeRequestCatchup()
     this.checkInvariants()
   }
@@ -385,8 +244,8 @@ export class PaxosNode {
     const role = this.role
     if (role.kind === 'leader') {
       if (role.transfer !== undefined) return { kind: 'no-leader' }
-      if (role.queue.length - role.queueHead + commands.length > this.config.proposalQueueMax) return { kind: 'busy' }
-      for (const c of commands) role.queue.push(c)
+      if (role.pipeline.queued + commands.length > this.config.proposalQueueMax) return { kind: 'busy' }
+      for (const c of commands) role.pipeline.enqueue(c)
       this.maybePropose(role)
       this.checkInvariants()
       return { kind: 'accepted' }
@@ -420,8 +279,8 @@ export class PaxosNode {
   /** Asks the leader to hand leadership to `target` (a voter). Returns false if this node cannot. */
   transferLeadership (target: NodeId): boolean {
     const role = this.role
-    if (role.kind !== 'leader' || target === this.id || !this.currentConfiguration().voters.includes(target)) return false
-    role.transfer = { target, ticks: 0 }
+    if (role.kind !== 'leader' || target === this.id || !isVoter(this.currentConfiguration(), target)) return false
+    role.transfer = { target, timeout: new Timeout(this.clock, this.config.electionTicksMax).start() }
     this.send(target, { type: 'timeoutNow', ballot: role.ballot })
     this.log_(`transfer leadership to ${target}`)
     return true
@@ -429,14 +288,14 @@ export class PaxosNode {
 
   /** Starts an election now (used by tests and by an operator forcing a campaign). */
   campaign (): void {
-    if (this.isKnownVoter(this.id) && this.role.kind !== 'leader') this.becomeCandidate(false)
+    if (this.membership.isKnownVoter(this.id) && this.role.kind !== 'leader') this.becomeCandidate(false)
   }
 
   // ---------------------------------------------------------------------------------------
   // Output
 
   hasReady (): boolean {
-    return this.outstanding === undefined && (this.outbox.length > 0 || this.persistEntries.size > 0 || this.persistPromised ||
+    return this.outstanding === undefined && (this.outbox.length > 0 || this.acceptor.dirty ||
       this.persistCommit || this.handedOut < this.commitIndex || this.readsReady.length > 0 ||
       this.readsFailed.length > 0 || this.softStateDirty || this.snapshotRequestsOut.length > 0)
   }
@@ -446,23 +305,21 @@ export class PaxosNode {
     const role = this.role
     if (role.kind === 'leader') this.flushLeader(role)
     let persist: PersistBatch | undefined
-    if (this.persistEntries.size > 0 || this.persistPromised || this.persistCommit) {
-      persist = { entries: [...this.persistEntries] }
-      if (this.persistPromised) persist.promised = this.promised
+    if (this.acceptor.dirty || this.persistCommit) {
+      persist = this.acceptor.takePersist()
       if (this.persistCommit) persist.commitIndex = this.commitIndex
     }
     const committed: CommittedSlot[] = []
     const last = Math.min(this.commitIndex, this.handedOut + this.config.committedMax)
-    if (this.config.mutations?.applyTwice === true && this.handedOut > this.compactedThrough && (++this.readyCount % 7) === 0) {
-      committed.push({ slot: this.handedOut, value: this.entryAt(this.handedOut).value })
+    if (this.config.mutations?.applyTwice === true && this.handedOut > this.log.compactedThrough && (++this.readyCount % 7) === 0) {
+      committed.push({ slot: this.handedOut, value: this.log.entryAt(this.handedOut).value })
     }
     for (let s = this.handedOut + 1; s <= last; s++) {
-      const reconfigs = this.reconfigOutcomes.get(s)
+      const reconfigs = this.membership.takeOutcomes(s)
       if (reconfigs === undefined) {
-        committed.push({ slot: s, value: this.entryAt(s).value })
+        committed.push({ slot: s, value: this.log.entryAt(s).value })
       } else {
-        this.reconfigOutcomes.delete(s)
-        committed.push({ slot: s, value: this.entryAt(s).value, reconfigs })
+        committed.push({ slot: s, value: this.log.entryAt(s).value, reconfigs })
       }
     }
     this.handedOut = last
@@ -476,8 +333,6 @@ export class PaxosNode {
       snapshotRequests: this.snapshotRequestsOut
     }
     this.snapshotRequestsOut = []
-    this.persistEntries = new Map()
-    this.persistPromised = false
     this.persistCommit = false
     this.outbox = []
     this.readsReady = []
@@ -493,49 +348,47 @@ export class PaxosNode {
     this.outstanding = undefined
     const lastCommitted = rd.committed[rd.committed.length - 1]
     if (lastCommitted !== undefined) this.appliedIndex = Math.max(this.appliedIndex, lastCommitted.slot)
-    // No snapshot will be asked for below the applied index: forget configurations that every
-    // such snapshot would prune.
-    const h = this.configHistory
-    while (h.length > 1 && (h[1] as { slot: Slot }).slot <= this.appliedIndex && (h[1] as { entry: ConfigEntry }).entry.fromSlot <= this.appliedIndex + 1) h.shift()
+    this.membership.trimHistory(this.appliedIndex)
     this.checkInvariants()
   }
 
   softState (): SoftState {
-    return { role: this.role.kind, leader: this.leaderId, ballot: this.promised }
+    return { role: this.role.kind, leader: this.leaderId, ballot: this.acceptor.promised }
   }
 
   status (): NodeStatus {
     const role = this.role
     const peers = role.kind === 'leader'
-      ? this.knownMembers().filter(v => v !== this.id).map(v => ({ id: v, commitIndex: role.peerCommit.get(v) ?? 0, lastAckTick: role.lastAck.get(v) ?? -1, lastHeardTick: Math.max(role.lastHeard.get(v) ?? -1, role.lastAck.get(v) ?? -1) }))
+      ? this.membership.knownMembers().filter(v => v !== this.id).map(v => role.progress.peer(v))
       : []
     return {
       ...this.softState(),
       id: this.id,
       commitIndex: this.commitIndex,
       appliedIndex: this.appliedIndex,
-      lastSlot: this.lastSlot,
-      configuration: this.latestConfiguration(),
-      configurations: [...this.configs],
+      lastSlot: this.log.lastSlot,
+      configuration: this.membership.latest(),
+      configurations: [...this.membership.entries],
       peers,
-      queuedCommands: role.kind === 'leader' ? role.queue.length - role.queueHead : 0,
-      inflightSlots: role.kind === 'leader' ? role.inflight.size : 0,
+      queuedCommands: role.kind === 'leader' ? role.pipeline.queued : 0,
+      inflightSlots: role.kind === 'leader' ? role.pipeline.inflightCount : 0,
       ticks: this.now
     }
   }
 
   compaction (): CompactionStatus {
-    return { snapshotIndex: this.snapshotIndex, compactedThrough: this.compactedThrough }
+    return { snapshotIndex: this.log.snapshotIndex, compactedThrough: this.log.compactedThrough }
   }
 
   /** The chosen value of a committed slot (for checkers and catch-up); undefined once compacted. */
   committedValue (slot: Slot): Value | undefined {
-    return slot > this.compactedThrough && slot <= this.commitIndex ? this.log.get(slot)?.value : undefined
+    return slot > this.log.compactedThrough && slot <= this.commitIndex ? this.log.get(slot)?.value : undefined
   }
 
   // ---------------------------------------------------------------------------------------
   // Snapshots and compaction (issue 3 §2). The runtime owns the snapshot bytes and storage; the
-  // core only learns where the snapshot is and which slots it may forget.
+  // core only learns where the snapshot is and which slots it may forget (log.ts), and which
+  // configurations a snapshot must carry (membership.ts).
 
   /**
    * The configurations governing the slots above `index` (more than one while a change chosen
@@ -545,16 +398,13 @@ export class PaxosNode {
    */
   snapshotConfigs (index: Slot): ConfigEntry[] {
     assert(index >= this.appliedIndex && index <= this.handedOut, () => `snapshot index ${index} outside applied ${this.appliedIndex}..handed out ${this.handedOut}`)
-    const out = this.configHistory.filter(h => h.slot <= index).map(h => h.entry)
-    while (out.length > 1 && (out[1] as ConfigEntry).fromSlot <= index + 1) out.shift()
-    assert(out.length > 0, () => `no configuration known at snapshot index ${index}`)
-    return out
+    return this.membership.snapshotConfigs(index)
   }
 
   /** The runtime's storage now durably holds a snapshot at `index`: compaction may go up to it. */
   snapshotTaken (index: Slot): void {
     assert(index <= this.appliedIndex, () => `snapshot at ${index} above the applied index ${this.appliedIndex}`)
-    if (index > this.snapshotIndex) this.snapshotIndex = index
+    this.log.snapshotTaken(index)
   }
 
   /**
@@ -563,10 +413,9 @@ export class PaxosNode {
    * runtime calls it once its storage compaction succeeded. Returns the new compaction point.
    */
   compactLog (upTo: Slot): Slot {
-    const limit = Math.min(upTo, this.snapshotIndex, this.appliedIndex)
-    if (limit > this.compactedThrough) this.dropLogThrough(limit)
+    const compactedThrough = this.log.compact(upTo, this.appliedIndex)
     this.checkInvariants()
-    return this.compactedThrough
+    return compactedThrough
   }
 
   /**
@@ -596,59 +445,40 @@ export class PaxosNode {
       }
       this.commitIndex = index
       this.persistCommit = true
-      this.configs = [...configs]
-      this.pruneConfigs()
-      this.configHistory = this.configs.map(entry => ({ slot: index, entry }))
+      this.membership.reset(configs, index)
       this.softStateDirty = true
-      if (index > this.lastSlot) this.lastSlot = index
     }
     this.handedOut = index
     this.appliedIndex = index
-    for (const slot of [...this.reconfigOutcomes.keys()]) if (slot <= index) this.reconfigOutcomes.delete(slot)
-    if (index > this.snapshotIndex) this.snapshotIndex = index
-    this.dropLogThrough(index)
+    this.membership.dropOutcomesThrough(index)
+    this.log.snapshotInstalled(index)
     mark('learner: snapshot installed')
     this.log_(`snapshot installed at ${index}, commit ${this.commitIndex}`)
     // Continue learning above the snapshot: entries we hold from the current leader may commit
     // now; anything else is fetched.
-    this.catchupSentTick = undefined
+    this.catchup.unpace()
     if (this.role.kind === 'follower' && this.leaderBallot !== undefined) this.learnCommit(this.leaderBallot, this.leaderCommit)
     else this.maybeRequestCatchup()
     this.checkInvariants()
     return true
   }
 
-  private dropLogThrough (upTo: Slot): void {
-    if (upTo <= this.compactedThrough) return
-    if (upTo - this.compactedThrough > this.log.size) {
-      for (const slot of [...this.log.keys()]) if (slot <= upTo) this.log.delete(slot)
-    } else {
-      for (let s = this.compactedThrough + 1; s <= upTo; s++) this.log.delete(s)
-    }
-    this.compactedThrough = upTo
-  }
-
-  private pruneConfigs (): void {
-    while (this.configs.length > 1 && (this.configs[1] as ConfigEntry).fromSlot <= this.commitIndex + 1) this.configs.shift()
-  }
-
   // ---------------------------------------------------------------------------------------
   // Elections: probe (pre-vote) → prepare → promise
 
   private becomeCandidate (transfer: boolean): void {
-    const ballot: Ballot = { round: Math.max(this.roundSeen, this.promised.round) + 1, node: this.id }
+    const ballot = nextBallot(this.id, Math.max(this.roundSeen, this.acceptor.promised.round))
     if (ballot.round > MAX_BALLOT_ROUND) {
       // Only a member sending absurd rounds gets us here; campaigning would overflow them.
       mark('candidate: ballot rounds exhausted, not campaigning')
-      this.ticksSinceContact = 0
+      this.election.start()
       return
     }
     const wasLeader = this.role.kind === 'leader'
     if (this.role.kind === 'leader') this.stepDownLeader(this.role)
     this.role = { kind: 'candidate', phase: 'probe', ballot, fromSlot: this.commitIndex + 1, transfer, grants: new Set([this.id]), promises: new Map() }
     this.setLeader(undefined, undefined)
-    this.ticksSinceContact = 0
-    this.electionTimeout = this.randomElectionTimeout()
+    this.election.start(this.randomElectionTimeout())
     this.softStateDirty = true
     this.log_(`campaign ${formatBallot(ballot)}${transfer ? ' (transfer)' : ''}${wasLeader ? ' (was leader)' : ''}`)
     if (this.config.mutations?.skipPhase1 === true) {
@@ -661,19 +491,19 @@ export class PaxosNode {
       this.startPrepare(this.role)
       return
     }
-    for (const v of this.knownVoters()) {
+    for (const v of this.membership.knownVoters()) {
       if (v !== this.id) this.send(v, { type: 'probe', ballot, transfer })
     }
     this.maybeFinishProbe(this.role)
   }
 
   private maybeFinishProbe (role: CandidateRole): void {
-    if (role.phase === 'probe' && this.quorumInAll(role.grants)) this.startPrepare(role)
+    if (role.phase === 'probe' && this.membership.quorumInAll(role.grants)) this.startPrepare(role)
   }
 
   private startPrepare (role: CandidateRole): void {
     role.phase = 'prepare'
-    for (const v of this.knownVoters()) {
+    for (const v of this.membership.knownVoters()) {
       if (v !== this.id) this.send(v, { type: 'prepare', ballot: role.ballot, fromSlot: role.fromSlot, transfer: role.transfer })
     }
     this.maybeWinElection(role)
@@ -685,22 +515,22 @@ export class PaxosNode {
    * returns from a partition cannot disrupt a working group. A transfer bypasses this.
    */
   private leaderAlive (): boolean {
-    return this.role.kind === 'leader' || (this.leaderId !== undefined && this.ticksSinceContact < this.config.electionTicksMin)
+    return this.role.kind === 'leader' || (this.leaderId !== undefined && this.election.elapsed() < this.config.electionTicksMin)
   }
 
   private onProbe (from: NodeId, m: ProbeMessage): void {
     // A stranger (a removed member, or one of a configuration we do not know yet) gets no
     // grant, but learns our commit index, so it can catch up and see where it stands.
-    const granted = this.isKnownVoter(from) && ballotGreater(m.ballot, this.promised) && (m.transfer || !this.leaderAlive())
-    this.send(from, { type: 'probeReply', ballot: m.ballot, granted, promised: this.promised, commitIndex: this.commitIndex })
+    const granted = this.membership.isKnownVoter(from) && ballotGreater(m.ballot, this.acceptor.promised) && (m.transfer || !this.leaderAlive())
+    this.send(from, { type: 'probeReply', ballot: m.ballot, granted, promised: this.acceptor.promised, commitIndex: this.commitIndex })
     // A stranger campaigning for our votes may be a voter of a configuration we have not
     // learned yet, in which we may be a voter too: ask the members we know what we missed.
-    if (!this.isKnownMember(from) && !this.leaderAlive()) this.pollCatchup()
+    if (!this.membership.isKnownMember(from) && !this.leaderAlive()) this.pollCatchup()
   }
 
   private onProbeReply (from: NodeId, m: ProbeReplyMessage): void {
     // A stranger's rounds are not ours to chase (it could push them to the limit).
-    if (this.isKnownMember(from)) this.noteRound(m.promised)
+    if (this.membership.isKnownMember(from)) this.noteRound(m.promised)
     if (m.commitIndex > this.commitIndex) this.maybeCatchupFrom(from, m.commitIndex, false)
     const role = this.role
     if (role.kind !== 'candidate' || role.phase !== 'probe' || !ballotEquals(role.ballot, m.ballot)) return
@@ -711,54 +541,42 @@ export class PaxosNode {
   }
 
   private onPrepare (from: NodeId, m: PrepareMessage): void {
-    if (!this.isKnownVoter(from)) {
+    if (!this.membership.isKnownVoter(from)) {
       mark('acceptor: prepare from a non-voter dropped')
-      if (!this.isKnownMember(from) && !this.leaderAlive()) this.pollCatchup()
+      if (!this.membership.isKnownMember(from) && !this.leaderAlive()) this.pollCatchup()
       return
     }
-    const cmp = compareBallots(m.ballot, this.promised)
+    const cmp = compareBallots(m.ballot, this.acceptor.promised)
     if (cmp < 0) {
       mark('acceptor: prepare with stale ballot rejected')
-      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.promised, reason: 'promised-higher' })
+      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.acceptor.promised, reason: 'promised-higher' })
       return
     }
     if (cmp > 0 && !m.transfer && this.leaderAlive() && from !== this.leaderId) {
       // A refused prepare teaches us no round: otherwise a member could push every node's
       // rounds to the limit while a leader is alive, and nobody could campaign after it.
       mark('acceptor: prepare refused, leader alive')
-      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.promised, reason: 'leader-alive' })
+      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.acceptor.promised, reason: 'leader-alive' })
       return
     }
     this.noteRound(m.ballot)
     if (cmp > 0) this.setPromised(m.ballot)
     // Give the candidate a full election timeout to finish before we campaign ourselves.
-    this.ticksSinceContact = 0
+    this.election.start()
     this.send(from, this.ownPromise(m.ballot, m.fromSlot))
   }
 
   /** Phase 1b: our votes above our commit index (slots at or below it are chosen: catch up instead). */
   private ownPromise (ballot: Ballot, fromSlot: Slot): PromiseMessage {
-    const entries: Array<[Slot, LogEntry]> = []
-    const first = Math.max(fromSlot, this.commitIndex + 1)
-    if (this.lastSlot - first < this.log.size) {
-      for (let s = first; s <= this.lastSlot; s++) {
-        const e = this.log.get(s)
-        if (e !== undefined) entries.push([s, e])
-      }
-    } else {
-      // A sparse tail (votes far above the rest): walk the entries, not the slot range.
-      for (const [s, e] of this.log) if (s >= first) entries.push([s, e])
-      entries.sort((a, b) => a[0] - b[0])
-    }
-    return { type: 'promise', ballot, commitIndex: this.commitIndex, entries }
+    return this.acceptor.promiseReply(ballot, fromSlot, this.commitIndex)
   }
 
   private onPromise (from: NodeId, m: PromiseMessage): void {
     const role = this.role
     if (role.kind === 'leader' && ballotEquals(role.ballot, m.ballot)) {
       // Phase 1 extended to the voters of a configuration learned during this leadership.
-      this.absorbPromise(role, from, m)
-      role.lastAck.set(from, this.now)
+      role.phase1.absorb(from, m)
+      role.progress.acked(from, this.now)
       this.maybeLeaderCatchup(role)
       this.maybePropose(role)
       this.resolveLeaderReads(role)
@@ -775,8 +593,8 @@ export class PaxosNode {
    * and heartbeats (the disruption pre-vote exists to prevent).
    */
   private maybeWinElection (role: CandidateRole): void {
-    if (!this.quorumInAll(new Set([this.id, ...role.promises.keys()]))) return
-    if (ballotGreater(this.promised, role.ballot)) {
+    if (!this.membership.quorumInAll(new Set([this.id, ...role.promises.keys()]))) return
+    if (ballotGreater(this.acceptor.promised, role.ballot)) {
       mark('candidate: own acceptor promised higher meanwhile')
       this.becomeFollower()
       return
@@ -803,7 +621,7 @@ export class PaxosNode {
       mark('transfer: timeoutNow from a non-leader ignored')
       return
     }
-    if (this.isKnownVoter(this.id)) this.becomeCandidate(true)
+    if (this.membership.isKnownVoter(this.id)) this.becomeCandidate(true)
   }
 
   // ---------------------------------------------------------------------------------------
@@ -811,88 +629,41 @@ export class PaxosNode {
 
   private becomeLeader (candidate: CandidateRole, promises: ReadonlyMap<NodeId, PromiseMessage>): void {
     const ballot = candidate.ballot
-    const lastAck = new Map<NodeId, number>()
-    for (const v of this.knownVoters()) lastAck.set(v, this.now)
     const role: LeaderRole = {
       kind: 'leader',
       ballot,
-      nextSlot: this.commitIndex + 1,
-      inflight: new Map(),
-      chosen: new Map(),
-      promises: new Map(),
-      best: new Map(),
-      maxReported: this.commitIndex,
-      prepareSent: new Map(),
-      queue: [],
-      queueHead: 0,
-      lastAck,
-      lastHeard: new Map(lastAck),
-      peerCommit: new Map(),
-      readSeq: 0,
-      readRoundDue: false,
-      readAcks: new Map(),
-      pendingReads: [],
-      heartbeatElapsed: 0,
-      quorumCheckElapsed: 0,
+      phase1: new PromiseMerge(this.id, this.commitIndex, this.config.mutations),
+      pipeline: new Pipeline(this.commitIndex + 1),
+      progress: new Progress(this.membership.knownVoters(), this.now, this.commitIndex),
+      reads: new ReadIndex(),
+      heartbeat: new Timeout(this.clock, this.config.heartbeatTicks).start(),
+      quorumCheck: new Timeout(this.clock, this.config.electionTicksMax).start(),
       commitSent: 0,
-      transfer: undefined,
-      catchupTarget: this.commitIndex,
-      catchupHint: this.commitIndex,
-      catchupAttempt: 0
+      transfer: undefined
     }
     this.role = role
-    for (const [id, p] of promises) this.absorbPromise(role, id, p)
+    for (const [id, p] of promises) role.phase1.absorb(id, p)
     // Slots up to the highest reported commit index are chosen: fetch them, never propose there.
-    role.nextSlot = Math.max(role.catchupTarget, this.commitIndex) + 1
+    role.pipeline.nextSlot = Math.max(role.phase1.chosenThrough, this.commitIndex) + 1
     this.setLeader(this.id, ballot)
     this.softStateDirty = true
-    this.log_(`leader ${formatBallot(ballot)}: chosen ≤ ${role.catchupTarget}, votes reported up to ${role.maxReported}, next ${role.nextSlot}`)
-    this.catchupSentTick = undefined
+    this.log_(`leader ${formatBallot(ballot)}: chosen ≤ ${role.phase1.chosenThrough}, votes reported up to ${role.phase1.maxReported}, next ${role.pipeline.nextSlot}`)
+    this.catchup.unpace()
     this.maybeLeaderCatchup(role)
     this.broadcastHeartbeat(role)
     this.maybePropose(role)
   }
 
-  /**
-   * Merges one Phase-1b reply: slots at or below an acceptor's commit index are chosen (the
-   * leader fetches them); above it, the vote with the highest ballot is the one to re-propose
-   * (PMMC §3). Taking the highest over more acceptors than one quorum is still safe: every vote
-   * in a ballot above the one that chose a value carries that value.
-   */
-  private absorbPromise (role: LeaderRole, from: NodeId, p: PromiseMessage): void {
-    role.promises.set(from, p)
-    role.prepareSent.delete(from)
-    if (p.commitIndex > role.catchupTarget) role.catchupTarget = p.commitIndex
-    for (const [s, e] of p.entries) {
-      const cur = role.best.get(s)
-      if (cur === undefined || (this.config.mutations?.phase1KeepsLowestBallot === true ? ballotGreater(cur.ballot, e.ballot) : ballotGreater(e.ballot, cur.ballot))) role.best.set(s, e)
-      if (s > role.maxReported) role.maxReported = s
-    }
-  }
-
-  /** Whether Phase 1 of this leadership reached a quorum of `configuration`. */
-  private prepared (role: LeaderRole, configuration: Configuration): boolean {
-    if (this.config.mutations?.skipPhase1 === true) return true
-    let count = 0
-    for (const v of configuration.voters) if (v === this.id || role.promises.has(v)) count++
-    return count >= Math.floor(configuration.voters.length / 2) + (this.config.mutations?.phase1QuorumTooSmall === true ? 0 : 1)
-  }
-
   /** Asks the voters of `configuration` that have not promised yet (re-asking after a retry interval). */
   private requestPhase1 (role: LeaderRole, configuration: Configuration): void {
-    for (const v of configuration.voters) {
-      if (v === this.id || role.promises.has(v)) continue
-      const sent = role.prepareSent.get(v)
-      if (sent !== undefined && this.now - sent < this.config.acceptRetryTicks) continue
-      role.prepareSent.set(v, this.now)
+    for (const v of role.phase1.toAsk(configuration, this.clock, this.config.acceptRetryTicks, this.random)) {
       mark('leader: phase 1 extended to a newly known configuration')
       this.send(v, { type: 'prepare', ballot: role.ballot, fromSlot: this.commitIndex + 1, transfer: false })
     }
   }
 
   private stepDownLeader (role: LeaderRole): void {
-    for (const r of role.pendingReads) this.failRead(r)
-    role.pendingReads.length = 0
+    for (const r of role.reads.drain()) this.failRead(r)
     mark('leader: stepped down')
   }
 
@@ -902,34 +673,28 @@ export class PaxosNode {
       this.role = { kind: 'follower' }
       this.softStateDirty = true
     }
-    this.ticksSinceContact = 0
-    this.electionTimeout = this.randomElectionTimeout()
+    this.election.start(this.randomElectionTimeout())
   }
 
   private tickLeader (role: LeaderRole): void {
-    role.heartbeatElapsed++
-    if (role.heartbeatElapsed >= this.config.heartbeatTicks) this.broadcastHeartbeat(role)
-    for (const [slot, infl] of role.inflight) {
-      if (this.now - infl.sentTick < this.config.acceptRetryTicks) continue
-      infl.sentTick = this.now
+    if (role.heartbeat.expired()) this.broadcastHeartbeat(role)
+    for (const [slot, infl] of role.pipeline.dueForRetransmit()) {
       mark('leader: accept retransmitted')
       for (const v of infl.configuration.voters) {
         if (v !== this.id && !infl.acks.has(v)) this.send(v, { type: 'accept', ballot: role.ballot, slot, value: infl.value, commitIndex: this.commitIndex })
       }
     }
     this.maybePropose(role)
-    if (role.transfer !== undefined && ++role.transfer.ticks >= this.config.electionTicksMax) {
+    if (role.transfer !== undefined && role.transfer.timeout.expired()) {
       mark('transfer: timed out')
       role.transfer = undefined
       this.maybePropose(role)
     }
     // Check quorum: a leader that has not heard from a majority for a full election timeout
     // steps down, so clients stop waiting on a leader cut off in a minority partition.
-    role.quorumCheckElapsed++
-    if (role.quorumCheckElapsed >= this.config.electionTicksMax) {
-      role.quorumCheckElapsed = 0
-      const heard = new Set(this.knownVoters().filter(v => v === this.id || this.now - (role.lastAck.get(v) ?? -Infinity) < this.config.electionTicksMax))
-      if (!this.quorumInAll(heard)) {
+    if (role.quorumCheck.fire()) {
+      const heard = role.progress.ackedWithin(this.membership.knownVoters(), this.id, this.now, this.config.electionTicksMax)
+      if (!this.membership.quorumInAll(heard)) {
         mark('leader: lost quorum contact, stepping down')
         this.log_('lost contact with a majority, stepping down')
         this.becomeFollower()
@@ -939,10 +704,10 @@ export class PaxosNode {
   }
 
   private broadcastHeartbeat (role: LeaderRole): void {
-    role.heartbeatElapsed = 0
-    if (role.readRoundDue) this.startReadRound(role)
-    for (const id of this.knownMembers()) {
-      if (id !== this.id) this.send(id, { type: 'heartbeat', ballot: role.ballot, commitIndex: this.commitIndex, readSeq: role.readSeq })
+    role.heartbeat.start()
+    if (role.reads.roundDue) role.reads.startRound()
+    for (const id of this.membership.knownMembers()) {
+      if (id !== this.id) this.send(id, { type: 'heartbeat', ballot: role.ballot, commitIndex: this.commitIndex, readSeq: role.reads.round })
     }
     role.commitSent = this.commitIndex
   }
@@ -952,26 +717,28 @@ export class PaxosNode {
    * first, then batches cut from the queue.
    */
   private maybePropose (role: LeaderRole): void {
-    // α rule: slot t may be proposed only when every slot ≤ t − α is chosen and known here.
-    // A configuration chosen at slot s governs slots ≥ s + α, so the configuration of every
-    // slot in the window is already known and can no longer change.
-    const limit = this.commitIndex + this.config.pipelineMax
-    while (role.nextSlot <= limit) {
-      const slot = role.nextSlot
-      if (slot <= role.catchupTarget) break
-      const configuration = this.configurationAt(slot)
-      if (!this.prepared(role, configuration)) {
+    const { phase1, pipeline } = role
+    // The α rule (pipeline.ts, `inAlphaWindow`): slot t may be proposed only when every slot
+    // ≤ t − α is chosen and known here. A configuration chosen at slot s governs slots ≥ s + α,
+    // so the configuration of every slot in the window is already known and can no longer change.
+    const alpha = this.config.alpha
+    const limit = this.commitIndex + alpha
+    while (pipeline.nextSlot <= limit) {
+      const slot = pipeline.nextSlot
+      if (slot <= phase1.chosenThrough) break
+      const configuration = this.membership.at(slot)
+      if (!phase1.prepared(configuration)) {
         this.requestPhase1(role, configuration)
         break
       }
       let value: Value
-      if (slot <= role.maxReported) {
-        const found = role.best.get(slot)
+      if (slot <= phase1.maxReported) {
+        const found = phase1.recovered(slot)
         mark(found === undefined ? 'leader: hole filled with no-op' : 'leader: value re-proposed from phase 1')
         value = found?.value ?? { id: valueId(role.ballot, slot), commands: [] }
-      } else if (role.transfer === undefined && role.queueHead < role.queue.length) {
-        value = { id: valueId(role.ballot, slot), commands: this.cutBatch(role) }
-      } else if (slot < (this.configs[this.configs.length - 1] as ConfigEntry).fromSlot) {
+      } else if (role.transfer === undefined && pipeline.queued > 0) {
+        value = { id: valueId(role.ballot, slot), commands: pipeline.cutBatch(this.config.batchCommandsMax, this.config.batchBytesMax) }
+      } else if (slot < this.membership.latestFromSlot()) {
         // A chosen membership change takes effect only α slots later. Without traffic the old
         // configuration would go on governing those slots, and if it has lost its majority the
         // group is stuck; no-ops move the change into effect at once (Lamport's remedy).
@@ -980,40 +747,19 @@ export class PaxosNode {
       } else {
         break
       }
-      role.nextSlot++
+      pipeline.nextSlot++
       this.proposeAt(role, slot, value, configuration)
     }
-    if (role.queueHead === role.queue.length) {
-      role.queue.length = 0
-      role.queueHead = 0
-    } else if (role.queueHead > 4096 && role.queueHead * 2 > role.queue.length) {
-      role.queue.splice(0, role.queueHead)
-      role.queueHead = 0
-    }
-  }
-
-  private cutBatch (role: LeaderRole): Command[] {
-    const commands: Command[] = []
-    let bytes = 0
-    while (role.queueHead < role.queue.length && commands.length < this.config.batchCommandsMax) {
-      const c = role.queue[role.queueHead]
-      assert(c !== undefined, 'queue head within bounds')
-      if (commands.length > 0 && bytes + c.data.byteLength > this.config.batchBytesMax) break
-      commands.push(c)
-      bytes += c.data.byteLength
-      role.queueHead++
-    }
-    return commands
+    pipeline.compactQueue()
   }
 
   private proposeAt (role: LeaderRole, slot: Slot, value: Value, configuration: Configuration): void {
-    assert(slot > this.commitIndex && slot <= this.commitIndex + this.config.pipelineMax, () => `α window: slot ${slot} outside (${this.commitIndex}, ${this.commitIndex + this.config.pipelineMax}]`)
-    assert(!role.inflight.has(slot), () => `slot ${slot} proposed twice in one ballot`)
-    const infl: InflightSlot = { value, acks: new Set(), configuration, sentTick: this.now }
-    role.inflight.set(slot, infl)
+    const alpha = this.config.alpha
+    assert(inAlphaWindow(slot, this.commitIndex, alpha), () => `α window: slot ${slot} outside (${this.commitIndex}, ${this.commitIndex + alpha}]`)
+    role.pipeline.open(slot, value, configuration, new Timeout(this.clock, this.config.acceptRetryTicks, retryJitter(this.random, this.config.acceptRetryTicks)).start())
     // Learners get the accepts too (their acknowledgements never count), so they learn
     // committed values from the commit index as voters do.
-    for (const id of this.knownMembers()) {
+    for (const id of this.membership.knownMembers()) {
       if (id !== this.id) this.send(id, { type: 'accept', ballot: role.ballot, slot, value, commitIndex: this.commitIndex })
     }
     // The leader's own acceptor votes too; the vote is in this Ready's persist batch, which is
@@ -1022,24 +768,17 @@ export class PaxosNode {
   }
 
   private onVote (role: LeaderRole, from: NodeId, slot: Slot): void {
-    const infl = role.inflight.get(slot)
-    if (infl === undefined) return
-    infl.acks.add(from)
-    if (!isQuorum(infl.acks, infl.configuration)) return
-    role.inflight.delete(slot)
-    role.chosen.set(slot, infl.value)
-    this.advanceLeaderCommit(role)
+    if (role.pipeline.vote(slot, from)) this.advanceLeaderCommit(role)
   }
 
   private advanceLeaderCommit (role: LeaderRole): void {
     const before = this.commitIndex
     for (;;) {
       const next = this.commitIndex + 1
-      const value = role.chosen.get(next)
+      const value = role.pipeline.takeChosen(next)
       if (value === undefined) break
       const entry = this.log.get(next)
       assert(entry !== undefined && entry.value.id === value.id, () => `leader log disagrees with chosen value at slot ${next}`)
-      role.chosen.delete(next)
       this.commitTo(next)
     }
     if (this.commitIndex !== before) {
@@ -1052,16 +791,7 @@ export class PaxosNode {
 
   /** Called after catch-up moved commitIndex: drop leader bookkeeping at or below it. */
   private pruneLeaderBelowCommit (role: LeaderRole): void {
-    for (const slot of role.inflight.keys()) {
-      if (slot <= this.commitIndex) {
-        const infl = role.inflight.get(slot)
-        const entry = this.log.get(slot)
-        assert(infl !== undefined && entry !== undefined && infl.value.id === entry.value.id, () => `catch-up value at slot ${slot} contradicts this leader's proposal`)
-        role.inflight.delete(slot)
-      }
-    }
-    for (const slot of role.chosen.keys()) if (slot <= this.commitIndex) role.chosen.delete(slot)
-    if (role.nextSlot <= this.commitIndex) role.nextSlot = this.commitIndex + 1
+    role.pipeline.dropThrough(this.commitIndex, slot => this.log.get(slot)?.value.id)
     this.advanceLeaderCommit(role)
     this.resolveLeaderReads(role)
     this.maybePropose(role)
@@ -1069,7 +799,7 @@ export class PaxosNode {
 
   /** Sends pending commit progress with the next batch, so followers learn without waiting a heartbeat. */
   private flushLeader (role: LeaderRole): void {
-    if (role.readRoundDue) {
+    if (role.reads.roundDue) {
       this.broadcastHeartbeat(role)
       return
     }
@@ -1080,20 +810,20 @@ export class PaxosNode {
   // Acceptor (Phase 2) and learner
 
   private onAccept (from: NodeId, m: AcceptMessage): void {
-    if (!this.isKnownVoter(from) || from !== m.ballot.node) {
+    if (!this.membership.isKnownVoter(from) || from !== m.ballot.node) {
       mark('acceptor: accept from a non-voter or forged ballot dropped')
       // A leader we do not know may belong to a configuration we have not learned: catch up.
       if (m.commitIndex > this.commitIndex) this.maybeCatchupFrom(from, m.commitIndex, from === m.ballot.node)
       return
     }
     this.noteRound(m.ballot)
-    if (compareBallots(m.ballot, this.promised) < 0) {
+    if (compareBallots(m.ballot, this.acceptor.promised) < 0) {
       mark('acceptor: accept with stale ballot rejected')
-      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.promised, reason: 'promised-higher' })
+      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.acceptor.promised, reason: 'promised-higher' })
       return
     }
     this.observeLeader(from, m.ballot)
-    if (m.slot > this.commitIndex + this.config.pipelineMax + this.config.catchupEntriesMax) {
+    if (m.slot > this.commitIndex + this.config.alpha + this.config.catchupEntriesMax) {
       // A leader proposes within α of its commit index, and we learn that index with every
       // accept: a slot this far ahead means we lag (catch up first) or the sender lies. A vote
       // there would make every later Phase 1 report it, and its leader fill holes up to it.
@@ -1104,43 +834,28 @@ export class PaxosNode {
     this.learnCommit(m.ballot, m.commitIndex)
   }
 
-  /**
-   * Records a vote. A slot known to be chosen is never overwritten: the acceptor's log is also
-   * this node's learner log, and a late accept from a deposed leader may carry another value.
-   * Returns whether the vote for `value` stands.
-   */
+  /** Records our vote (acceptor.ts: never below the promise, never over a chosen slot); whether it stands. */
   private acceptLocally (slot: Slot, ballot: Ballot, value: Value): boolean {
-    assert(compareBallots(ballot, this.promised) >= 0, 'accept below the promised ballot')
-    if (slot <= this.commitIndex && this.config.mutations?.overwriteChosenSlot !== true) {
-      const known = this.log.get(slot)
-      if (known !== undefined && known.value.id === value.id) return true
-      mark('acceptor: accept for a chosen slot with another value dropped')
-      return false
-    }
-    const entry: LogEntry = { ballot, value }
-    this.log.set(slot, entry)
-    this.persistEntries.set(slot, entry)
-    if (slot > this.lastSlot) this.lastSlot = slot
-    return true
+    return this.acceptor.accept(slot, ballot, value, this.commitIndex)
   }
 
   private onAccepted (from: NodeId, m: AcceptedMessage): void {
     const role = this.role
     if (role.kind !== 'leader' || !ballotEquals(role.ballot, m.ballot)) return
-    role.lastAck.set(from, this.now)
+    role.progress.acked(from, this.now)
     this.onVote(role, from, m.slot)
   }
 
   private onHeartbeat (from: NodeId, m: HeartbeatMessage): void {
-    if (!this.isKnownVoter(from) || from !== m.ballot.node) {
+    if (!this.membership.isKnownVoter(from) || from !== m.ballot.node) {
       mark('heartbeat from a non-voter or forged ballot dropped')
       if (m.commitIndex > this.commitIndex) this.maybeCatchupFrom(from, m.commitIndex, from === m.ballot.node)
       return
     }
     this.noteRound(m.ballot)
-    if (compareBallots(m.ballot, this.promised) < 0) {
+    if (compareBallots(m.ballot, this.acceptor.promised) < 0) {
       mark('heartbeat from a deposed leader rejected')
-      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.promised, reason: 'promised-higher' })
+      this.send(from, { type: 'reject', ballot: m.ballot, promised: this.acceptor.promised, reason: 'promised-higher' })
       return
     }
     this.observeLeader(from, m.ballot)
@@ -1151,13 +866,9 @@ export class PaxosNode {
   private onHeartbeatAck (from: NodeId, m: HeartbeatAckMessage): void {
     const role = this.role
     if (role.kind !== 'leader' || !ballotEquals(role.ballot, m.ballot)) return
-    role.lastAck.set(from, this.now)
-    role.peerCommit.set(from, m.commitIndex)
-    if (m.commitIndex > role.catchupHint) role.catchupHint = m.commitIndex
-    if (m.readSeq > (role.readAcks.get(from) ?? 0)) {
-      role.readAcks.set(from, m.readSeq)
-      this.resolveLeaderReads(role)
-    }
+    role.progress.acked(from, this.now)
+    role.progress.reportCommit(from, m.commitIndex)
+    if (role.reads.ack(from, m.readSeq)) this.resolveLeaderReads(role)
   }
 
   /**
@@ -1165,7 +876,7 @@ export class PaxosNode {
    * ballot (it has completed Phase 1), so older leaders are rejected from now on.
    */
   private observeLeader (from: NodeId, ballot: Ballot): void {
-    if (ballotGreater(ballot, this.promised)) this.setPromised(ballot)
+    if (ballotGreater(ballot, this.acceptor.promised)) this.setPromised(ballot)
     const role = this.role
     if (role.kind !== 'follower' && !ballotEquals(role.ballot, ballot)) {
       this.log_(`following ${from} at ${formatBallot(ballot)}`)
@@ -1174,8 +885,8 @@ export class PaxosNode {
     if (this.leaderId !== from || this.leaderBallot === undefined || !ballotEquals(this.leaderBallot, ballot)) {
       this.setLeader(from, ballot)
     }
-    this.ticksSinceContact = 0
-    this.ticksSinceLeader = 0
+    this.election.start()
+    this.poll.start()
   }
 
   /**
@@ -1197,6 +908,9 @@ export class PaxosNode {
     this.maybeRequestCatchup()
   }
 
+  // ---------------------------------------------------------------------------------------
+  // Catch-up: fetching chosen values (the requests' books are in catchup.ts)
+
   private maybeRequestCatchup (): void {
     const role = this.role
     if (role.kind === 'leader') {
@@ -1205,7 +919,7 @@ export class PaxosNode {
     }
     if (this.leaderId === undefined || this.leaderId === this.id) return
     if (this.commitIndex >= this.leaderCommit) return
-    if (this.catchupSentTick !== undefined && this.now - this.catchupSentTick < this.config.catchupRetryTicks) return
+    if (!this.catchup.mayRequest) return
     this.sendCatchup(this.leaderId, this.commitIndex + 1, this.leaderCommit)
   }
 
@@ -1215,41 +929,31 @@ export class PaxosNode {
    * have crashed, or the request or reply been lost.
    */
   private maybeLeaderCatchup (role: LeaderRole): void {
-    const target = Math.max(role.catchupTarget, role.catchupHint)
+    const target = Math.max(role.phase1.chosenThrough, role.progress.catchupHint)
     if (this.commitIndex >= target) return
-    if (this.catchupSentTick !== undefined && this.now - this.catchupSentTick < this.config.catchupRetryTicks) return
-    const others = this.knownVoters().filter(v => v !== this.id)
+    if (!this.catchup.mayRequest) return
+    const others = this.membership.knownVoters().filter(v => v !== this.id)
     // Who has the values: a promiser that reported them committed (it may have been removed
     // since, by a configuration it told us about; it was a voter we knew when it promised), or
     // a member whose heartbeat ack says so. Only if nobody does, every voter in turn.
-    const holders = new Set<NodeId>()
-    for (const [id, p] of role.promises) if (id !== this.id && p.commitIndex > this.commitIndex) holders.add(id)
-    for (const v of others) if ((role.peerCommit.get(v) ?? 0) > this.commitIndex) holders.add(v)
+    const holders = new Set<NodeId>(role.phase1.holdersAbove(this.commitIndex))
+    for (const v of role.progress.aheadOf(others, this.commitIndex)) holders.add(v)
     const pool = holders.size > 0 ? [...holders] : others
-    const to = pool[role.catchupAttempt++ % pool.length]
+    const to = role.progress.nextCatchupSource(pool)
     if (to === undefined) return
     mark('leader: catch-up retried')
-    this.sendCatchup(to, this.commitIndex + 1, target, role.promises.has(to))
+    this.sendCatchup(to, this.commitIndex + 1, target, role.phase1.promises.has(to))
   }
 
   /** `vouched`: `to` is trusted although no longer a known member (see the callers). */
   private sendCatchup (to: NodeId, fromSlot: Slot, toSlot: Slot, vouched = false): void {
-    if (!vouched && !this.isKnownMember(to)) {
+    if (!vouched && !this.membership.isKnownMember(to)) {
       // Its answer could not be trusted: only members of a configuration we know may teach us.
       mark('learner: catch-up from a non-member not asked')
       return
     }
-    this.catchupSentTick = this.now
-    this.catchupAsked.set(to, { fromSlot, toSlot, tick: this.now })
+    this.catchup.sent(to, fromSlot, toSlot)
     this.send(to, { type: 'catchupRequest', fromSlot, toSlot })
-  }
-
-  /** A request unanswered this long is void: its reply (or snapshot offer) is no longer accepted. */
-  private expireCatchupRequests (): void {
-    if (this.catchupAsked.size === 0) return
-    for (const [peer, asked] of this.catchupAsked) {
-      if (this.now - asked.tick > this.config.catchupRetryTicks * CATCHUP_REPLY_RETRIES) this.catchupAsked.delete(peer)
-    }
   }
 
   /**
@@ -1258,21 +962,45 @@ export class PaxosNode {
    * that fell below the peer's compaction point).
    */
   catchupRequested (peer: NodeId): boolean {
-    return this.catchupAsked.has(peer)
+    return this.catchup.requested(peer)
   }
 
   /** Asks the next member we know for whatever follows our commit index. */
   private pollCatchup (): void {
-    if (this.catchupSentTick !== undefined && this.now - this.catchupSentTick < this.config.catchupRetryTicks) return
-    const members = this.knownMembers().filter(m => m !== this.id)
-    const to = members[this.pollAttempt++ % Math.max(1, members.length)]
+    if (!this.catchup.mayRequest) return
+    const to = this.catchup.nextPollTarget(this.membership.knownMembers().filter(m => m !== this.id))
     if (to === undefined) return
     mark('learner: polling a member for chosen values')
     this.sendCatchup(to, this.commitIndex + 1, this.commitIndex + this.config.catchupEntriesMax)
   }
 
+  /**
+   * `peer` says it has chosen values up to `upTo` that we lack. A member of a configuration we
+   * know is asked directly. A stranger may be a member of a configuration we have not learned
+   * yet, or lie: we ask the members we know instead. One exception: an outsider (a member of no
+   * configuration it knows: a spare being added) has no vote to protect and may know no live
+   * member at all, so it asks the leader that addresses it; the group's quorum, not the
+   * outsider, decides whether it joins, and it counts in no quorum before its catch-up made it
+   * learn that it is a member. (Configuration certificates in the network layer close this.)
+   */
+  private maybeCatchupFrom (peer: NodeId, upTo: Slot, claimsLeadership: boolean): void {
+    if (!this.membership.isKnownMember(peer)) {
+      if (claimsLeadership && !this.membership.isKnownMember(this.id)) {
+        if (!this.catchup.mayRequest) return
+        mark('learner: outsider catching up from the leader that addressed it')
+        this.sendCatchup(peer, this.commitIndex + 1, upTo, true)
+        return
+      }
+      this.pollCatchup()
+      return
+    }
+    if (!this.catchup.mayRequest) return
+    mark('learner: catching up from a peer ahead of us')
+    this.sendCatchup(peer, this.commitIndex + 1, upTo)
+  }
+
   private onCatchupRequest (from: NodeId, m: CatchupRequestMessage): void {
-    if (m.fromSlot >= 1 && m.fromSlot <= this.compactedThrough) {
+    if (m.fromSlot >= 1 && m.fromSlot <= this.log.compactedThrough) {
       // The values are gone from our log; only the snapshot that replaced them can help.
       mark('learner: catch-up below the compaction point, snapshot needed')
       if (!this.snapshotRequestsOut.includes(from)) this.snapshotRequestsOut.push(from)
@@ -1281,30 +1009,29 @@ export class PaxosNode {
     const last = Math.min(m.toSlot, this.commitIndex, m.fromSlot + this.config.catchupEntriesMax - 1)
     if (m.fromSlot < 1 || last < m.fromSlot) return
     const entries: Array<readonly [Slot, LogEntry]> = []
-    for (let s = m.fromSlot; s <= last; s++) entries.push([s, this.entryAt(s)])
+    for (let s = m.fromSlot; s <= last; s++) entries.push([s, this.log.entryAt(s)])
     this.send(from, { type: 'catchupReply', entries, commitIndex: this.commitIndex })
   }
 
   /**
-   * Chosen values from a peer's committed prefix. When replacing an entry we keep the higher
-   * of the two ballots: lowering the ballot of a vote for the chosen value could let a stale
-   * value with a ballot in between win a later Phase 1.
+   * Chosen values from a peer's committed prefix, accepted only as the answer to our request,
+   * slot by slot from our commit index. A replaced entry keeps the higher of the two ballots
+   * (`Acceptor.learnChosen`).
    */
   private onCatchupReply (from: NodeId, m: CatchupReplyMessage): void {
-    const asked = this.catchupAsked.get(from)
+    const asked = this.catchup.take(from)
     if (asked === undefined) {
       mark('learner: unsolicited catch-up reply dropped')
       this.log_(`drop catch-up reply from ${from}: not asked`)
       return
     }
-    this.catchupAsked.delete(from)
     const before = this.commitIndex
     for (const [slot, entry] of m.entries) {
       if (slot <= this.commitIndex) continue
       if (slot !== this.commitIndex + 1 || slot < asked.fromSlot || slot > asked.toSlot) break
       const role = this.role
       if (role.kind === 'leader') {
-        const mine = role.inflight.get(slot)?.value ?? role.chosen.get(slot)
+        const mine = role.pipeline.proposalAt(slot)
         if (mine !== undefined && mine.id !== entry.value.id) {
           if (!ballotGreater(entry.ballot, role.ballot)) {
             // Phase 1 made our proposal the only value a ballot up to ours can have chosen
@@ -1320,20 +1047,13 @@ export class PaxosNode {
           this.setLeader(undefined, undefined)
         }
       }
-      const existing = this.log.get(slot)
-      if (existing === undefined || existing.value.id !== entry.value.id) {
-        const ballot = this.config.mutations?.catchupLowersBallot !== true && existing !== undefined && ballotGreater(existing.ballot, entry.ballot) ? existing.ballot : entry.ballot
-        const merged: LogEntry = { ballot, value: entry.value }
-        this.log.set(slot, merged)
-        this.persistEntries.set(slot, merged)
-        if (slot > this.lastSlot) this.lastSlot = slot
-      }
+      this.acceptor.learnChosen(slot, entry)
       this.commitTo(slot)
     }
     if (this.commitIndex === before) return
     mark('learner: caught up from a peer')
     this.persistCommit = true
-    this.catchupSentTick = undefined
+    this.catchup.unpace()
     const role = this.role
     if (role.kind === 'leader') {
       if (this.maybeStepDownRemoved()) return
@@ -1341,7 +1061,7 @@ export class PaxosNode {
     } else if (this.leaderBallot !== undefined) {
       this.learnCommit(this.leaderBallot, this.leaderCommit)
     }
-    if (m.commitIndex > this.commitIndex && this.catchupSentTick === undefined) this.sendCatchup(from, this.commitIndex + 1, m.commitIndex)
+    if (m.commitIndex > this.commitIndex && this.catchup.idle) this.sendCatchup(from, this.commitIndex + 1, m.commitIndex)
   }
 
   private onForward (from: NodeId, m: ForwardMessage): void {
@@ -1350,72 +1070,40 @@ export class PaxosNode {
       mark('forward: not leader, dropped')
       return
     }
-    if (role.queue.length - role.queueHead + m.commands.length > this.config.proposalQueueMax) {
+    if (role.pipeline.queued + m.commands.length > this.config.proposalQueueMax) {
       mark('forward: queue full, dropped')
       return
     }
     for (const c of m.commands) {
-      if (c.data.byteLength <= this.config.batchBytesMax) role.queue.push(c)
+      if (c.data.byteLength <= this.config.batchBytesMax) role.pipeline.enqueue(c)
     }
     this.maybePropose(role)
   }
 
   // ---------------------------------------------------------------------------------------
-  // Linearizable reads (read-index)
+  // Linearizable reads (read-index; the rounds' books are in read-index.ts)
 
   /**
    * Read-index. A read is answered at the commit index of the moment it is confirmed, once
    * (1) a quorum of every known configuration acknowledged a heartbeat round that started after
    * the read arrived: a newer leader needs such quorums of promises, which would have refused
-   * our heartbeat; and (2) this leader has recovered: Phase 1 reached a quorum of every
-   * configuration governing a slot above its commit index, and everything Phase 1 reported
-   * (chosen slots and votes) is committed here. Without (2) a value an earlier leader chose and
-   * acknowledged could lie above the index; worse, a configuration chosen in a slot we have not
-   * committed yet could govern the next slots, with voters our heartbeat round never asked.
+   * our heartbeat; and (2) this leader has recovered (`leaderRecovered`): Phase 1 reached a
+   * quorum of every configuration governing a slot above its commit index, and everything
+   * Phase 1 reported (chosen slots and votes) is committed here.
    */
   private startLeaderRead (role: LeaderRole, id: string, origin: NodeId): void {
     if (this.config.mutations?.unsafeLocalReads === true) {
       this.completeRead({ id, origin, seq: 0 }, this.commitIndex)
       return
     }
-    if (this.quorumInAll(new Set([this.id]))) {
-      role.pendingReads.push({ id, origin, seq: 0 })
-    } else {
-      role.pendingReads.push({ id, origin, seq: -1 })
-      role.readRoundDue = true
-    }
+    role.reads.add(id, origin, this.membership.quorumInAll(new Set([this.id])))
     this.resolveLeaderReads(role)
   }
 
-  private startReadRound (role: LeaderRole): void {
-    role.readSeq++
-    role.readRoundDue = false
-    for (const r of role.pendingReads) if (r.seq < 0) r.seq = role.readSeq
-  }
-
-  /** Condition (2) of `startLeaderRead`: this leader knows every value chosen before it led. */
-  private recovered (role: LeaderRole): boolean {
-    if (this.commitIndex < Math.max(role.catchupTarget, this.config.mutations?.readIndexIgnoresPhase1 === true ? 0 : role.maxReported)) return false
-    for (const e of this.configs) if (!this.prepared(role, e.configuration)) return false
-    return true
-  }
-
   private resolveLeaderReads (role: LeaderRole): void {
-    if (role.pendingReads.length === 0 || !this.recovered(role)) return
-    const remaining: PendingRead[] = []
-    const alone = this.quorumInAll(new Set([this.id]))
-    for (const r of role.pendingReads) {
-      if (r.seq === 0 && !alone) {
-        // Voters were added since the read arrived: it needs a heartbeat round after all.
-        r.seq = -1
-        role.readRoundDue = true
-      }
-      const confirmed = r.seq === 0 || (r.seq > 0 && this.quorumInAll(new Set(this.knownVoters().filter(v => v === this.id || (role.readAcks.get(v) ?? 0) >= r.seq))))
-      if (confirmed) this.completeRead(r, this.commitIndex)
-      else remaining.push(r)
-    }
-    role.pendingReads.length = 0
-    role.pendingReads.push(...remaining)
+    if (role.reads.pendingCount === 0 || !leaderRecovered(this.commitIndex, role.phase1, this.membership.entries, this.config.mutations)) return
+    const alone = this.membership.quorumInAll(new Set([this.id]))
+    for (const r of role.reads.resolve(this.membership.entries, this.id, alone)) this.completeRead(r, this.commitIndex)
   }
 
   private completeRead (r: PendingRead, index: Slot): void {
@@ -1430,7 +1118,7 @@ export class PaxosNode {
 
   private onReadRequest (from: NodeId, m: ReadRequestMessage): void {
     const role = this.role
-    if (role.kind !== 'leader' || role.pendingReads.length >= PENDING_READS_MAX) {
+    if (role.kind !== 'leader' || role.reads.pendingCount >= PENDING_READS_MAX) {
       if (role.kind === 'leader') mark('leader: read request refused, too many pending')
       this.send(from, { type: 'readReply', id: m.id, index: undefined })
       return
@@ -1447,24 +1135,18 @@ export class PaxosNode {
   /** `from` is alive: it sent us something (the runtime reports its own traffic, e.g. snapshot transfer). */
   notePeerActivity (from: NodeId): void {
     const role = this.role
-    if (role.kind === 'leader' && from !== this.id && this.isKnownMember(from)) role.lastHeard.set(from, this.now)
+    if (role.kind === 'leader' && from !== this.id && this.membership.isKnownMember(from)) role.progress.heard(from, this.now)
   }
 
   /** Forgets a read the runtime gave up on (its own timeout). */
   cancelRead (id: string): void {
     this.remoteReads.delete(id)
     const role = this.role
-    if (role.kind === 'leader') {
-      const i = role.pendingReads.findIndex(r => r.id === id && r.origin === this.id)
-      if (i >= 0) role.pendingReads.splice(i, 1)
-    }
+    if (role.kind === 'leader') role.reads.cancel(id, this.id)
   }
 
   // ---------------------------------------------------------------------------------------
-  // Helpers
-
-  // ---------------------------------------------------------------------------------------
-  // Configurations
+  // Commit and membership (the configurations' books are in membership.ts)
 
   /**
    * Moves the commit index to `slot` (the next one) and applies its reconfiguration commands:
@@ -1474,59 +1156,27 @@ export class PaxosNode {
   private commitTo (slot: Slot): void {
     assert(slot === this.commitIndex + 1, 'commit advances one slot at a time')
     this.commitIndex = slot
-    const value = this.entryAt(slot).value
-    for (let offset = 0; offset < value.commands.length; offset++) {
-      const command = value.commands[offset] as Command
-      if (!isReconfigCommand(command)) continue
-      const outcome = this.applyReconfiguration(slot, command)
-      let outcomes = this.reconfigOutcomes.get(slot)
-      if (outcomes === undefined) { outcomes = new Map(); this.reconfigOutcomes.set(slot, outcomes) }
-      outcomes.set(offset, outcome)
+    for (const change of this.membership.commit(slot, this.log.entryAt(slot).value, this.config.alpha, this.config.mutations)) {
+      this.softStateDirty = true
+      const role = this.role
+      if (role.kind === 'leader') {
+        // New members get a full timeout from now before anyone calls them silent.
+        const { previous, configuration } = change
+        role.progress.admit(new Set(members(previous)), members(configuration), this.now)
+      }
+      const next = change.configuration
+      this.log_(`configuration epoch ${next.epoch} chosen at slot ${slot}, governs slots ≥ ${change.fromSlot}: voters {${next.voters.join(',')}} learners {${next.learners.join(',')}}`)
     }
-    // Drop configurations that no slot above the commit index can be governed by any more.
-    while (this.configs.length > 1 && (this.configs[1] as ConfigEntry).fromSlot <= this.commitIndex + 1) this.configs.shift()
-    if (this.role.kind === 'candidate' && !this.isKnownVoter(this.id)) {
+    if (this.role.kind === 'candidate' && !this.membership.isKnownVoter(this.id)) {
       mark('candidate: learned it was removed, giving up')
       this.log_('no longer a voter, giving up the election')
       this.becomeFollower()
     }
   }
 
-  private applyReconfiguration (slot: Slot, command: Command): ReconfigOutcome {
-    const r = decodeReconfiguration(command.data)
-    if (r === undefined) return { ok: false, reason: 'malformed reconfiguration' }
-    const latest = this.latestConfiguration()
-    const next = nextConfiguration(latest, r)
-    if ('error' in next) {
-      mark('reconfiguration rejected')
-      return { ok: false, reason: next.error }
-    }
-    // The α-window rule. The mutation lets a change take effect at once, while slots proposed
-    // under the old configuration are still in flight.
-    const fromSlot = slot + (this.config.mutations?.reconfigureAtNextSlot === true ? 1 : this.config.mutations?.alphaOffByOne === true ? this.config.pipelineMax - 1 : this.config.pipelineMax)
-    const lastFrom = (this.configs[this.configs.length - 1] as ConfigEntry).fromSlot
-    const entry: ConfigEntry = { fromSlot: Math.max(fromSlot, lastFrom), configuration: next }
-    this.configs.push(entry)
-    this.configHistory.push({ slot, entry })
-    this.softStateDirty = true
-    const role = this.role
-    if (role.kind === 'leader') {
-      // New members get a full timeout from now before anyone calls them silent.
-      // A member added again after an earlier removal must not inherit its old timestamps.
-      const before = new Set([...latest.voters, ...latest.learners])
-      for (const id of [...next.voters, ...next.learners]) {
-        if (before.has(id) && role.lastAck.has(id)) continue
-        role.lastAck.set(id, this.now)
-        role.lastHeard.set(id, this.now)
-      }
-    }
-    this.log_(`configuration epoch ${next.epoch} chosen at slot ${slot}, governs slots ≥ ${fromSlot}: voters {${next.voters.join(',')}} learners {${next.learners.join(',')}}`)
-    return { ok: true, configuration: next, fromSlot }
-  }
-
   /** A leader that is not a voter of the configuration governing the next slot steps down. */
   private maybeStepDownRemoved (): boolean {
-    if (this.role.kind !== 'leader' || this.currentConfiguration().voters.includes(this.id)) return false
+    if (this.role.kind !== 'leader' || isVoter(this.currentConfiguration(), this.id)) return false
     mark('leader: removed from the configuration, stepping down')
     this.log_('no longer a voter, stepping down')
     this.becomeFollower()
@@ -1534,82 +1184,16 @@ export class PaxosNode {
     return true
   }
 
-  private configurationAt (slot: Slot): Configuration {
-    return configurationAt(this.configs, slot)
-  }
-
   /** The configuration governing the next slot to commit. */
   private currentConfiguration (): Configuration {
-    return this.configurationAt(this.commitIndex + 1)
+    return this.membership.at(this.commitIndex + 1)
   }
 
-  private latestConfiguration (): Configuration {
-    return (this.configs[this.configs.length - 1] as ConfigEntry).configuration
-  }
-
-  /** Voters of every configuration governing some slot above the commit index. */
-  private knownVoters (): NodeId[] {
-    if (this.configs.length === 1) return (this.configs[0] as ConfigEntry).configuration.voters as NodeId[]
-    const out = new Set<NodeId>()
-    for (const e of this.configs) for (const v of e.configuration.voters) out.add(v)
-    return [...out]
-  }
-
-  private knownMembers (): NodeId[] {
-    const out = new Set<NodeId>()
-    for (const e of this.configs) {
-      for (const v of e.configuration.voters) out.add(v)
-      for (const l of e.configuration.learners) out.add(l)
-    }
-    return [...out]
-  }
-
-  private isKnownVoter (id: NodeId): boolean {
-    for (const e of this.configs) if (e.configuration.voters.includes(id)) return true
-    return false
-  }
-
-  private isKnownMember (id: NodeId): boolean {
-    for (const e of this.configs) if (e.configuration.voters.includes(id) || e.configuration.learners.includes(id)) return true
-    return false
-  }
-
-  /** A quorum of every known configuration: what elections, reads and check-quorum need. */
-  private quorumInAll (votes: ReadonlySet<NodeId>): boolean {
-    for (const e of this.configs) if (!isQuorum(votes, e.configuration)) return false
-    return true
-  }
-
-  /** Catch-up from a peer that has more (rate-limited like the leader-driven kind). */
-  /**
-   * `peer` says it has chosen values up to `upTo` that we lack. A member of a configuration we
-   * know is asked directly. A stranger may be a member of a configuration we have not learned
-   * yet, or lie: we ask the members we know instead. One exception: an outsider (a member of no
-   * configuration it knows: a spare being added) has no vote to protect and may know no live
-   * member at all, so it asks the leader that addresses it; the group's quorum, not the
-   * outsider, decides whether it joins, and it counts in no quorum before its catch-up made it
-   * learn that it is a member. (Configuration certificates in the network layer close this.)
-   */
-  private maybeCatchupFrom (peer: NodeId, upTo: Slot, claimsLeadership: boolean): void {
-    if (!this.isKnownMember(peer)) {
-      if (claimsLeadership && !this.isKnownMember(this.id)) {
-        if (this.catchupSentTick !== undefined && this.now - this.catchupSentTick < this.config.catchupRetryTicks) return
-        mark('learner: outsider catching up from the leader that addressed it')
-        this.sendCatchup(peer, this.commitIndex + 1, upTo, true)
-        return
-      }
-      this.pollCatchup()
-      return
-    }
-    if (this.catchupSentTick !== undefined && this.now - this.catchupSentTick < this.config.catchupRetryTicks) return
-    mark('learner: catching up from a peer ahead of us')
-    this.sendCatchup(peer, this.commitIndex + 1, upTo)
-  }
+  // ---------------------------------------------------------------------------------------
+  // Helpers
 
   private setPromised (ballot: Ballot): void {
-    assert(compareBallots(ballot, this.promised) >= 0, 'promised ballot never decreases')
-    this.promised = ballot
-    this.persistPromised = true
+    this.acceptor.promise(ballot)
     this.softStateDirty = true
     this.noteRound(ballot)
     const role = this.role
@@ -1634,13 +1218,6 @@ export class PaxosNode {
     this.outbox.push({ to, message })
   }
 
-  private entryAt (slot: Slot): LogEntry {
-    assert(slot > this.compactedThrough, () => `slot ${slot} is compacted (≤ ${this.compactedThrough})`)
-    const e = this.log.get(slot)
-    assert(e !== undefined, () => `no log entry at committed slot ${slot}`)
-    return e
-  }
-
   private randomElectionTimeout (): number {
     return this.random.int(this.config.electionTicksMin, this.config.electionTicksMax)
   }
@@ -1651,19 +1228,20 @@ export class PaxosNode {
 
   /** Invariants checked after every input (TigerBeetle's `defer self.invariants()`). */
   checkInvariants (): void {
+    const { compactedThrough, snapshotIndex, lastSlot } = this.log
     assert(this.appliedIndex <= this.handedOut && this.handedOut <= this.commitIndex, () => `applied ${this.appliedIndex} ≤ handedOut ${this.handedOut} ≤ commit ${this.commitIndex}`)
-    assert(this.commitIndex <= this.compactedThrough || this.log.has(this.commitIndex), 'committed slot present in the log')
-    assert(this.compactedThrough <= this.snapshotIndex && this.compactedThrough <= this.appliedIndex, () => `compacted through ${this.compactedThrough} above snapshot ${this.snapshotIndex} or applied ${this.appliedIndex}`)
-    assert(this.commitIndex <= this.lastSlot || this.commitIndex === 0, 'commit index within the log')
+    assert(this.commitIndex <= compactedThrough || this.log.has(this.commitIndex), 'committed slot present in the log')
+    assert(compactedThrough <= snapshotIndex && compactedThrough <= this.appliedIndex, () => `compacted through ${compactedThrough} above snapshot ${snapshotIndex} or applied ${this.appliedIndex}`)
+    assert(this.commitIndex <= lastSlot || this.commitIndex === 0, 'commit index within the log')
     const role = this.role
     if (role.kind === 'leader') {
-      assert(ballotEquals(role.ballot, this.promised), 'a leader has promised exactly its own ballot')
-      assert(role.nextSlot > this.commitIndex, 'leader next slot above commit index')
-      for (const slot of role.inflight.keys()) {
-        assert(slot > this.commitIndex && slot <= this.commitIndex + this.config.pipelineMax, () => `in-flight slot ${slot} outside the α window`)
+      assert(ballotEquals(role.ballot, this.acceptor.promised), 'a leader has promised exactly its own ballot')
+      assert(role.pipeline.nextSlot > this.commitIndex, 'leader next slot above commit index')
+      for (const slot of role.pipeline.inflightSlots()) {
+        assert(inAlphaWindow(slot, this.commitIndex, this.config.alpha), () => `in-flight slot ${slot} outside the α window`)
       }
     } else if (role.kind === 'candidate') {
-      assert(compareBallots(this.promised, role.ballot) <= 0, 'a candidate has not promised above its own ballot')
+      assert(compareBallots(this.acceptor.promised, role.ballot) <= 0, 'a candidate has not promised above its own ballot')
     }
   }
 }

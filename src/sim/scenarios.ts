@@ -133,7 +133,7 @@ export async function runRollingReplacement (options: RollingReplacementOptions)
     // One spare per original member, plus one for the spare that is crashed on purpose.
     spares: options.nodes + (options.crashFirstLearner === true ? 1 : 0),
     network: { lossRate: options.lossRate ?? 0.02 },
-    paxos: { pipelineMax: options.pipelineMax ?? 32 },
+    paxos: { alpha: options.pipelineMax ?? 32 },
     replacement: { replaceAfterTicks: options.replaceAfterTicks },
     ...(options.trace !== undefined ? { trace: options.trace } : {}),
     ...(options.snapshotEverySlots !== undefined ? { snapshotEverySlots: options.snapshotEverySlots } : {}),

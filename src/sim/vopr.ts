@@ -56,7 +56,7 @@ export interface RunOptions {
   readonly seed: number
   /** Cluster size (any count ≥ 1; odd counts are the meaningful ones); by default the seed picks 3 or 5. */
   readonly nodes?: number
-  /** α, the pipeline depth and reconfiguration window (`pipelineMax`); by default the seed picks 1, 4 or 32. */
+  /** α, the pipeline depth and reconfiguration window (PaxosConfig `alpha`); by default the seed picks 1, 4 or 32. */
   readonly alpha?: number
   readonly faults?: FaultSet
   readonly safetyMs?: number
@@ -262,7 +262,7 @@ async function runSeedUnguarded<C, R, Q, A, E> (options: RunOptions, driver: Dri
       reorderRate: faults.reordering ? swarm.float() * 0.1 : 0
     },
     clockSkew: faults.clockSkew ? swarm.float() * 0.2 : 0,
-    paxos: { pipelineMax, batchCommandsMax: swarm.pick([1, 8, 4096]) },
+    paxos: { alpha: pipelineMax, batchCommandsMax: swarm.pick([1, 8, 4096]) },
     snapshotEverySlots,
     logRetentionSlots,
     ...(faults.persistCrash === true ? { crashAfterPersist: (id: string) => injector?.crashAfterPersist(id) ?? false } : {}),

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { CoreCluster } from '../../src/sim/core-cluster.js'
 import type { Command, NodeId, Value } from '../../src/paxos/types.js'
 
-// Phase 2 is pipelined (at most α = pipelineMax slots in flight) and batched (one slot carries
+// Phase 2 is pipelined (at most α = `alpha` slots in flight) and batched (one slot carries
 // up to batchCommandsMax commands and batchBytesMax bytes, except that a single command always
 // fits). Whatever the limits and the command sizes, every proposed command must be chosen
 // exactly once, in the order it was proposed, and every replica must learn the same log.
@@ -17,7 +17,7 @@ interface Scenario {
   readonly seed: number
   readonly batchCommandsMax: number
   readonly batchBytesMax: number
-  readonly pipelineMax: number
+  readonly alpha: number
   readonly steps: readonly Step[]
 }
 
@@ -25,12 +25,12 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   seed: fc.integer({ min: 1, max: 1_000_000 }),
   batchCommandsMax: fc.integer({ min: 1, max: 8 }),
   batchBytesMax: fc.integer({ min: 1, max: 48 }),
-  pipelineMax: fc.integer({ min: 1, max: 6 })
+  alpha: fc.integer({ min: 1, max: 6 })
 }).chain(limits => fc.record({
   seed: fc.constant(limits.seed),
   batchCommandsMax: fc.constant(limits.batchCommandsMax),
   batchBytesMax: fc.constant(limits.batchBytesMax),
-  pipelineMax: fc.constant(limits.pipelineMax),
+  alpha: fc.constant(limits.alpha),
   steps: fc.array(fc.oneof(
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('propose' as const), sizes: fc.array(fc.integer({ min: 0, max: limits.batchBytesMax }), { minLength: 1, maxLength: 25 }) }) },
     { weight: 1, arbitrary: fc.constant({ kind: 'stabilize' as const }) },
@@ -61,7 +61,7 @@ describe('pipelined, batched Phase 2 (property)', () => {
       const c = new CoreCluster({
         ids,
         seed: scenario.seed,
-        config: { batchCommandsMax: scenario.batchCommandsMax, batchBytesMax: scenario.batchBytesMax, pipelineMax: scenario.pipelineMax },
+        config: { batchCommandsMax: scenario.batchCommandsMax, batchBytesMax: scenario.batchBytesMax, alpha: scenario.alpha },
         onCommitted: (id, e) => { handedOut.get(id)?.push(e.value) }
       })
       const leader = c.electLeader()
@@ -72,14 +72,14 @@ describe('pipelined, batched Phase 2 (property)', () => {
             const commands = step.sizes.map((size, seq) => ({ client: `p${i}`, seq: seq + 1, data: new Uint8Array(size).fill(seq % 251) }))
             expect(leader.propose(commands).kind).toBe('accepted')
             proposed.push(...commands)
-            expect(leader.status().inflightSlots).toBeLessThanOrEqual(scenario.pipelineMax)
-            if (leader.status().inflightSlots === scenario.pipelineMax) fullPipelines++
+            expect(leader.status().inflightSlots).toBeLessThanOrEqual(scenario.alpha)
+            if (leader.status().inflightSlots === scenario.alpha) fullPipelines++
             break
           }
           case 'stabilize': c.stabilize(); break
           case 'tick': c.tickAndStabilize(1); break
         }
-        expect(leader.status().inflightSlots).toBeLessThanOrEqual(scenario.pipelineMax)
+        expect(leader.status().inflightSlots).toBeLessThanOrEqual(scenario.alpha)
       })
       c.stabilize()
       c.tickAndStabilize(10)

@@ -61,7 +61,7 @@ async function burst (o: BurstOptions): Promise<BurstResult> {
   const leaderId = cluster.leader() as NodeId
   const leader = cluster.peer(leaderId)
   if (leader === undefined) throw new Error('no leader')
-  const pipelineMax = o.cluster?.paxos?.pipelineMax ?? DEFAULT_PAXOS_CONFIG.pipelineMax
+  const pipelineMax = o.cluster?.paxos?.alpha ?? DEFAULT_PAXOS_CONFIG.alpha
 
   let maxLag = 0
   let maxLog = 0

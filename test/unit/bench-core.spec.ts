@@ -21,7 +21,7 @@ describe('bench/core.ts --quick', () => {
     expect(r.targetsMet).toBeDefined()
     expect(r.cases.map(c => `${c.nodes}/${c.mode}`)).toEqual(['3/batched', '3/unbatched', '5/batched', '5/unbatched'])
     for (const c of r.cases) {
-      expect(c.config['pipelineMax']).toBeGreaterThan(0)
+      expect(c.config['alpha']).toBeGreaterThan(0)
       expect(c.config['batchCommandsMax']).toBe(c.mode === 'unbatched' ? 1 : 4096)
       expect(c.runs).toHaveLength(r.options.repeats)
       for (const stat of [c.commandsPerSec, c.slotsPerSec, c.commandsPerCpuSec, c.slotsPerCpuSec, c.avgCommandsPerSlot, c.messagesPerSlot]) {

@@ -21,7 +21,7 @@ import type { Command } from '../../../src/paxos/types.js'
  */
 export function alphaWindow (mutations: PaxosMutations, gap: number): ScenarioOutcome {
   const alpha = 8
-  const s = new Scripted({ ids: ['a', 'b', 'c', 'd'], voters: ['a', 'b', 'c'], seed: 3, config: { pipelineMax: alpha }, mutations })
+  const s = new Scripted({ ids: ['a', 'b', 'c', 'd'], voters: ['a', 'b', 'c'], seed: 3, config: { alpha }, mutations })
   s.node('a').campaign()
   s.c.stabilize()
   s.node('a').propose([s.cmd('warmup')])

@@ -19,7 +19,7 @@ import { reconfigCommand } from '../../../src/paxos/reconfiguration.js'
  * command V at slot 2, d accepts it (3.a > 2.c), and V is chosen where W already was.
  */
 export function phase1NewConfiguration (mutations: PaxosMutations): ScenarioOutcome {
-  const s = new Scripted({ ids: ['a', 'b', 'c', 'd'], voters: ['a', 'b', 'c'], seed: 5, config: { pipelineMax: 1 }, mutations })
+  const s = new Scripted({ ids: ['a', 'b', 'c', 'd'], voters: ['a', 'b', 'c'], seed: 5, config: { alpha: 1 }, mutations })
   const R = reconfigCommand('op', 1, { expectEpoch: 0, change: { kind: 'replaceVoter', remove: 'b', add: 'd' } })
   const W = s.cmd('W')
   const V = s.cmd('V')

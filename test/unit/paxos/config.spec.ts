@@ -28,7 +28,7 @@ describe('validateConfig', () => {
   })
 
   const positiveFields = ['electionTicksMin', 'electionTicksMax', 'heartbeatTicks', 'acceptRetryTicks', 'catchupRetryTicks',
-    'pipelineMax', 'batchCommandsMax', 'batchBytesMax', 'catchupEntriesMax', 'committedMax', 'proposalQueueMax'] as const
+    'alpha', 'batchCommandsMax', 'batchBytesMax', 'catchupEntriesMax', 'committedMax', 'proposalQueueMax'] as const
   const badNumbers: Array<[string, unknown]> = [['zero', 0], ['negative', -1], ['fraction', 1.5], ['NaN', Number.NaN],
     ['Infinity', Number.POSITIVE_INFINITY], ['unsafe integer', 2 ** 53], ['string', '5'], ['undefined', undefined]]
 
@@ -56,8 +56,25 @@ describe('validateConfig', () => {
   })
 
   it('resolveConfig and the PaxosNode constructor validate too', () => {
-    expectConfigurationError(() => resolveConfig({ id: 'a', configuration, pipelineMax: 0 }), /pipelineMax/)
+    expectConfigurationError(() => resolveConfig({ id: 'a', configuration, alpha: 0 }), /alpha/)
     expectConfigurationError(() => new PaxosNode({ id: 'a', configuration, batchBytesMax: -5 }, emptyDurableState(), { int: min => min }), /batchBytesMax/)
+  })
+})
+
+describe('alpha and its deprecated alias pipelineMax', () => {
+  it('takes pipelineMax as alpha when alpha is not given', () => {
+    const resolved = resolveConfig({ id: 'a', configuration, pipelineMax: 7 })
+    expect(resolved.alpha).toBe(7)
+    expect('pipelineMax' in resolved).toBe(false)
+  })
+
+  it('accepts both when they agree, and refuses them when they disagree', () => {
+    expect(resolveConfig({ id: 'a', configuration, alpha: 5, pipelineMax: 5 }).alpha).toBe(5)
+    expectConfigurationError(() => resolveConfig({ id: 'a', configuration, alpha: 5, pipelineMax: 6 }), /pipelineMax/)
+  })
+
+  it('validates the alias like alpha itself', () => {
+    expectConfigurationError(() => resolveConfig({ id: 'a', configuration, pipelineMax: 0 }), /alpha/)
   })
 })
 

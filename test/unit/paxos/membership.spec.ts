@@ -9,7 +9,7 @@ let seq = 0
 const cmd = (client: string): Command => ({ client, seq: ++seq, data: enc.encode(client) })
 
 function cluster (alpha: number, ids = ['a', 'b', 'c', 'd'], voters = ['a', 'b', 'c']): CoreCluster {
-  return new CoreCluster({ ids, voters, seed: alpha, config: { pipelineMax: alpha } })
+  return new CoreCluster({ ids, voters, seed: alpha, config: { alpha } })
 }
 
 function reconfigure (leader: PaxosNode, change: ConfigChange): void {

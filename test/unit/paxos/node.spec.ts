@@ -107,7 +107,7 @@ describe('PaxosNode in a fault-free cluster', () => {
   })
 
   it('batches many commands per slot under load and respects the α window', () => {
-    const c = new CoreCluster({ ids: ['a', 'b', 'c'], seed: 1, config: { pipelineMax: 4, batchCommandsMax: 100 } })
+    const c = new CoreCluster({ ids: ['a', 'b', 'c'], seed: 1, config: { alpha: 4, batchCommandsMax: 100 } })
     const leader = c.electLeader()
     c.tickAndStabilize(2)
     const cmds: Command[] = []

@@ -71,7 +71,7 @@ describe('PaxosNode snapshots and compaction', () => {
   })
 
   it('snapshotConfigs keeps a change that is chosen but not yet in force', () => {
-    const node = new PaxosNode({ id: 'a', configuration: CONFIG, pipelineMax: 8 }, { promised: BOTTOM_BALLOT, commitIndex: 0, log: new Map() }, new Prng(1))
+    const node = new PaxosNode({ id: 'a', configuration: CONFIG, alpha: 8 }, { promised: BOTTOM_BALLOT, commitIndex: 0, log: new Map() }, new Prng(1))
     const rd = node.ready()
     if (rd !== undefined) node.advance(rd)
     expect(node.snapshotConfigs(0)).toEqual([{ fromSlot: 1, configuration: CONFIG }])
