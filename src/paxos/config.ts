@@ -79,6 +79,12 @@ export interface PaxosConfig {
   readonly committedMax: number
   /** Most commands a leader queues before it refuses proposals (back-pressure). */
   readonly proposalQueueMax: number
+  /**
+   * Jitter retries (accept and prepare re-sends, catch-up requests) by up to half their interval,
+   * so members that start retrying on the same tick drift apart. Default true; false replays the
+   * schedules of simulator seeds published before jitter existed (regression tests do).
+   */
+  readonly retryJitter: boolean
   readonly mutations?: PaxosMutations
 }
 
@@ -94,7 +100,8 @@ export const DEFAULT_PAXOS_CONFIG = {
   batchBytesMax: 1 << 20,
   catchupEntriesMax: 256,
   committedMax: 1024,
-  proposalQueueMax: 100_000
+  proposalQueueMax: 100_000,
+  retryJitter: true
 } as const
 
 export type PaxosConfigInit = Pick<PaxosConfig, 'id' | 'configuration'> & Partial<Omit<PaxosConfig, 'id' | 'configuration'>> & {
@@ -122,6 +129,7 @@ export function validateConfig (config: PaxosConfig): void {
   }
   if (config.electionTicksMax <= config.electionTicksMin) throw new ConfigurationError('electionTicksMax must exceed electionTicksMin')
   if (config.heartbeatTicks * 2 > config.electionTicksMin) throw new ConfigurationError('heartbeatTicks must be at most half of electionTicksMin')
+  if (typeof config.retryJitter !== 'boolean') throw new ConfigurationError(`retryJitter must be a boolean, got ${String(config.retryJitter)}`)
   if (typeof config.id !== 'string' || config.id.length === 0) throw new ConfigurationError('id must be a non-empty string')
   validateConfiguration(config.configuration)
 }

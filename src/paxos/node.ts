@@ -149,7 +149,7 @@ export class PaxosNode {
     this.log = new PaxosLog(durable.log, snapshot?.index ?? 0)
     this.acceptor = new Acceptor(durable.promised, this.log, this.config.mutations)
     this.membership = new Membership(snapshot?.configs ?? [{ fromSlot: 1, configuration: this.config.configuration }], this.commitIndex)
-    this.catchup = new CatchupRequests(this.clock, this.config.catchupRetryTicks, CATCHUP_REPLY_RETRIES, random)
+    this.catchup = new CatchupRequests(this.clock, this.config.catchupRetryTicks, CATCHUP_REPLY_RETRIES, this.config.retryJitter ? random : undefined)
     this.poll = new Timeout(this.clock, this.config.electionTicksMax).start()
     // Replaying the committed prefix (above the snapshot) rebuilds the configurations it chose.
     for (let s = this.commitIndex + 1; s <= durable.commitIndex; s++) {
@@ -656,7 +656,7 @@ export class PaxosNode {
 
   /** Asks the voters of `configuration` that have not promised yet (re-asking after a retry interval). */
   private requestPhase1 (role: LeaderRole, configuration: Configuration): void {
-    for (const v of role.phase1.toAsk(configuration, this.clock, this.config.acceptRetryTicks, this.random)) {
+    for (const v of role.phase1.toAsk(configuration, this.clock, this.config.acceptRetryTicks, this.config.retryJitter ? this.random : undefined)) {
       mark('leader: phase 1 extended to a newly known configuration')
       this.send(v, { type: 'prepare', ballot: role.ballot, fromSlot: this.commitIndex + 1, transfer: false })
     }
@@ -756,7 +756,7 @@ export class PaxosNode {
   private proposeAt (role: LeaderRole, slot: Slot, value: Value, configuration: Configuration): void {
     const alpha = this.config.alpha
     assert(inAlphaWindow(slot, this.commitIndex, alpha), () => `α window: slot ${slot} outside (${this.commitIndex}, ${this.commitIndex + alpha}]`)
-    role.pipeline.open(slot, value, configuration, new Timeout(this.clock, this.config.acceptRetryTicks, retryJitter(this.random, this.config.acceptRetryTicks)).start())
+    role.pipeline.open(slot, value, configuration, new Timeout(this.clock, this.config.acceptRetryTicks, this.config.retryJitter ? retryJitter(this.random, this.config.acceptRetryTicks) : undefined).start())
     // Learners get the accepts too (their acknowledgements never count), so they learn
     // committed values from the commit index as voters do.
     for (const id of this.membership.knownMembers()) {

@@ -79,6 +79,8 @@ export interface RunOptions {
    */
   readonly snapshotEverySlots?: number
   readonly logRetentionSlots?: number
+  /** PaxosConfig `retryJitter` (default true); false replays seeds published before retry jitter existed. */
+  readonly retryJitter?: boolean
 }
 
 /** Options of a run of the application's own state machine (see SimApplication). */
@@ -262,7 +264,7 @@ async function runSeedUnguarded<C, R, Q, A, E> (options: RunOptions, driver: Dri
       reorderRate: faults.reordering ? swarm.float() * 0.1 : 0
     },
     clockSkew: faults.clockSkew ? swarm.float() * 0.2 : 0,
-    paxos: { alpha: pipelineMax, batchCommandsMax: swarm.pick([1, 8, 4096]) },
+    paxos: { alpha: pipelineMax, batchCommandsMax: swarm.pick([1, 8, 4096]), ...(options.retryJitter !== undefined ? { retryJitter: options.retryJitter } : {}) },
     snapshotEverySlots,
     logRetentionSlots,
     ...(faults.persistCrash === true ? { crashAfterPersist: (id: string) => injector?.crashAfterPersist(id) ?? false } : {}),
