@@ -71,7 +71,15 @@ export interface Transport<M> {
 
 /** Time as the runtime sees it. The simulator's clock is virtual; production uses timers. */
 export interface Clock {
+  /** Monotonic milliseconds (any origin): timeouts, retries, pacing. */
   nowMs (): number
+  /**
+   * Milliseconds since the Unix epoch, for the times that leave this process: the proposal time
+   * a leader attaches to each slot (`ApplyContext.proposedAtMs`). Optional; without it the
+   * runtime uses `nowMs()`, which is only meaningful when every member shares its origin (the
+   * simulator's virtual time does).
+   */
+  wallMs? (): number
   /** Calls `fn` every `intervalMs`; returns a function that cancels it. */
   every (intervalMs: number, fn: () => void): () => void
   /** Calls `fn` once after `delayMs`; returns a function that cancels it. */

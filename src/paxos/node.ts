@@ -73,6 +73,12 @@ export interface PaxosNodeOptions {
    * holds slots above it.
    */
   snapshot?: { readonly index: Slot, readonly configs: readonly ConfigEntry[] }
+  /**
+   * The runtime's clock (ms since the epoch). When given, every value this node proposes as
+   * leader carries `time`: the clock at proposal, never below a time this node proposed before.
+   * The core never calls it for anything else: it decides nothing by time.
+   */
+  now?: () => number
 }
 
 /**
@@ -87,6 +93,9 @@ export class PaxosNode {
   readonly id: NodeId
   readonly config: PaxosConfig
   private readonly random: RandomSource
+  /** The runtime's clock for proposal times (PaxosNodeOptions.now), and the last time proposed. */
+  private readonly wallClock: (() => number) | undefined
+  private lastProposedTime = 0
   private readonly trace: ((line: string) => void) | undefined
   /** The logical clock: ticks since start. Every timeout below reads it. */
   private readonly clock: { now: number } = { now: 0 }
@@ -135,6 +144,7 @@ export class PaxosNode {
     this.config = resolveConfig(init)
     this.id = this.config.id
     this.random = random
+    this.wallClock = options.now
     this.trace = options.trace
     this.commitIndex = 0
     const snapshot = options.snapshot
@@ -735,15 +745,15 @@ export class PaxosNode {
       if (slot <= phase1.maxReported) {
         const found = phase1.recovered(slot)
         mark(found === undefined ? 'leader: hole filled with no-op' : 'leader: value re-proposed from phase 1')
-        value = found?.value ?? { id: valueId(role.ballot, slot), commands: [] }
+        value = found?.value ?? this.newValue(role, slot, [])
       } else if (role.transfer === undefined && pipeline.queued > 0) {
-        value = { id: valueId(role.ballot, slot), commands: pipeline.cutBatch(this.config.batchCommandsMax, this.config.batchBytesMax) }
+        value = this.newValue(role, slot, pipeline.cutBatch(this.config.batchCommandsMax, this.config.batchBytesMax))
       } else if (slot < this.membership.latestFromSlot()) {
         // A chosen membership change takes effect only α slots later. Without traffic the old
         // configuration would go on governing those slots, and if it has lost its majority the
         // group is stuck; no-ops move the change into effect at once (Lamport's remedy).
         mark('leader: no-op fills the α window after a membership change')
-        value = { id: valueId(role.ballot, slot), commands: [] }
+        value = this.newValue(role, slot, [])
       } else {
         break
       }
@@ -751,6 +761,17 @@ export class PaxosNode {
       this.proposeAt(role, slot, value, configuration)
     }
     pipeline.compactQueue()
+  }
+
+  /** A value this leader proposes now: a fresh id and, with a clock, its proposal time. */
+  private newValue (role: LeaderRole, slot: Slot, commands: Command[]): Value {
+    const id = valueId(role.ballot, slot)
+    if (this.wallClock === undefined) return { id, commands }
+    const clock = Math.floor(this.wallClock())
+    // A clock that reads garbage must not make a value unstorable: keep the last good time.
+    const time = Number.isSafeInteger(clock) && clock > this.lastProposedTime ? clock : this.lastProposedTime
+    this.lastProposedTime = time
+    return { id, commands, time }
   }
 
   private proposeAt (role: LeaderRole, slot: Slot, value: Value, configuration: Configuration): void {

@@ -47,6 +47,14 @@ export class SystemClock implements Clock {
     return performance.now()
   }
 
+  /**
+   * The epoch time at which this process started plus the monotonic time since: epoch-aligned
+   * like `Date.now()`, but never stepped backwards by NTP while the process runs.
+   */
+  wallMs (): number {
+    return performance.timeOrigin + performance.now()
+  }
+
   /** Calls `fn` every `intervalMs` (a positive finite number of ms, at most 2³¹−1). */
   every (intervalMs: number, fn: () => void): () => void {
     checkDelay('intervalMs', intervalMs, false)

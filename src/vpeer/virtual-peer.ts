@@ -304,6 +304,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       start = { snapshot: stored, blob }
     }
     const node = new PaxosNode({ ...init.paxos, id: init.id, configuration: init.configuration }, durable, init.random, {
+      now: () => init.clock.wallMs?.() ?? init.clock.nowMs(),
       ...(init.trace !== undefined ? { trace: init.trace } : {}),
       ...(start !== undefined ? { snapshot: { index: start.snapshot.meta.index, configs: start.blob.configs } } : {})
     })

@@ -49,6 +49,7 @@ export interface WorldOptions {
   readonly seed?: number
   readonly paxos?: Partial<Omit<PaxosConfigInit, 'id' | 'configuration'>>
   readonly sessionWindow?: number
+  readonly sessionTtlMs?: number
 }
 
 interface Member {
@@ -99,7 +100,8 @@ export class PeerWorld {
       random: this.prng.fork(`node:${id}:${m.incarnation}`),
       clientId: `${id}/${m.incarnation}`,
       ...(this.options.paxos !== undefined ? { paxos: this.options.paxos } : {}),
-      ...(this.options.sessionWindow !== undefined ? { sessionWindow: this.options.sessionWindow } : {})
+      ...(this.options.sessionWindow !== undefined ? { sessionWindow: this.options.sessionWindow } : {}),
+      ...(this.options.sessionTtlMs !== undefined ? { sessionTtlMs: this.options.sessionTtlMs } : {})
     })
     await this.drainIo()
     const peer = await created
