@@ -13,10 +13,9 @@
  * - `AbortOptions`, `CodedError`, `AbortError`.
  */
 import type { SnapshotMeta } from '../migration/snapshot.js'
-import type { PaxosMessage } from '../paxos/messages.js'
-import type { DurableState, NodeId, PersistBatch, Slot } from '../paxos/types.js'
+import type { DurableState, NodeId, PaxosMessage, PersistBatch, Slot } from '../paxos/index.js'
 
-export type { RandomSource } from '../paxos/node.js'
+export type { RandomSource } from '../paxos/index.js'
 export { CodedError, AbortError, InvalidArgumentError } from '../util/errors.js'
 export type { CodedErrorOptions } from '../util/errors.js'
 

@@ -21,7 +21,7 @@
  */
 import { ByteReader } from '../util/byte-reader.js'
 import { createHash } from 'node:crypto'
-import type { Configuration, NodeId } from '../paxos/types.js'
+import type { Configuration, NodeId } from '../paxos/index.js'
 import { CorruptSnapshotError, InvalidSnapshotError } from './errors.js'
 import type { SnapshotMeta } from './snapshot.js'
 

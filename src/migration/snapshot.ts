@@ -7,7 +7,7 @@
  * and everything after that (hashing with `ManifestBuilder`, streaming with `chunkAt`) works on the
  * copy, in steps the runtime schedules, so the leader keeps committing meanwhile.
  */
-import type { Configuration, Slot } from '../paxos/types.js'
+import type { Configuration, Slot } from '../paxos/index.js'
 import { assert } from '../util/assert.js'
 import { chunkCountOf, manifestRoot, sha256Hex } from './codec.js'
 import { CorruptSnapshotError, InvalidSnapshotError } from './errors.js'

@@ -1,4 +1,4 @@
-import type { NodeId } from '../paxos/types.js'
+import type { NodeId } from '../paxos/index.js'
 import type { StateMachine } from '../contracts/index.js'
 import type { CommandCodec } from '../vpeer/virtual-peer.js'
 import { canonical } from './lincheck/canonical.js'

@@ -1,9 +1,5 @@
-import { PaxosNode } from '../paxos/node.js'
-import type { CommittedSlot, Ready } from '../paxos/node.js'
-import type { PaxosConfigInit } from '../paxos/config.js'
-import type { Envelope, PaxosMessage } from '../paxos/messages.js'
-import type { DurableState, LogEntry, NodeId, PersistBatch, Slot } from '../paxos/types.js'
-import { BOTTOM_BALLOT } from '../paxos/types.js'
+import { BOTTOM_BALLOT, PaxosNode } from '../paxos/index.js'
+import type { CommittedSlot, DurableState, Envelope, LogEntry, NodeId, PaxosConfigInit, PaxosMessage, PersistBatch, Ready, Slot } from '../paxos/index.js'
 import { Prng } from './prng.js'
 
 export interface CoreClusterOptions {

@@ -1,7 +1,5 @@
-import { compareBallots, formatBallot as formatAnyBallot } from '../paxos/ballot.js'
-import type { PaxosMessage } from '../paxos/messages.js'
-import type { Ballot, NodeId, PersistBatch, Slot } from '../paxos/types.js'
-import { BOTTOM_BALLOT } from '../paxos/types.js'
+import { BOTTOM_BALLOT, compareBallots, formatBallot as formatAnyBallot } from '../paxos/index.js'
+import type { Ballot, NodeId, PaxosMessage, PersistBatch, Slot } from '../paxos/index.js'
 import type { Storage } from '../contracts/index.js'
 
 const formatBallot = (b: Ballot): string => b.round === 0 ? 'none' : formatAnyBallot(b)

@@ -4,7 +4,7 @@ import type { Violation } from './checkers.js'
 import { SimClient } from './client.js'
 import { SimCluster } from './cluster.js'
 import { KvStateMachine } from './kv.js'
-import type { NodeId } from '../paxos/types.js'
+import type { NodeId } from '../paxos/index.js'
 import type { Transport } from '../contracts/index.js'
 import type { WireMessage } from '../vpeer/snapshot-transfer.js'
 

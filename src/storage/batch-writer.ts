@@ -4,7 +4,7 @@
  * the head record that describes the result appended last. Nothing here touches the database:
  * the caller writes `finish().ops` in one synced batch and only then commits the digest change.
  */
-import type { Slot } from '../paxos/types.js'
+import type { Slot } from '../paxos/index.js'
 import { ChainStep } from './chain.js'
 import type { HeadRecord } from './codec.js'
 import { encodeHeadRecord } from './codec.js'

@@ -1,5 +1,5 @@
-import type { LogEntry, PersistBatch, Slot } from '../paxos/types.js'
-import { BOTTOM_BALLOT } from '../paxos/types.js'
+import type { LogEntry, PersistBatch, Slot } from '../paxos/index.js'
+import { BOTTOM_BALLOT } from '../paxos/index.js'
 import { logEntryEncodedBytes, metaEncodedBytes } from './codec.js'
 import { InvalidRecordError } from './errors.js'
 import { checkSlot } from './keys.js'

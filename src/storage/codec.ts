@@ -25,7 +25,7 @@
  *                   The state itself is stored raw in pieces under separate keys (`keys.ts`).
  */
 import { ByteReader, varintBytes } from '../util/byte-reader.js'
-import type { Ballot, Command, LogEntry, Slot } from '../paxos/types.js'
+import type { Ballot, Command, LogEntry, Slot } from '../paxos/index.js'
 import { CorruptRecordError, InvalidRecordError } from './errors.js'
 
 export const FORMAT_VERSION = 1

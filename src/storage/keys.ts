@@ -12,7 +12,7 @@
  * Every log key sorts before the meta key, and nothing else lives between them; the snapshot's
  * pieces are one contiguous range after everything else, in piece order.
  */
-import type { Slot } from '../paxos/types.js'
+import type { Slot } from '../paxos/index.js'
 import { CorruptRecordError, InvalidRecordError } from './errors.js'
 
 const PREFIX_FORMAT = 0x46

@@ -5,7 +5,7 @@
  * anyone could see), a record copied under a new key, an older valid version of a record brought
  * back. A sum, not a hash, so that one batch updates it in O(changes), not O(log).
  */
-import type { Slot } from '../paxos/types.js'
+import type { Slot } from '../paxos/index.js'
 
 export class LogDigest {
   private readonly crcs = new Map<Slot, number>()

@@ -1,7 +1,7 @@
 import type { SnapshotMeta } from '../migration/snapshot.js'
 import { cloneSnapshotMeta } from '../migration/snapshot.js'
-import type { Ballot, DurableState, LogEntry, PersistBatch, Slot } from '../paxos/types.js'
-import { BOTTOM_BALLOT } from '../paxos/types.js'
+import type { Ballot, DurableState, LogEntry, PersistBatch, Slot } from '../paxos/index.js'
+import { BOTTOM_BALLOT } from '../paxos/index.js'
 import type { AbortOptions, Storage } from '../contracts/index.js'
 import { checkPersistBatch } from './batch.js'
 import {

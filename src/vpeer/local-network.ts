@@ -1,4 +1,4 @@
-import type { NodeId } from '../paxos/types.js'
+import type { NodeId } from '../paxos/index.js'
 import type { Transport } from '../contracts/index.js'
 import { CodedError, InvalidArgumentError } from '../util/errors.js'
 

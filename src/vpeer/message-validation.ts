@@ -35,10 +35,8 @@
  */
 import { RECEIVER_DEFAULTS } from '../migration/receiver.js'
 import { MANIFEST_LIMITS } from '../migration/codec.js'
-import type { PaxosConfig } from '../paxos/config.js'
-import type { PaxosMessage, RejectMessage } from '../paxos/messages.js'
-import { MAX_BALLOT_ROUND } from '../paxos/ballot.js'
-import type { Ballot, Command, LogEntry, NodeId, Slot, Value } from '../paxos/types.js'
+import type { Ballot, Command, LogEntry, NodeId, PaxosConfig, PaxosMessage, RejectMessage, Slot, Value } from '../paxos/index.js'
+import { MAX_BALLOT_ROUND } from '../paxos/index.js'
 import type { SnapshotMessage, WireMessage } from './snapshot-transfer.js'
 
 /** Largest round accepted: the core's limit (no node campaigns past it; see ballot.ts). */

@@ -1,6 +1,4 @@
-import type { ConfigChange } from '../paxos/reconfiguration.js'
-import type { NodeStatus } from '../paxos/node.js'
-import type { NodeId } from '../paxos/types.js'
+import type { ConfigChange, NodeId, NodeStatus } from '../paxos/index.js'
 
 /**
  * Automatic member replacement: the virtual peer keeps its size by replacing voters that died,

@@ -1,4 +1,4 @@
-import type { Command } from '../paxos/types.js'
+import type { Command } from '../paxos/index.js'
 
 /** What a command's application produced, remembered per client session. */
 export type Outcome<R> =

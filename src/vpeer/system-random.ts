@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto'
-import type { RandomSource } from '../paxos/node.js'
+import type { RandomSource } from '../paxos/index.js'
 import { InvalidArgumentError } from '../util/errors.js'
 
 // node:crypto's randomInt limit: the range max − min must be below 2⁴⁸.
