@@ -1,5 +1,5 @@
-import type { Command, NodeId, Slot, Value } from '../paxos/types.js'
-import { isReconfigCommand } from '../paxos/reconfiguration.js'
+import type { Command, NodeId, Slot, Value } from '../paxos/index.js'
+import { isReconfigCommand } from '../paxos/index.js'
 
 /** `durability`: a reply left before its write was durable, or a restart or a write lost or lowered a durable promise or vote (durability.ts). */
 export type ViolationKind = 'agreement' | 'validity' | 'integrity' | 'replica-equality' | 'linearizability' | 'liveness' | 'crash' | 'durability'
