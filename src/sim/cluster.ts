@@ -283,7 +283,7 @@ export class SimCluster<C = KvCommand, R = KvResult, Q = KvQuery, A = KvAnswer> 
    * in virtual time; 0.9: late), across restarts, until changed again. Models the tick-rate
    * skew between machines that timeouts must tolerate.
    * @throws UnknownNodeError
-   * @throws InvalidSimOptionError for a rate that is not finite and > 0
+   * @throws InvalidSimOptionError for a rate that is not finite and positive
    */
   skewClock (id: NodeId, rate: number): void {
     this.node(id).clock.setRate(rate)

@@ -1,5 +1,5 @@
 export { VirtualPeer, jsonCodec } from './virtual-peer.js'
-export type { CommandCodec, ApplyObserver, VirtualPeerInit, ClientSession, SubmitOptions, ReconfigureOptions, StopOptions, VirtualPeerStatus, VirtualPeerEvents } from './virtual-peer.js'
+export type { CommandCodec, ApplyObserver, VirtualPeerInit, ClientSession, SubmitOptions, ReconfigureOptions, StopOptions, VirtualPeerStatus, VirtualPeerEvents, VirtualPeerListener, AnyListener, ListenerOptions } from './virtual-peer.js'
 export type { AbortOptions, ApplyContext, Clock, RandomSource, StateMachine, Storage, Transport } from '../contracts/index.js'
 // Types the contracts and options above are written in (a Storage implementation needs SnapshotMeta).
 export type { SnapshotMeta, ReceiverOptions } from '../migration/index.js'

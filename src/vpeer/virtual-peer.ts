@@ -142,13 +142,15 @@ export interface VirtualPeerEvents {
   error: CustomEvent<{ readonly error: unknown }>
 }
 
-type VirtualPeerListener<K extends keyof VirtualPeerEvents> =
+/** A listener for one VirtualPeer event type. */
+export type VirtualPeerListener<K extends keyof VirtualPeerEvents> =
   | ((event: VirtualPeerEvents[K]) => void)
   | { handleEvent (event: VirtualPeerEvents[K]): void }
 
-/** What EventTarget accepts, spelled out so the typings need neither lib.dom nor Node's private names. */
-type AnyListener = ((event: Event) => void) | { handleEvent (event: Event): void }
-interface ListenerOptions { capture?: boolean, once?: boolean, passive?: boolean, signal?: AbortSignal }
+/** What EventTarget accepts, spelled out so the typings need neither lib.dom nor private names of Node. */
+export type AnyListener = ((event: Event) => void) | { handleEvent (event: Event): void }
+/** `addEventListener` options (the DOM's AddEventListenerOptions). */
+export interface ListenerOptions { capture?: boolean, once?: boolean, passive?: boolean, signal?: AbortSignal }
 
 export interface StopOptions {
   /**

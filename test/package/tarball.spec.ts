@@ -170,5 +170,18 @@ describe('README.md code blocks', () => {
       if (out.code !== 0) throw new Error(`README block at line ${b.line} (${b.section}) exited ${out.code}\n${out.stdout}\n${out.stderr}`)
       expect(out.stderr).toBe('')
     }
-  }, 120_000)
+  }, 300_000)
+})
+
+// Here rather than in a file of its own: `npm run docs` rebuilds dist/, which must not race the
+// `npm pack` above (test files run in parallel, the tests of one file one after another).
+describe('npm run docs', () => {
+  it('generates the API reference from the doc comments, and any warning fails it', async () => {
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+    const r = await exec(npm, ['run', '-s', 'docs'], REPO, 240_000)
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0)
+    expect(r.stdout + r.stderr).not.toMatch(/Warning:/)
+    const index = await readFile(join(REPO, 'docs', 'api', 'vpeer.md'), 'utf8')
+    for (const name of ['virtualpeer', 'simcluster', 'codederror', 'noquorumerror']) expect(index.toLowerCase()).toContain(name)
+  }, 300_000)
 })
