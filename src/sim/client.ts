@@ -1,3 +1,4 @@
+import { ClientLoop } from './client-loop.js'
 import type { HistoryEvent, HistoryValue } from './lincheck/index.js'
 import type { KvCommand } from './kv.js'
 import type { SimCluster } from './cluster.js'
@@ -22,7 +23,7 @@ export interface ClientOptions {
  * attempts at different nodes, so the group applies it at most once; if no attempt returns,
  * its outcome is unknown (`info`), unless no attempt ever reached a running node (`fail`).
  */
-export class SimClient {
+export class SimClient extends ClientLoop {
   readonly history: HistoryEvent[]
   ok = 0
   failed = 0
@@ -34,12 +35,9 @@ export class SimClient {
   private seq = 0
   private valueCounter = 0
   private lastSeen: number | null = null
-  private stopped = false
-  /** True while `run` is inside an operation or a sleep. */
-  running = false
-  private wake: (() => void) | undefined
 
   constructor (cluster: SimCluster, prng: Prng, history: HistoryEvent[], options: ClientOptions) {
+    super(cluster.scheduler)
     this.cluster = cluster
     this.prng = prng
     this.history = history
@@ -47,21 +45,7 @@ export class SimClient {
     this.clientId = `c${options.process}`
   }
 
-  stop (): void {
-    this.stopped = true
-    this.wake?.()
-  }
-
-  async run (): Promise<void> {
-    this.running = true
-    try {
-      await this.loop()
-    } finally {
-      this.running = false
-    }
-  }
-
-  private async loop (): Promise<void> {
+  protected async loop (): Promise<void> {
     while (!this.stopped) {
       await this.sleep(this.prng.int(0, this.options.thinkMsMax + 1))
       if (this.stopped) break
@@ -139,18 +123,5 @@ export class SimClient {
     else if (type === 'fail') this.failed++
     else if (type === 'info') this.unknown++
     this.history.push({ process: this.options.process, type, f, key, value, time: Math.round(this.cluster.scheduler.now()) })
-  }
-
-  private async sleep (ms: number): Promise<void> {
-    await new Promise<void>(resolve => {
-      const handle = this.cluster.scheduler.after(ms, () => { this.wake = undefined; resolve() }, 'client-sleep')
-      this.wake = () => { this.cluster.scheduler.cancel(handle); this.wake = undefined; resolve() }
-    })
-  }
-
-  private timeout (ms: number): { signal: AbortSignal, cancel: () => void } {
-    const ctl = new AbortController()
-    const handle = this.cluster.scheduler.after(ms, () => { ctl.abort(new Error('attempt timed out')) }, 'client-timeout')
-    return { signal: ctl.signal, cancel: () => { this.cluster.scheduler.cancel(handle) } }
   }
 }

@@ -1,3 +1,4 @@
+import { ClientLoop } from './client-loop.js'
 import { describeOperation } from './app.js'
 import type { SimOperation, Workload } from './app.js'
 import type { SimCluster } from './cluster.js'
@@ -30,13 +31,11 @@ export type AppHistoryEvent<C, R, Q, A> = ModelHistoryEvent<SimOperation<C, Q>, 
  * With a cluster trace, every completed operation is traced (`c2 submit {…} → 7`), so a
  * failing seed's replay shows what the clients saw next to what the replicas did.
  */
-export class ModelClient<C, R, Q, A> {
+export class ModelClient<C, R, Q, A> extends ClientLoop {
   readonly history: Array<AppHistoryEvent<C, R, Q, A>>
   ok = 0
   failed = 0
   unknown = 0
-  /** True while `run` is inside an operation or a sleep. */
-  running = false
   private readonly cluster: SimCluster<C, R, Q, A>
   private readonly prng: Prng
   private readonly workload: Workload<C, Q>
@@ -44,10 +43,9 @@ export class ModelClient<C, R, Q, A> {
   private readonly clientId: string
   private seq = 0
   private count = 0
-  private stopped = false
-  private wake: (() => void) | undefined
 
   constructor (cluster: SimCluster<C, R, Q, A>, prng: Prng, history: Array<AppHistoryEvent<C, R, Q, A>>, workload: Workload<C, Q>, options: ModelClientOptions) {
+    super(cluster.scheduler)
     this.cluster = cluster
     this.prng = prng
     this.history = history
@@ -56,21 +54,7 @@ export class ModelClient<C, R, Q, A> {
     this.clientId = `c${options.process}`
   }
 
-  stop (): void {
-    this.stopped = true
-    this.wake?.()
-  }
-
-  async run (): Promise<void> {
-    this.running = true
-    try {
-      await this.loop()
-    } finally {
-      this.running = false
-    }
-  }
-
-  private async loop (): Promise<void> {
+  protected async loop (): Promise<void> {
     while (!this.stopped) {
       await this.sleep(this.prng.int(0, this.options.thinkMsMax + 1))
       if (this.stopped) break
@@ -136,18 +120,6 @@ export class ModelClient<C, R, Q, A> {
     return { type: reached ? 'info' : 'fail' }
   }
 
-  private async sleep (ms: number): Promise<void> {
-    await new Promise<void>(resolve => {
-      const handle = this.cluster.scheduler.after(ms, () => { this.wake = undefined; resolve() }, 'client-sleep')
-      this.wake = () => { this.cluster.scheduler.cancel(handle); this.wake = undefined; resolve() }
-    })
-  }
-
-  private timeout (ms: number): { signal: AbortSignal, cancel: () => void } {
-    const ctl = new AbortController()
-    const handle = this.cluster.scheduler.after(ms, () => { ctl.abort(new Error('attempt timed out')) }, 'client-timeout')
-    return { signal: ctl.signal, cancel: () => { this.cluster.scheduler.cancel(handle) } }
-  }
 }
 
 type Outcome<T> = { readonly type: 'ok', readonly output: T } | { readonly type: 'fail' | 'info' }
