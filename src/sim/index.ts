@@ -22,6 +22,7 @@ export type { SimClusterOptions, SimMutations, SimPeer, KvPeer } from './cluster
 export { defineApp, describeOperation } from './app.js'
 export type { SimApplication, SimOperation, Workload, WorkloadContext } from './app.js'
 export { SimClient } from './client.js'
+export { ClientLoop } from './client-loop.js'
 export type { ClientOptions } from './client.js'
 export { ModelClient } from './model-client.js'
 export type { ModelClientOptions, AppHistoryEvent } from './model-client.js'
