@@ -103,6 +103,7 @@ Deterministic simulation runs of real VirtualPeers.
                            (add persistCrash for crashes right after a durable persist, before the send)
   --intensity I            swarm (default: intensities drawn per seed) or nemesis (a crash every ~80 ms, 20 % loss)
   --mutation NAME          run a deliberately broken protocol (one of: ${MUTATIONS.join(', ')})
+  --no-retry-jitter        retries without jitter: replays seeds published before retry jitter existed
   --scenario rolling       rolling replacement instead (--nodes, --replace-after-ticks N, --alpha)
   --workers W              parallel worker processes (default: one per CPU)
   --json                   the summary as JSON only
@@ -115,7 +116,7 @@ the client never learned (applied or not: the linearizability checker allows bot
 `
 
 function usage (message: string): never {
-  process.stderr.write(`${message}\nusage: npm run sim -- [--scenario vopr|rolling] [--seeds N] [--first S] [--seed N --trace] [--nodes N (any count ≥ 1; odd counts make sense: 3, 5, 7, …)] [--alpha N] [--faults all|none|loss,duplication,reordering,crashes,partitions,oneWay,clockSkew,membership,persistCrash (e.g. all,persistCrash)] [--intensity swarm|nemesis] [--workers W] [--json] [--history FILE] [--mutation ${MUTATIONS.join('|')}] [--replace-after-ticks N (rolling)]\n`)
+  process.stderr.write(`${message}\nusage: npm run sim -- [--scenario vopr|rolling] [--seeds N] [--first S] [--seed N --trace] [--nodes N (any count ≥ 1; odd counts make sense: 3, 5, 7, …)] [--alpha N] [--faults all|none|loss,duplication,reordering,crashes,partitions,oneWay,clockSkew,membership,persistCrash (e.g. all,persistCrash)] [--intensity swarm|nemesis] [--workers W] [--json] [--history FILE] [--mutation ${MUTATIONS.join('|')}] [--no-retry-jitter] [--replace-after-ticks N (rolling)]\n`)
   process.exit(2)
 }
 
@@ -155,6 +156,7 @@ function parse (): Args {
         scenario: { type: 'string' },
         'replace-after-ticks': { type: 'string' },
         alpha: { type: 'string' },
+        'no-retry-jitter': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
       },
       strict: true
@@ -204,7 +206,8 @@ function parse (): Args {
     intensity,
     ...(nodes !== undefined ? { nodes } : {}),
     ...(alpha !== undefined ? { alpha } : {}),
-    ...(mutations !== undefined ? { mutations } : {})
+    ...(mutations !== undefined ? { mutations } : {}),
+    ...(values['no-retry-jitter'] === true ? { retryJitter: false } : {})
   }
   // Arguments a worker or a replay needs to reproduce the same runs.
   const argv: string[] = []
@@ -213,6 +216,7 @@ function parse (): Args {
   if (values.faults !== undefined) argv.push('--faults', values.faults)
   if (values.intensity !== undefined) argv.push('--intensity', values.intensity)
   if (values.mutation !== undefined) argv.push('--mutation', values.mutation)
+  if (values['no-retry-jitter'] === true) argv.push('--no-retry-jitter')
   if (values['replace-after-ticks'] !== undefined) argv.push('--replace-after-ticks', values['replace-after-ticks'])
   return {
     scenario: scenario as Scenario,

@@ -117,3 +117,16 @@ describe('npm run sim -- (usability)', () => {
   })
 })
 
+
+describe('npm run sim -- --no-retry-jitter', () => {
+  it('reaches the workers: the same seeds run another schedule without jitter, and both pass', () => {
+    const args = ['--seeds', '2', '--first', '62', '--nodes', '3', '--intensity', 'nemesis', '--workers', '2', '--json']
+    const jittered = sim(args)
+    const plain = sim([...args, '--no-retry-jitter'])
+    for (const r of [jittered, plain]) expect(r.status, r.stderr).toBe(0)
+    const summary = (r: { stdout: string }): { passed: number, slotsChosen: number, faults: { messagesSent: number } } => JSON.parse(r.stdout)
+    expect(summary(jittered).passed).toBe(2)
+    expect(summary(plain).passed).toBe(2)
+    expect(summary(plain).faults.messagesSent).not.toBe(summary(jittered).faults.messagesSent)
+  })
+})
