@@ -15,6 +15,7 @@
  * replica has applied it, in order (checked command by command).
  */
 import { totalmem } from 'node:os'
+import { HelpRequested, UsageError } from './cli-errors.js'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { CommittedSlot } from '../src/paxos/node.js'
@@ -128,23 +129,7 @@ export interface Options {
   readonly format: OutputFormat
 }
 
-/** A bad flag (exit 2), as opposed to a failure of the bench itself. */
-export class UsageError extends Error {
-  readonly code = 'ERR_BENCH_USAGE'
-  constructor (message: string) {
-    super(message)
-    this.name = 'UsageError'
-  }
-}
-
-/** `--help` was asked for: print the usage and exit 0. */
-export class HelpRequested extends Error {
-  readonly code = 'ERR_BENCH_HELP'
-  constructor () {
-    super(USAGE)
-    this.name = 'HelpRequested'
-  }
-}
+export { HelpRequested, UsageError }
 
 export function parseOptions (argv: readonly string[]): Options {
   let values
@@ -169,7 +154,7 @@ export function parseOptions (argv: readonly string[]): Options {
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error))
   }
-  if (values.help === true) throw new HelpRequested()
+  if (values.help === true) throw new HelpRequested(USAGE)
   const nodes = (values.nodes ?? '3,5').split(',').map(s => Number(s.trim()))
   for (const n of nodes) if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--nodes: bad cluster size in ${values.nodes ?? ''}`)
   const num = (name: string, raw: string | undefined, fallback: number): number => {

@@ -26,6 +26,7 @@
  * whole "stream" series depend on the machine (and on whatever else it is running).
  */
 import { pathToFileURL } from 'node:url'
+import { UsageError } from './cli-errors.js'
 import { parseArgs } from 'node:util'
 import type { Configuration, NodeId } from '../src/paxos/types.js'
 import { paddingBytes, runRollingReplacement } from '../src/sim/scenarios.js'
@@ -210,8 +211,7 @@ interface Options {
   readonly streamRepeats: number
 }
 
-/** A bad flag (exit 2), as opposed to a failure of the bench itself. */
-export class UsageError extends Error {}
+export { UsageError }
 
 function parseOptions (argv: readonly string[]): Options {
   try {

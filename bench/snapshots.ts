@@ -20,6 +20,7 @@
  * those two figures include garbage and are marked `gc: false`.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
+import { HelpRequested, UsageError } from './cli-errors.js'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -139,11 +140,7 @@ export interface BenchResult {
   }>
 }
 
-/** A bad flag (exit 2), as opposed to a failure of the bench itself. */
-export class UsageError extends Error {}
-
-/** `--help` was asked for: print the usage and exit 0. */
-export class HelpRequested extends Error {}
+export { HelpRequested, UsageError }
 
 export function parseOptions (argv: readonly string[]): Options {
   let values

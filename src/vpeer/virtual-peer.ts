@@ -15,6 +15,7 @@ import type { WireMessage } from './snapshot-transfer.js'
 import { WIRE_DROP_REASONS, isValidNodeId, validateWireMessage, wireLimitsOf } from './message-validation.js'
 import type { WireDropReason, WireLimits } from './message-validation.js'
 import { mark } from '../util/marks.js'
+import { throwIfAborted } from '../util/errors.js'
 import {
   AbortError, ApplyError, BusyError, CommandTooLargeError, InvalidArgumentError, InvalidCommandError, NoQuorumError, NotStartedError, ReconfigurationRejectedError, SessionExpiredError, StoppedError
 } from './errors.js'
@@ -814,11 +815,6 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       }
     }
   }
-}
-
-/** Aborted before it started: the same typed error as an abort while pending. */
-function throwIfAborted (signal: AbortSignal | undefined): void {
-  if (signal?.aborted === true) throw new AbortError(undefined, { cause: signal.reason })
 }
 
 function sessionKey (c: Command): string {
