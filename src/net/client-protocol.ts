@@ -1,0 +1,256 @@
+/**
+ * The client protocol (`/vpeer/client/1.0.0`): what a `VirtualPeerClient` and a member say to
+ * each other. One long-lived stream per client and member carries length-prefixed frames;
+ * requests carry an id, responses answer it, in any order.
+ *
+ * A request: version byte, kind byte, request id (varint), then
+ * - submit: session nonce (string), seq (varint), command bytes;
+ * - read: query bytes;
+ * - info: nothing;
+ * - access: session nonce, seq, op byte (1 allow, 2 revoke), peer id (string), admin flag byte.
+ *
+ * A response: version, kind, request id, then
+ * - ok: result bytes (the application's encoding; JSON by default);
+ * - error: code (string), message (string);
+ * - redirect / info: leader id (string, empty = none known), the leader's addresses (count,
+ *   strings), configuration epoch, voters (count, strings), learners (count, strings). A
+ *   follower answers a submit or a read with a redirect, never with silence.
+ *
+ * Decoding is strict (`ByteReader`): canonical varints, bounded lengths and counts, valid UTF-8,
+ * no trailing bytes; anything else is a `ClientProtocolError`, and the member closes the stream.
+ * The session's client id is never taken from the wire: the member builds it from the
+ * authenticated PeerId and the nonce (`<peerId>/<nonce>`), so no client can submit as another.
+ */
+import { ByteReader, varintBytes } from '../util/byte-reader.js'
+import { CodedError } from '../util/errors.js'
+import type { CodedErrorOptions } from '../util/errors.js'
+
+export const CLIENT_PROTOCOL = '/vpeer/client/1.0.0'
+const VERSION = 1
+
+/** Bounds of the client protocol (a frame is also bounded by the stream's frame limit). */
+export const CLIENT_LIMITS = Object.freeze({
+  /** Bytes of a command, query or result. */
+  payloadBytesMax: 1 << 20,
+  /** UTF-8 bytes of a nonce, peer id, address, code or id. */
+  stringBytesMax: 1024,
+  /** Bytes of an error message. */
+  messageBytesMax: 4096,
+  /** Members in one list, addresses of the leader. */
+  listMax: 1024,
+  /** Bytes of one frame. */
+  frameBytesMax: (1 << 20) + 64 * 1024
+})
+
+/** Nonces are short tokens: they become part of the client id in the replicated session table. */
+const NONCE = /^[A-Za-z0-9_-]{1,64}$/
+
+export class ClientProtocolError extends CodedError {
+  static override name = 'ClientProtocolError'
+  readonly offset: number
+  constructor (reason: string, offset: number, options?: CodedErrorOptions) {
+    super(`client protocol frame refused at byte ${offset}: ${reason}`, 'ERR_CLIENT_PROTOCOL', options)
+    this.offset = offset
+  }
+}
+
+export type ClientRequest =
+  | { readonly kind: 'submit', readonly id: number, readonly nonce: string, readonly seq: number, readonly command: Uint8Array }
+  | { readonly kind: 'read', readonly id: number, readonly query: Uint8Array }
+  | { readonly kind: 'info', readonly id: number }
+  | { readonly kind: 'access', readonly id: number, readonly nonce: string, readonly seq: number, readonly op: 'allow' | 'revoke', readonly peer: string, readonly admin: boolean }
+
+export interface GroupView {
+  /** The leader this member knows, or undefined. */
+  readonly leader: string | undefined
+  /** Where the leader listens (multiaddr strings, with /p2p/<id>); may be empty. */
+  readonly leaderAddrs: readonly string[]
+  readonly epoch: number
+  readonly voters: readonly string[]
+  readonly learners: readonly string[]
+}
+
+export type ClientResponse =
+  | { readonly kind: 'ok', readonly id: number, readonly result: Uint8Array }
+  | { readonly kind: 'error', readonly id: number, readonly code: string, readonly message: string }
+  | ({ readonly kind: 'redirect' | 'info', readonly id: number } & GroupView)
+
+const REQ = { submit: 1, read: 2, info: 3, access: 4 } as const
+const RES = { ok: 1, error: 2, redirect: 3, info: 4 } as const
+
+const utf8 = new TextEncoder()
+const utf8Strict = new TextDecoder('utf-8', { fatal: true })
+
+export function isValidNonce (nonce: string): boolean {
+  return NONCE.test(nonce)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing: fields are collected as parts and joined once.
+
+class Parts {
+  private readonly parts: Uint8Array[] = []
+  private size = 0
+
+  byte (b: number): this { return this.push(Uint8Array.of(b)) }
+  varint (value: number): this {
+    if (!Number.isSafeInteger(value) || value < 0) throw new ClientProtocolError(`cannot encode ${value} as a varint`, this.size)
+    const out = new Uint8Array(varintBytes(value))
+    let i = 0
+    while (value >= 0x80) { out[i++] = (value % 0x80) | 0x80; value = Math.floor(value / 0x80) }
+    out[i] = value
+    return this.push(out)
+  }
+
+  bytes (data: Uint8Array, max: number): this {
+    if (data.byteLength > max) throw new ClientProtocolError(`${data.byteLength} bytes exceed the limit of ${max}`, this.size)
+    return this.varint(data.byteLength).push(data)
+  }
+
+  string (text: string, max: number): this { return this.bytes(utf8.encode(text), max) }
+  list (items: readonly string[]): this {
+    if (items.length > CLIENT_LIMITS.listMax) throw new ClientProtocolError(`${items.length} items exceed the limit of ${CLIENT_LIMITS.listMax}`, this.size)
+    this.varint(items.length)
+    for (const item of items) this.string(item, CLIENT_LIMITS.stringBytesMax)
+    return this
+  }
+
+  finish (): Uint8Array {
+    const out = new Uint8Array(this.size)
+    let offset = 0
+    for (const p of this.parts) { out.set(p, offset); offset += p.byteLength }
+    return out
+  }
+
+  private push (p: Uint8Array): this { this.parts.push(p); this.size += p.byteLength; return this }
+}
+
+export function encodeRequest (r: ClientRequest): Uint8Array {
+  const w = new Parts().byte(VERSION).byte(REQ[r.kind]).varint(r.id)
+  switch (r.kind) {
+    case 'submit': w.string(r.nonce, CLIENT_LIMITS.stringBytesMax).varint(r.seq).bytes(r.command, CLIENT_LIMITS.payloadBytesMax); break
+    case 'read': w.bytes(r.query, CLIENT_LIMITS.payloadBytesMax); break
+    case 'info': break
+    case 'access': w.string(r.nonce, CLIENT_LIMITS.stringBytesMax).varint(r.seq).byte(r.op === 'allow' ? 1 : 2).string(r.peer, CLIENT_LIMITS.stringBytesMax).byte(r.admin ? 1 : 0); break
+  }
+  return w.finish()
+}
+
+export function encodeResponse (r: ClientResponse): Uint8Array {
+  const w = new Parts().byte(VERSION).byte(RES[r.kind]).varint(r.id)
+  switch (r.kind) {
+    case 'ok': w.bytes(r.result, CLIENT_LIMITS.payloadBytesMax); break
+    case 'error': w.string(r.code, CLIENT_LIMITS.stringBytesMax).string(r.message.slice(0, 1000), CLIENT_LIMITS.messageBytesMax); break
+    case 'redirect':
+    case 'info':
+      w.string(r.leader ?? '', CLIENT_LIMITS.stringBytesMax).list(r.leaderAddrs).varint(r.epoch).list(r.voters).list(r.learners)
+      break
+  }
+  return w.finish()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+class Reader extends ByteReader {
+  fail (reason: string, cause?: unknown): never {
+    throw new ClientProtocolError(reason, this.pos, cause === undefined ? undefined : { cause })
+  }
+
+  string (field: string, max: number): string {
+    const view = this.take(field, this.length(field, max))
+    try {
+      return utf8Strict.decode(view)
+    } catch (error) {
+      return this.fail(`${field} is not valid UTF-8`, error)
+    }
+  }
+
+  data (field: string, max: number): Uint8Array {
+    return this.take(field, this.length(field, max)).slice()
+  }
+
+  list (field: string): string[] {
+    const count = this.varint(`${field} count`)
+    // Each item takes at least one byte: a count beyond the bytes left is refused before allocating.
+    if (count > CLIENT_LIMITS.listMax || count > this.remaining) this.fail(`${field} count ${count} exceeds the limit or the frame`)
+    const out: string[] = []
+    for (let i = 0; i < count; i++) out.push(this.string(field, CLIENT_LIMITS.stringBytesMax))
+    return out
+  }
+
+  flag (field: string): boolean {
+    const b = this.byte(field)
+    if (b > 1) this.fail(`${field} must be 0 or 1, got ${b}`)
+    return b === 1
+  }
+
+  get remaining (): number { return this.bytes.byteLength - this.pos }
+
+  header (): number {
+    const version = this.byte('version')
+    if (version !== VERSION) this.fail(`unknown client protocol version ${version}`)
+    return this.byte('kind')
+  }
+}
+
+function nonceOf (reader: Reader): string {
+  const nonce = reader.string('nonce', CLIENT_LIMITS.stringBytesMax)
+  if (!isValidNonce(nonce)) reader.fail('nonce must be 1-64 characters of [A-Za-z0-9_-]')
+  return nonce
+}
+
+/** @throws ClientProtocolError */
+export function decodeRequest (bytes: Uint8Array): ClientRequest {
+  const r = new Reader(bytes)
+  if (bytes.byteLength > CLIENT_LIMITS.frameBytesMax) r.fail(`frame of ${bytes.byteLength} bytes exceeds the limit`)
+  const kind = r.header()
+  const id = r.varint('request id')
+  let out: ClientRequest
+  switch (kind) {
+    case REQ.submit: {
+      const nonce = nonceOf(r)
+      out = { kind: 'submit', id, nonce, seq: r.varint('seq'), command: r.data('command', CLIENT_LIMITS.payloadBytesMax) }
+      break
+    }
+    case REQ.read: out = { kind: 'read', id, query: r.data('query', CLIENT_LIMITS.payloadBytesMax) }; break
+    case REQ.info: out = { kind: 'info', id }; break
+    case REQ.access: {
+      const nonce = nonceOf(r)
+      const seq = r.varint('seq')
+      const op = r.byte('op')
+      if (op !== 1 && op !== 2) r.fail(`access op must be 1 or 2, got ${op}`)
+      out = { kind: 'access', id, nonce, seq, op: op === 1 ? 'allow' : 'revoke', peer: r.string('peer', CLIENT_LIMITS.stringBytesMax), admin: r.flag('admin') }
+      break
+    }
+    default: return r.fail(`unknown request kind ${kind}`)
+  }
+  r.end()
+  return out
+}
+
+/** @throws ClientProtocolError */
+export function decodeResponse (bytes: Uint8Array): ClientResponse {
+  const r = new Reader(bytes)
+  if (bytes.byteLength > CLIENT_LIMITS.frameBytesMax) r.fail(`frame of ${bytes.byteLength} bytes exceeds the limit`)
+  const kind = r.header()
+  const id = r.varint('request id')
+  let out: ClientResponse
+  switch (kind) {
+    case RES.ok: out = { kind: 'ok', id, result: r.data('result', CLIENT_LIMITS.payloadBytesMax) }; break
+    case RES.error: out = { kind: 'error', id, code: r.string('code', CLIENT_LIMITS.stringBytesMax), message: r.string('message', CLIENT_LIMITS.messageBytesMax) }; break
+    case RES.redirect:
+    case RES.info: {
+      const leader = r.string('leader', CLIENT_LIMITS.stringBytesMax)
+      const leaderAddrs = r.list('leader addresses')
+      const epoch = r.varint('epoch')
+      const voters = r.list('voters')
+      const learners = r.list('learners')
+      out = { kind: kind === RES.redirect ? 'redirect' : 'info', id, leader: leader === '' ? undefined : leader, leaderAddrs, epoch, voters, learners }
+      break
+    }
+    default: return r.fail(`unknown response kind ${kind}`)
+  }
+  r.end()
+  return out
+}
