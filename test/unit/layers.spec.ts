@@ -15,7 +15,11 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   contracts: ['paxos', 'migration', 'util'],
   storage: ['contracts', 'paxos', 'migration', 'util'],
   vpeer: ['contracts', 'paxos', 'migration', 'util'],
-  sim: ['contracts', 'paxos', 'migration', 'util', 'vpeer', 'storage']
+  sim: ['contracts', 'paxos', 'migration', 'util', 'vpeer', 'storage'],
+  // The libp2p adapter: node factory, identity, wire codec, transport. Written against the contracts only.
+  alm: ['contracts', 'paxos', 'migration', 'util'],
+  // The network runtime: member processes, the client service and VirtualPeerClient.
+  net: ['contracts', 'paxos', 'migration', 'util', 'vpeer', 'storage', 'alm']
 }
 
 function files (dir: string): string[] {
