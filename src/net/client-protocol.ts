@@ -13,7 +13,8 @@
  * - ok: result bytes (the application's encoding; JSON by default);
  * - error: code (string), message (string);
  * - redirect / info: leader id (string, empty = none known), the leader's addresses (count,
- *   strings), configuration epoch, voters (count, strings), learners (count, strings). A
+ *   strings), configuration epoch, voters (count, strings), learners (count, strings), the
+ *   answering member's id and its applied index. A
  *   follower answers a submit or a read with a redirect, never with silence.
  *
  * Decoding is strict (`ByteReader`): canonical varints, bounded lengths and counts, valid UTF-8,
@@ -68,6 +69,9 @@ export interface GroupView {
   readonly epoch: number
   readonly voters: readonly string[]
   readonly learners: readonly string[]
+  /** The answering member's id and how far it has applied the log (catch-up is visible from outside). */
+  readonly member: string
+  readonly applied: number
 }
 
 export type ClientResponse =
@@ -144,6 +148,7 @@ export function encodeResponse (r: ClientResponse): Uint8Array {
     case 'redirect':
     case 'info':
       w.string(r.leader ?? '', CLIENT_LIMITS.stringBytesMax).list(r.leaderAddrs).varint(r.epoch).list(r.voters).list(r.learners)
+        .string(r.member, CLIENT_LIMITS.stringBytesMax).varint(r.applied)
       break
   }
   return w.finish()
@@ -246,7 +251,9 @@ export function decodeResponse (bytes: Uint8Array): ClientResponse {
       const epoch = r.varint('epoch')
       const voters = r.list('voters')
       const learners = r.list('learners')
-      out = { kind: kind === RES.redirect ? 'redirect' : 'info', id, leader: leader === '' ? undefined : leader, leaderAddrs, epoch, voters, learners }
+      const member = r.string('member', CLIENT_LIMITS.stringBytesMax)
+      const applied = r.varint('applied')
+      out = { kind: kind === RES.redirect ? 'redirect' : 'info', id, leader: leader === '' ? undefined : leader, leaderAddrs, epoch, voters, learners, member, applied }
       break
     }
     default: return r.fail(`unknown response kind ${kind}`)

@@ -19,7 +19,9 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   // The libp2p adapter: node factory, identity, wire codec, transport. Written against the contracts only.
   alm: ['contracts', 'paxos', 'migration', 'util'],
   // The network runtime: member processes, the client service and VirtualPeerClient.
-  net: ['contracts', 'paxos', 'migration', 'util', 'vpeer', 'storage', 'alm']
+  net: ['contracts', 'paxos', 'migration', 'util', 'vpeer', 'storage', 'alm'],
+  // The vpeer command (package bin): runs members with the KV state machine of src/sim.
+  cli: ['contracts', 'paxos', 'migration', 'util', 'vpeer', 'storage', 'alm', 'net', 'sim']
 }
 
 function files (dir: string): string[] {

@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+/**
+ * The `vpeer` command: `init` a cluster folder, run a `node` (a member or a spare) from it, and
+ * talk to the group as a `client`. Members run the KV state machine (registers with write, cas
+ * and linearizable reads) until applications bring their own.
+ *
+ *   vpeer init --dir data/demo [--members 3] [--spares 1]
+ *   vpeer node --dir data/demo/m1 --cluster data/demo/cluster.json
+ *   vpeer client --cluster data/demo/cluster.json --identity data/demo/admin.key put x 1
+ */
+import '../util/polyfills.js'
+import { Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander'
+import { join, resolve } from 'node:path'
+import { pino } from 'pino'
+import type { NetLogger } from '../alm/log.js'
+import { loadOrCreateIdentity, readIdentity } from '../alm/identity.js'
+import { VirtualPeerClient } from '../net/client.js'
+import { dialAddresses, readClusterSpec } from '../net/cluster-spec.js'
+import { initCluster } from '../net/init.js'
+import { Member } from '../net/member.js'
+import { KvStateMachine } from '../sim/kv.js'
+import type { KvAnswer, KvCommand, KvQuery, KvResult } from '../sim/kv.js'
+
+function int (name: string, min: number, max: number) {
+  return (raw: string): number => {
+    const n = Number(raw)
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new CommanderArgumentError(`${name} must be an integer in ${min}..${max}`)
+    return n
+  }
+}
+
+function logger (level: string, name: string): NetLogger {
+  const log = pino({ level, base: { node: name } })
+  return {
+    debug: (f, m) => { log.debug(f, m) },
+    info: (f, m) => { log.info(f, m) },
+    warn: (f, m) => { log.warn(f, m) },
+    error: (f, m) => { log.error(f, m) }
+  }
+}
+
+const program = new Command()
+program
+  .name('vpeer')
+  .description('Fault-tolerant virtual peers: Multi-Paxos over libp2p. Exit codes: 0 ok, 1 failure, 2 bad usage.')
+  .showHelpAfterError()
+  .exitOverride(error => {
+    process.exit(error.exitCode === 0 ? 0 : error.code === 'commander.help' || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 2)
+  })
+
+program.command('init')
+  .description('create a cluster folder: identities (mode 0600) and the cluster file')
+  .requiredOption('--dir <dir>', 'folder to create (must not hold a cluster yet)')
+  .option('--members <n>', 'voters', int('--members', 1, 99), 3)
+  .option('--spares <n>', 'spares that can replace a dead voter', int('--spares', 0, 99), 1)
+  .option('--group <name>', 'group name', 'vpeer')
+  .option('--host <ip>', 'listen address of every node', '127.0.0.1')
+  .option('--base-port <port>', 'first TCP port (default: free ports)', int('--base-port', 1, 65535))
+  .action(async (o: { dir: string, members: number, spares: number, group: string, host: string, basePort?: number }) => {
+    const result = await initCluster({ dir: resolve(o.dir), members: o.members, spares: o.spares, group: o.group, host: o.host, ...(o.basePort !== undefined ? { basePort: o.basePort } : {}) })
+    process.stdout.write(JSON.stringify({ cluster: result.clusterFile, admin: result.adminKey, nodes: result.nodes }, null, 2) + '\n')
+  })
+
+program.command('node')
+  .description('run one member (or spare) of the cluster: LevelDB in <dir>/db, identity in <dir>/identity.key; JSON logs on stdout; SIGTERM stops it gracefully')
+  .requiredOption('--dir <dir>', 'this node\'s folder (from vpeer init)')
+  .requiredOption('--cluster <file>', 'the cluster file')
+  .option('--listen <multiaddr...>', 'listen addresses (default: this node\'s in the cluster file)')
+  .option('--tick-ms <ms>', 'core tick', int('--tick-ms', 1, 1000), 10)
+  .option('--snapshot-every <slots>', 'snapshot every this many slots (0 = never)', int('--snapshot-every', 0, 1e9), 10_000)
+  .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+  .action(async (o: { dir: string, cluster: string, listen?: string[], tickMs: number, snapshotEvery: number, logLevel: string }) => {
+    const cluster = await readClusterSpec(o.cluster)
+    const identity = await loadOrCreateIdentity(join(o.dir, 'identity.key'))
+    if (!cluster.voters.includes(identity.id) && !cluster.spares.includes(identity.id)) {
+      throw new CommanderArgumentError(`identity ${identity.id} (${join(o.dir, 'identity.key')}) is neither a voter nor a spare in ${o.cluster}`)
+    }
+    const log = logger(o.logLevel, identity.id.slice(-8))
+    const member = await Member.start<KvCommand, KvResult, KvQuery, KvAnswer>({
+      identity,
+      dataDir: o.dir,
+      cluster,
+      ...(o.listen !== undefined ? { listen: o.listen } : {}),
+      stateMachine: new KvStateMachine(),
+      runtime: { tickMs: o.tickMs, snapshotEverySlots: o.snapshotEvery },
+      log
+    })
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) return
+      stopping = true
+      log.info({ signal }, 'stopping')
+      member.stop().then(() => { process.exit(0) }, (error: unknown) => {
+        log.error({ err: String(error) }, 'stop failed')
+        process.exit(1)
+      })
+    }
+    process.on('SIGTERM', () => { stop('SIGTERM') })
+    process.on('SIGINT', () => { stop('SIGINT') })
+  })
+
+program.command('client')
+  .description('run one operation against the group and print its result as JSON: put KEY N | cas KEY EXPECTED|null N | get KEY | allow PEER [--admin] | revoke PEER | info | id')
+  .requiredOption('--cluster <file>', 'the cluster file (member addresses)')
+  .option('--identity <file>', 'client identity (default: a fresh one; must be on the allow-list)')
+  .option('--admin', 'with allow: make the peer an administrator')
+  .option('--timeout-ms <ms>', 'give up after', int('--timeout-ms', 1, 3_600_000), 30_000)
+  .argument('<op>', 'put | cas | get | allow | revoke | info | id')
+  .argument('[args...]')
+  .action(async (op: string, args: string[], o: { cluster: string, identity?: string, admin?: boolean, timeoutMs: number }) => {
+    const cluster = await readClusterSpec(o.cluster)
+    const identity = o.identity !== undefined ? await readIdentity(o.identity) : undefined
+    if (op === 'id') {
+      process.stdout.write(JSON.stringify({ id: identity?.id ?? null }) + '\n')
+      return
+    }
+    const members = [...cluster.voters, ...cluster.spares].flatMap(id => dialAddresses(cluster, id))
+    const client = await VirtualPeerClient.create<KvCommand, KvResult, KvQuery, KvAnswer>({ members, ...(identity !== undefined ? { identity } : {}), deadlineMs: o.timeoutMs })
+    const signal = AbortSignal.timeout(o.timeoutMs)
+    const num = (s: string | undefined): number => {
+      const n = Number(s)
+      if (s === undefined || !Number.isSafeInteger(n)) throw new CommanderArgumentError(`expected an integer, got ${JSON.stringify(s)}`)
+      return n
+    }
+    const key = (s: string | undefined): string => {
+      if (s === undefined || s.length === 0) throw new CommanderArgumentError('expected a key')
+      return s
+    }
+    try {
+      let out: unknown
+      switch (op) {
+        case 'put': out = await client.submit({ f: 'write', key: key(args[0]), value: num(args[1]) }, { signal }); break
+        case 'cas': out = await client.submit({ f: 'cas', key: key(args[0]), expected: args[1] === 'null' ? null : num(args[1]), value: num(args[2]) }, { signal }); break
+        case 'get': out = { value: await client.read({ key: key(args[0]) }, { signal }) }; break
+        case 'allow': await client.allow(key(args[0]), { admin: o.admin === true, signal }); out = { allowed: args[0], admin: o.admin === true }; break
+        case 'revoke': await client.revoke(key(args[0]), { signal }); out = { revoked: args[0] }; break
+        case 'info': out = await client.info({ signal }); break
+        default: throw new CommanderArgumentError(`unknown operation ${JSON.stringify(op)}`)
+      }
+      process.stdout.write(JSON.stringify(out) + '\n')
+    } finally {
+      await client.close()
+    }
+  })
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  const code = (error as { code?: unknown }).code
+  process.stderr.write(`vpeer: ${error instanceof Error ? error.message : String(error)}${typeof code === 'string' ? ` (${code})` : ''}\n`)
+  process.exit(error instanceof CommanderArgumentError ? 2 : 1)
+})

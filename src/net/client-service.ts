@@ -1,0 +1,170 @@
+/**
+ * The member side of the client protocol (`client-protocol.ts`). Each client has one stream;
+ * each request on it is answered exactly once:
+ * - a client not on the group's allow-list gets `ERR_ACCESS_REFUSED` (the list is replicated
+ *   state: a revoke refuses the client here as soon as it has applied here);
+ * - a submit, read or access change at a member that is not the leader gets a redirect with the
+ *   leader and the configuration this member knows, never silence;
+ * - at the leader it runs through the `VirtualPeer` under the session `<peerId>/<nonce>`: the
+ *   client part is the PeerId Noise authenticated, so nobody can submit in another's session.
+ * A malformed frame closes that client's stream with a logged reason; every other client goes on.
+ */
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Configuration, NodeId, RoleKind } from '../paxos/index.js'
+import type { AbortOptions } from '../contracts/index.js'
+import { FrameStream } from '../alm/frame-stream.js'
+import type { NetLogger } from '../alm/log.js'
+import { errorFields, silentLogger } from '../alm/log.js'
+import { CLIENT_LIMITS, CLIENT_PROTOCOL, decodeRequest, encodeResponse } from './client-protocol.js'
+import type { ClientRequest, ClientResponse, GroupView } from './client-protocol.js'
+import type { PayloadCodec } from './payload-codec.js'
+
+/** What the service needs of the member's `VirtualPeer`. */
+export interface ServedPeer<Q, A> {
+  readonly id: NodeId
+  readonly applied: number
+  status (): { readonly role: RoleKind, readonly leader: NodeId | undefined, readonly configuration: Configuration }
+  submitEncoded (command: { client: string, seq: number, data: Uint8Array }, options?: AbortOptions): Promise<unknown>
+  read (query: Q, options?: AbortOptions): Promise<A>
+  isClientAllowed (peer: string): boolean
+  allowClient (peer: string, options: { admin?: boolean, issuer: string, session: { client: string, seq: number } } & AbortOptions): Promise<unknown>
+  revokeClient (peer: string, options: { issuer: string, session: { client: string, seq: number } } & AbortOptions): Promise<unknown>
+}
+
+export interface ClientServiceOptions<Q, A> {
+  readonly node: Libp2p
+  readonly peer: ServedPeer<Q, A>
+  /** Encodes results and answers, decodes queries (JSON by default). */
+  readonly payloads: PayloadCodec<Q, A>
+  /** Where a member listens (multiaddr strings with /p2p/), for redirects. */
+  readonly addressesOf: (peer: NodeId) => readonly string[]
+  /** Requests one client may have in flight on its stream (default 4096). */
+  readonly inflightMax?: number
+  readonly log?: NetLogger
+}
+
+export interface ClientServiceStats {
+  readonly requests: number
+  readonly redirects: number
+  readonly refused: number
+  readonly badFrames: number
+}
+
+export class ClientService<Q, A> {
+  private readonly opts: ClientServiceOptions<Q, A>
+  private readonly log: NetLogger
+  private readonly streams = new Set<FrameStream>()
+  private readonly counters = { requests: 0, redirects: 0, refused: 0, badFrames: 0 }
+  private started = false
+
+  constructor (options: ClientServiceOptions<Q, A>) {
+    this.opts = options
+    this.log = options.log ?? silentLogger
+  }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    await this.opts.node.handle(CLIENT_PROTOCOL, (stream, connection) => { this.serve(stream, connection) }, { maxInboundStreams: 16 })
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    await this.opts.node.unhandle(CLIENT_PROTOCOL).catch(() => {})
+    for (const s of this.streams) s.abort(new Error('member stopping'))
+    this.streams.clear()
+  }
+
+  stats (): ClientServiceStats {
+    return { ...this.counters }
+  }
+
+  /** The leader and configuration this member knows, with the leader's addresses. */
+  view (): GroupView {
+    const status = this.opts.peer.status()
+    const leader = status.leader
+    return {
+      leader,
+      leaderAddrs: leader === undefined ? [] : [...this.opts.addressesOf(leader)],
+      epoch: status.configuration.epoch,
+      voters: [...status.configuration.voters],
+      learners: [...status.configuration.learners],
+      member: this.opts.peer.id,
+      applied: this.opts.peer.applied
+    }
+  }
+
+  private serve (stream: Stream, connection: Connection): void {
+    const client = connection.remotePeer.toString()
+    const frames = new FrameStream(stream, CLIENT_LIMITS.frameBytesMax)
+    const closed = new AbortController()
+    this.streams.add(frames)
+    let inflight = 0
+    const inflightMax = this.opts.inflightMax ?? 4096
+    const reply = (response: ClientResponse): void => { frames.write(encodeResponse(response)) }
+    const run = async (): Promise<void> => {
+      for await (const body of frames.frames()) {
+        const request = decodeRequest(body)
+        this.counters.requests++
+        if (inflight >= inflightMax) {
+          reply({ kind: 'error', id: request.id, code: 'ERR_BUSY', message: `more than ${inflightMax} requests in flight on this stream` })
+          continue
+        }
+        inflight++
+        this.handle(client, request, closed.signal).then(reply, (error: unknown) => {
+          reply(errorResponse(request.id, error))
+        }).finally(() => { inflight-- })
+      }
+      await frames.close()
+    }
+    run().catch((error: unknown) => {
+      if (stream.status === 'open') {
+        this.counters.badFrames++
+        this.log.warn({ client, ...errorFields(error) }, 'client stream closed: bad frame')
+        frames.abort(error instanceof Error ? error : new Error(String(error)))
+      }
+    }).finally(() => {
+      closed.abort()
+      this.streams.delete(frames)
+    })
+  }
+
+  private async handle (client: string, request: ClientRequest, signal: AbortSignal): Promise<ClientResponse> {
+    const peer = this.opts.peer
+    if (!peer.isClientAllowed(client)) {
+      this.counters.refused++
+      this.log.info({ client, request: request.kind }, 'client refused: not on the allow-list')
+      return { kind: 'error', id: request.id, code: 'ERR_ACCESS_REFUSED', message: `client ${client} is not on this group's allow-list` }
+    }
+    if (request.kind === 'info') return { kind: 'info', id: request.id, ...this.view() }
+    if (peer.status().role !== 'leader') {
+      this.counters.redirects++
+      return { kind: 'redirect', id: request.id, ...this.view() }
+    }
+    switch (request.kind) {
+      case 'submit': {
+        const result = await peer.submitEncoded({ client: `${client}/${request.nonce}`, seq: request.seq, data: request.command }, { signal })
+        return { kind: 'ok', id: request.id, result: this.opts.payloads.encodeResult(result) }
+      }
+      case 'read': {
+        const answer = await peer.read(this.opts.payloads.decodeQuery(request.query), { signal })
+        return { kind: 'ok', id: request.id, result: this.opts.payloads.encodeAnswer(answer) }
+      }
+      case 'access': {
+        // The runtime files the change under '\u0000acl/<issuer>/<nonce>': exactly once per (nonce, seq).
+        const session = { client: request.nonce, seq: request.seq }
+        const result = request.op === 'allow'
+          ? await peer.allowClient(request.peer, { admin: request.admin, issuer: client, session, signal })
+          : await peer.revokeClient(request.peer, { issuer: client, session, signal })
+        return { kind: 'ok', id: request.id, result: this.opts.payloads.encodeResult(result) }
+      }
+    }
+  }
+}
+
+function errorResponse (id: number, error: unknown): ClientResponse {
+  const code = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : 'ERR_INTERNAL'
+  const message = error instanceof Error ? error.message : String(error)
+  return { kind: 'error', id, code: code.slice(0, 200), message }
+}

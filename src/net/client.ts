@@ -1,0 +1,360 @@
+/**
+ * `VirtualPeerClient`: reaches a virtual peer from outside, through any member addresses it is
+ * given. It is not a member: it runs a libp2p node that listens nowhere and speaks only the
+ * client protocol (`client-protocol.ts`).
+ *
+ * - Requests go to the leader. A follower answers with a redirect (the leader it knows, with
+ *   addresses, and its configuration); a member that knows no leader is retried after
+ *   `retryDelayMs`, going round the members. A stream that fails or an attempt that gets no
+ *   answer within `attemptTimeoutMs` (a dead or paused leader) moves on to the next member at
+ *   once, so a leader crash costs about the election time.
+ * - Every submit carries the session `(<this client's PeerId>/<nonce>, seq)`, the same on every
+ *   retry at every member: the group applies it exactly once however often it is retried and
+ *   whichever leader gets it.
+ * - Reads are linearizable (read-index at the leader).
+ * - Everything takes an `AbortSignal`. An aborted submit may still be applied.
+ */
+import type { Stream } from '@libp2p/interface'
+import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { AbortOptions } from '../contracts/index.js'
+import { AbortError, CodedError, InvalidArgumentError, throwIfAborted } from '../util/errors.js'
+import type { CodedErrorOptions } from '../util/errors.js'
+import type { CommandCodec } from '../vpeer/index.js'
+import { jsonCodec } from '../vpeer/index.js'
+import { FrameStream } from '../alm/frame-stream.js'
+import type { Identity } from '../alm/identity.js'
+import { generateIdentity } from '../alm/identity.js'
+import { createVpeerNode, parseMultiaddr } from '../alm/node-factory.js'
+import type { VpeerLibp2p } from '../alm/node-factory.js'
+import type { NetLogger } from '../alm/log.js'
+import { errorFields, silentLogger } from '../alm/log.js'
+import { CLIENT_LIMITS, CLIENT_PROTOCOL, decodeResponse, encodeRequest } from './client-protocol.js'
+import type { ClientRequest, ClientResponse, GroupView } from './client-protocol.js'
+import { jsonPayloads } from './payload-codec.js'
+import type { PayloadCodec } from './payload-codec.js'
+
+/** A member refused or failed the request for a reason retrying elsewhere cannot fix. */
+export class RemoteError extends CodedError {
+  static override name = 'RemoteError'
+  constructor (code: string, message: string, options?: CodedErrorOptions) {
+    super(message, code, options)
+  }
+}
+
+/** No member answered with a leader before the client's deadline. */
+export class GroupUnreachableError extends CodedError {
+  static override name = 'GroupUnreachableError'
+  constructor (message: string, options?: CodedErrorOptions) {
+    super(message, 'ERR_GROUP_UNREACHABLE', options)
+  }
+}
+
+export interface VirtualPeerClientOptions<C, R, Q, A> {
+  /** Member multiaddrs with /p2p/<peer id> (any of them; the client finds the leader). */
+  readonly members: readonly string[]
+  /** The client's identity: its PeerId is what the allow-list names (default: a fresh one). */
+  readonly identity?: Identity
+  readonly codec?: CommandCodec<C>
+  readonly payloads?: PayloadCodec<Q, A, R>
+  /** An attempt at one member that gets no answer this long moves on (default 1000 ms). */
+  readonly attemptTimeoutMs?: number
+  /** Wait between rounds when no member knows a leader (default 20 ms). */
+  readonly retryDelayMs?: number
+  /** A request that has found no leader for this long fails with GroupUnreachableError (default 30 s). */
+  readonly deadlineMs?: number
+  readonly log?: NetLogger
+}
+
+/** Codes after which another attempt (here or at another member) can succeed. */
+const RETRYABLE = new Set(['ERR_NO_QUORUM', 'ERR_STOPPED', 'ERR_BUSY', 'ERR_NOT_STARTED', 'ERR_ABORTED', 'ERR_INTERNAL'])
+
+interface LinkEntry { readonly promise: Promise<Link> }
+
+interface Pending {
+  readonly resolve: (r: ClientResponse) => void
+  readonly reject: (e: unknown) => void
+}
+
+/** One member's client stream and its requests in flight. */
+class Link {
+  readonly frames: FrameStream
+  readonly pending = new Map<number, Pending>()
+  closed = false
+
+  constructor (stream: Stream, private readonly onClose: () => void) {
+    this.frames = new FrameStream(stream, CLIENT_LIMITS.frameBytesMax)
+    this.read().catch(() => {}).finally(() => { this.close(new RemoteError('ERR_STREAM_CLOSED', 'the stream to the member closed')) })
+  }
+
+  private async read (): Promise<void> {
+    for await (const body of this.frames.frames()) {
+      const response = decodeResponse(body)
+      const p = this.pending.get(response.id)
+      if (p === undefined) continue
+      this.pending.delete(response.id)
+      p.resolve(response)
+    }
+  }
+
+  close (error: Error): void {
+    if (this.closed) return
+    this.closed = true
+    this.frames.abort(error)
+    for (const p of this.pending.values()) p.reject(error)
+    this.pending.clear()
+    this.onClose()
+  }
+}
+
+export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
+  readonly id: string
+  private readonly node: VpeerLibp2p
+  private readonly codec: CommandCodec<C>
+  private readonly payloads: PayloadCodec<Q, A, R>
+  private readonly attemptTimeoutMs: number
+  private readonly retryDelayMs: number
+  private readonly deadlineMs: number
+  private readonly log: NetLogger
+  private readonly nonce = randomBytes(12).toString('base64url')
+  private seq = 0
+  private requestId = 0
+  /** Known member addresses (with /p2p/), by peer id. */
+  private readonly members = new Map<string, string[]>()
+  private order: string[] = []
+  private cursor = 0
+  private leader: string | undefined
+  private readonly links = new Map<string, LinkEntry>()
+  private closed = false
+
+  private constructor (node: VpeerLibp2p, id: string, options: VirtualPeerClientOptions<C, R, Q, A>) {
+    this.node = node
+    this.id = id
+    this.codec = options.codec ?? jsonCodec<C>()
+    this.payloads = options.payloads ?? jsonPayloads<Q, A, R>()
+    this.attemptTimeoutMs = options.attemptTimeoutMs ?? 1000
+    this.retryDelayMs = options.retryDelayMs ?? 20
+    this.deadlineMs = options.deadlineMs ?? 30_000
+    this.log = options.log ?? silentLogger
+    for (const text of options.members) this.learn(text)
+    if (this.order.length === 0) throw new InvalidArgumentError('a client needs at least one member address with /p2p/<peer id>')
+  }
+
+  static async create<C, R, Q = unknown, A = unknown> (options: VirtualPeerClientOptions<C, R, Q, A>): Promise<VirtualPeerClient<C, R, Q, A>> {
+    for (const m of options.members) {
+      const ma = parseMultiaddr(m)
+      if (ma.getComponents().find(c => c.name === 'p2p') === undefined) throw new InvalidArgumentError(`member address ${m} has no /p2p/<peer id>`)
+    }
+    const identity = options.identity ?? await generateIdentity()
+    const loopback = options.members.every(m => /^\/ip4\/127\.|^\/ip6\/::1\//.test(m))
+    const node = await createVpeerNode({ privateKey: identity.privateKey, listen: [], dial: loopback ? 'loopback' : 'any' })
+    return new VirtualPeerClient(node, identity.id, options)
+  }
+
+  /** Orders `command` through the group; resolves with the state machine's result. Exactly once. */
+  async submit (command: C, options: AbortOptions = {}): Promise<R> {
+    const data = this.codec.encode(command)
+    const seq = ++this.seq
+    const response = await this.call(id => ({ kind: 'submit', id, nonce: this.nonce, seq, command: data }), options)
+    return this.payloads.decodeResult(response)
+  }
+
+  /** A linearizable read at the leader. */
+  async read (query: Q, options: AbortOptions = {}): Promise<A> {
+    const bytes = this.payloads.encodeQuery(query)
+    return this.payloads.decodeAnswer(await this.call(id => ({ kind: 'read', id, query: bytes }), options))
+  }
+
+  /** Puts `peer` on the group's allow-list (this client must be an administrator). */
+  async allow (peer: string, options: AbortOptions & { admin?: boolean } = {}): Promise<void> {
+    const seq = ++this.seq
+    await this.call(id => ({ kind: 'access', id, nonce: this.nonce, seq, op: 'allow', peer, admin: options.admin === true }), options)
+  }
+
+  /** Takes `peer` off the allow-list (this client must be an administrator). */
+  async revoke (peer: string, options: AbortOptions = {}): Promise<void> {
+    const seq = ++this.seq
+    await this.call(id => ({ kind: 'access', id, nonce: this.nonce, seq, op: 'revoke', peer, admin: false }), options)
+  }
+
+  /**
+   * The leader and configuration as one member knows them, with that member's applied index:
+   * `member` names it (a peer id this client knows), else the presumed leader, else any.
+   * Without `member`, failures move on to another member.
+   */
+  async info (options: AbortOptions & { member?: string } = {}): Promise<GroupView> {
+    const deadline = Date.now() + this.deadlineMs
+    if (options.member !== undefined && !this.members.has(options.member)) throw new InvalidArgumentError(`no address known for member ${options.member}`)
+    for (;;) {
+      throwIfAborted(options.signal)
+      const peer = options.member ?? this.leader ?? this.next()
+      try {
+        const response = await this.attempt(peer, id => ({ kind: 'info', id }), options)
+        if (response.kind === 'info') {
+          this.noteView(response)
+          return viewOf(response)
+        }
+        if (response.kind === 'error') throw new RemoteError(response.code, response.message)
+      } catch (error) {
+        if (error instanceof RemoteError && !RETRYABLE.has(error.code) && error.code !== 'ERR_STREAM_CLOSED') throw error
+        if (error instanceof AbortError) throw error
+        if (Date.now() > deadline) throw new GroupUnreachableError('no member answered', { cause: error })
+        this.leader = undefined
+      }
+    }
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const entry of this.links.values()) entry.promise.then(l => { l.close(new RemoteError('ERR_CLIENT_CLOSED', 'client closed')) }, () => {})
+    this.links.clear()
+    await this.node.stop()
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  /**
+   * Sends the request to the leader (as far as known) until a member answers it: redirects are
+   * followed, failures move on to the next member. Returns the `ok` payload.
+   */
+  private async call (build: (id: number) => ClientRequest, options: AbortOptions): Promise<Uint8Array> {
+    if (this.closed) throw new RemoteError('ERR_CLIENT_CLOSED', 'the client is closed')
+    const started = Date.now()
+    let lastError: unknown
+    let hops = 0
+    for (;;) {
+      throwIfAborted(options.signal)
+      if (Date.now() - started > this.deadlineMs) {
+        throw new GroupUnreachableError(`no leader answered within ${this.deadlineMs} ms`, { cause: lastError })
+      }
+      const peer = this.leader ?? this.next()
+      let response: ClientResponse
+      try {
+        response = await this.attempt(peer, build, options)
+      } catch (error) {
+        if (error instanceof AbortError) throw error
+        lastError = error
+        this.log.debug({ peer, ...errorFields(error) }, 'attempt failed; trying the next member')
+        if (this.leader === peer) this.leader = undefined
+        // Straight on to the next member; a pause only once every member was tried.
+        if (++hops % this.order.length === 0) await this.pause(options.signal)
+        continue
+      }
+      switch (response.kind) {
+        case 'ok': return response.result
+        case 'error':
+          if (!RETRYABLE.has(response.code)) throw new RemoteError(response.code, response.message)
+          lastError = new RemoteError(response.code, response.message)
+          if (this.leader === peer) this.leader = undefined
+          await this.pause(options.signal)
+          continue
+        case 'redirect':
+        case 'info':
+          this.noteView(response)
+          if (response.leader === undefined || response.leader === peer) {
+            // Nobody known, or a leader that redirects to itself (it just stepped down): wait.
+            this.leader = undefined
+            if (++hops % this.order.length === 0) await this.pause(options.signal)
+          }
+          continue
+      }
+    }
+  }
+
+  private async attempt (peer: string, build: (id: number) => ClientRequest, options: AbortOptions): Promise<ClientResponse> {
+    const link = await this.link(peer, options.signal)
+    const id = ++this.requestId
+    const request = build(id)
+    return await new Promise<ClientResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        finish()
+        // No answer: the member may be paused or partitioned. Drop the link so that a later
+        // attempt dials afresh instead of queueing behind it.
+        link.close(new RemoteError('ERR_ATTEMPT_TIMEOUT', `no answer from ${peer} within ${this.attemptTimeoutMs} ms`))
+        reject(new RemoteError('ERR_ATTEMPT_TIMEOUT', `no answer from ${peer} within ${this.attemptTimeoutMs} ms`))
+      }, this.attemptTimeoutMs)
+      const onAbort = (): void => {
+        finish()
+        reject(new AbortError(undefined, { cause: options.signal?.reason }))
+      }
+      const finish = (): void => {
+        clearTimeout(timer)
+        link.pending.delete(id)
+        options.signal?.removeEventListener('abort', onAbort)
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      link.pending.set(id, {
+        resolve: r => { finish(); resolve(r) },
+        reject: e => { finish(); reject(e) }
+      })
+      if (!link.frames.write(encodeRequest(request))) {
+        finish()
+        link.close(new RemoteError('ERR_STREAM_CLOSED', 'the stream to the member closed'))
+        reject(new RemoteError('ERR_STREAM_CLOSED', `stream to ${peer} is closed`))
+      }
+    })
+  }
+
+  private async link (peer: string, signal: AbortSignal | undefined): Promise<Link> {
+    let entry = this.links.get(peer)
+    if (entry === undefined) {
+      const created: LinkEntry = { promise: this.open(peer, signal, () => { if (this.links.get(peer) === created) this.links.delete(peer) }) }
+      entry = created
+      this.links.set(peer, created)
+      created.promise.catch(() => { if (this.links.get(peer) === created) this.links.delete(peer) })
+    }
+    return await entry.promise
+  }
+
+  private async open (peer: string, signal: AbortSignal | undefined, onClose: () => void): Promise<Link> {
+    const addrs = this.members.get(peer) ?? []
+    const timeout = AbortSignal.timeout(this.attemptTimeoutMs)
+    const dialSignal = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+    let lastError: unknown = new RemoteError('ERR_NO_ADDRESS', `no address known for ${peer}`)
+    for (const addr of addrs) {
+      try {
+        const stream = await this.node.dialProtocol(parseMultiaddr(addr), CLIENT_PROTOCOL, { signal: dialSignal })
+        return new Link(stream, onClose)
+      } catch (error) {
+        lastError = error
+      }
+    }
+    throw lastError
+  }
+
+  private next (): string {
+    const peer = this.order[this.cursor % this.order.length] as string
+    this.cursor++
+    return peer
+  }
+
+  private async pause (signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await sleep(this.retryDelayMs, undefined, signal === undefined ? undefined : { signal })
+    } catch (error) {
+      throw new AbortError(undefined, { cause: signal?.reason ?? error })
+    }
+  }
+
+  /** Adds a member address (with /p2p/) to the ones this client knows. */
+  private learn (text: string): string | undefined {
+    let ma
+    try { ma = parseMultiaddr(text) } catch { return undefined }
+    const id = ma.getComponents().find(c => c.name === 'p2p')?.value
+    if (id === undefined) return undefined
+    const list = this.members.get(id) ?? []
+    if (!list.includes(text)) list.push(text)
+    if (!this.members.has(id)) { this.members.set(id, list); this.order.push(id) }
+    return id
+  }
+
+  private noteView (view: GroupView): void {
+    for (const a of view.leaderAddrs) this.learn(a)
+    if (view.leader !== undefined && this.members.has(view.leader)) this.leader = view.leader
+  }
+}
+
+function viewOf (r: GroupView): GroupView {
+  return { leader: r.leader, leaderAddrs: [...r.leaderAddrs], epoch: r.epoch, voters: [...r.voters], learners: [...r.learners], member: r.member, applied: r.applied }
+}

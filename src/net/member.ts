@@ -1,0 +1,183 @@
+/**
+ * One member process of a virtual peer on a real network: a libp2p node, LevelDB storage, the
+ * `VirtualPeer` runtime, the libp2p transport and the client service, wired together. A spare
+ * (an identity the cluster file lists under `spares`) runs the same code: it is in no
+ * configuration, answers nobody's protocol but the group's, and waits for a leader to add it.
+ *
+ * Who may speak the Paxos protocols to this node: the members of every configuration it knows
+ * (voters and learners, the newest one and any still in its α-window), and, while this node is
+ * itself in none of them (a spare, or a member that was removed and does not know it yet), the
+ * voters and spares of the cluster file, from whom it will learn. Nobody else.
+ */
+import { join } from 'node:path'
+import { mkdir } from 'node:fs/promises'
+import type { NodeId } from '../paxos/index.js'
+import type { CommandCodec, ReplacementPolicy, VirtualPeerInit } from '../vpeer/index.js'
+import { DEFAULT_REPLACEMENT, SystemClock, VirtualPeer, systemRandom } from '../vpeer/index.js'
+import type { StateMachine } from '../contracts/index.js'
+import { LevelStorage } from '../storage/index.js'
+import type { Identity } from '../alm/identity.js'
+import { createVpeerNode, parseMultiaddr } from '../alm/node-factory.js'
+import type { VpeerLibp2p } from '../alm/node-factory.js'
+import { Libp2pTransport } from '../alm/libp2p-transport.js'
+import { decodeWireMessage, encodeWireMessage } from '../alm/wire-codec.js'
+import type { NetLogger } from '../alm/log.js'
+import { errorFields, silentLogger } from '../alm/log.js'
+import { ClientService } from './client-service.js'
+import type { ClusterSpec } from './cluster-spec.js'
+import { bootstrapConfiguration, dialAddresses } from './cluster-spec.js'
+import { jsonPayloads } from './payload-codec.js'
+import type { PayloadCodec } from './payload-codec.js'
+
+export interface MemberOptions<C, R, Q, A> {
+  readonly identity: Identity
+  /** Folder of this member's LevelDB database (created if missing). */
+  readonly dataDir: string
+  readonly cluster: ClusterSpec
+  /** Listen addresses (default: this identity's addresses in the cluster file). */
+  readonly listen?: readonly string[]
+  readonly stateMachine: StateMachine<C, R, Q, A>
+  readonly codec?: CommandCodec<C>
+  readonly payloads?: PayloadCodec<Q, A>
+  /** Runtime options passed through to the VirtualPeer (tick, retry, snapshot cadence, core). */
+  readonly runtime?: Partial<Pick<VirtualPeerInit<C, R, Q, A>, 'tickMs' | 'retryMs' | 'paxos' | 'snapshotEverySlots' | 'logRetentionSlots' | 'sessionTtlMs' | 'noQuorumTimeoutMs'>>
+  /** Replace dead voters from the cluster file's spares (default true; false turns it off). */
+  readonly replacement?: boolean | Partial<Omit<ReplacementPolicy, 'candidates'>>
+  readonly log?: NetLogger
+}
+
+export class Member<C, R, Q, A> {
+  readonly id: NodeId
+  readonly vp: VirtualPeer<C, R, Q, A>
+  readonly node: VpeerLibp2p
+  readonly transport: Libp2pTransport
+  readonly service: ClientService<Q, A>
+  private readonly storage: LevelStorage
+  private readonly clock: SystemClock
+  private readonly log: NetLogger
+  private allowed = new Set<NodeId>()
+  private readonly cluster: ClusterSpec
+  private stopping: Promise<void> | undefined
+
+  private constructor (parts: {
+    id: NodeId, vp: VirtualPeer<C, R, Q, A>, node: VpeerLibp2p, transport: Libp2pTransport, service: ClientService<Q, A>,
+    storage: LevelStorage, clock: SystemClock, log: NetLogger, cluster: ClusterSpec
+  }) {
+    this.id = parts.id
+    this.vp = parts.vp
+    this.node = parts.node
+    this.transport = parts.transport
+    this.service = parts.service
+    this.storage = parts.storage
+    this.clock = parts.clock
+    this.log = parts.log
+    this.cluster = parts.cluster
+  }
+
+  /** Opens the storage, starts the libp2p node and the runtime. */
+  static async start<C, R, Q, A> (options: MemberOptions<C, R, Q, A>): Promise<Member<C, R, Q, A>> {
+    const { identity, cluster } = options
+    const log = options.log ?? silentLogger
+    const listen = options.listen ?? cluster.addresses[identity.id] ?? ['/ip4/127.0.0.1/tcp/0']
+    await mkdir(options.dataDir, { recursive: true })
+    const storage = await LevelStorage.open(join(options.dataDir, 'db'))
+    let node: VpeerLibp2p | undefined
+    try {
+      node = await createVpeerNode({ privateKey: identity.privateKey, listen })
+      const clock = new SystemClock({ onError: error => { log.error(errorFields(error), 'timer callback threw') } })
+      let member: Member<C, R, Q, A> | undefined
+      const transport = new Libp2pTransport({
+        node,
+        codec: { encode: encodeWireMessage, decode: bytes => decodeWireMessage(bytes) },
+        isAllowed: peer => member?.isAllowed(peer) ?? false,
+        log
+      })
+      const spares = cluster.spares
+      const replacement = options.replacement ?? true
+      const vp = await VirtualPeer.create<C, R, Q, A>({
+        id: identity.id,
+        configuration: bootstrapConfiguration(cluster),
+        transport,
+        storage,
+        clock,
+        stateMachine: options.stateMachine,
+        random: systemRandom(),
+        access: { admins: cluster.admins },
+        ...(options.codec !== undefined ? { codec: options.codec } : {}),
+        ...options.runtime,
+        ...(replacement === false
+          ? {}
+          : { replacement: { ...DEFAULT_REPLACEMENT, ...(replacement === true ? {} : replacement), candidates: () => spares } })
+      })
+      const service = new ClientService<Q, A>({
+        node,
+        peer: vp,
+        payloads: options.payloads ?? jsonPayloads<Q, A>(),
+        addressesOf: peer => member?.addressesOf(peer) ?? [],
+        log
+      })
+      member = new Member({ id: identity.id, vp, node, transport, service, storage, clock, log, cluster })
+      member.refreshAllowed()
+      vp.addEventListener('membership', () => { member?.refreshAllowed() })
+      vp.addEventListener('error', e => { log.error({ ...errorFields(e.detail.error) }, 'replica halted') })
+      vp.addEventListener('leader', e => { log.info({ leader: e.detail.leader, role: e.detail.role }, 'leadership changed') })
+      for (const peer of [...cluster.voters, ...cluster.spares]) {
+        if (peer !== identity.id) await transport.addPeer(peer, (cluster.addresses[peer] ?? []).map(parseMultiaddr))
+      }
+      await transport.start()
+      await service.start()
+      vp.start()
+      log.info({ id: identity.id, addresses: node.getMultiaddrs().map(a => a.toString()), role: cluster.voters.includes(identity.id) ? 'voter' : 'spare' }, 'member started')
+      return member
+    } catch (error) {
+      try { await node?.stop() } catch {}
+      await storage.close().catch(() => {})
+      throw error
+    }
+  }
+
+  /** Whether `peer` may speak the Paxos protocols here (see the module comment). */
+  isAllowed (peer: NodeId): boolean {
+    return this.allowed.has(peer)
+  }
+
+  /** Where `peer` listens, with /p2p/: what the peer store learned, else the cluster file. */
+  addressesOf (peer: NodeId): string[] {
+    if (peer === this.id) return this.node.getMultiaddrs().map(a => a.toString())
+    const fromFile = dialAddresses(this.cluster, peer)
+    return fromFile
+  }
+
+  /** Listen addresses with /p2p/ (port 0 resolved). */
+  get addresses (): string[] {
+    return this.node.getMultiaddrs().map(a => a.toString())
+  }
+
+  private refreshAllowed (): void {
+    const status = this.vp.status()
+    const next = new Set<NodeId>()
+    for (const c of [status.configuration, ...status.configurations.map(e => e.configuration)]) {
+      for (const id of [...c.voters, ...c.learners]) next.add(id)
+    }
+    if (!next.has(this.id)) for (const id of [...this.cluster.voters, ...this.cluster.spares]) next.add(id)
+    next.delete(this.id)
+    this.allowed = next
+  }
+
+  /**
+   * Stops gracefully: the runtime first (a write in progress completes), then the client
+   * service, the transport, the libp2p node, the storage.
+   */
+  async stop (): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.vp.stop()
+      await this.service.stop()
+      await this.transport.stop()
+      await this.node.stop()
+      this.clock.stop()
+      await this.storage.close()
+      this.log.info({ id: this.id }, 'member stopped')
+    })()
+    await this.stopping
+  }
+}
