@@ -15,6 +15,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   contracts: ['paxos', 'migration', 'util'],
   storage: ['contracts', 'paxos', 'migration', 'util'],
   vpeer: ['contracts', 'paxos', 'migration', 'util'],
+  // The network runtime (libp2p transport, wire codec): an adapter, beside the runtime, not above it.
+  alm: ['contracts', 'paxos', 'migration', 'util'],
   sim: ['contracts', 'paxos', 'migration', 'util', 'vpeer', 'storage']
 }
 
