@@ -26,7 +26,8 @@ import {
   WIRE_LIMITS,
   WIRE_MESSAGE_TAGS,
   WIRE_VERSION,
-  WireDecodeError
+  WireDecodeError,
+  wireItemsMax
 } from './wire-codec.js'
 import type { WireCodecOptions } from './wire-codec.js'
 
@@ -217,7 +218,7 @@ function concat (...parts: Uint8Array[]): Uint8Array {
 
 /** A varint for a length field: canonical or not, small, at the edge of what is left, or absurd. */
 function hostileVarint (rng: FuzzPrng, left: number): Uint8Array {
-  const candidates = [0, 1, 2, 3, left, left + 1, Math.max(0, left - 1), Math.floor(left / 3), 127, 128, 1024, 1025, WIRE_LIMITS.itemsMax, 2 ** 31, 2 ** 53 - 1]
+  const candidates = [0, 1, 2, 3, left, left + 1, Math.max(0, left - 1), Math.floor(left / 3), 127, 128, 1024, 1025, wireItemsMax(), wireItemsMax() + 1, 2 ** 31, 2 ** 53 - 1]
   const n = rng.chance(0.8) ? rng.pick(candidates) : nat(rng)
   const out: number[] = []
   let v = n

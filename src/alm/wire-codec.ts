@@ -26,8 +26,12 @@
  *
  * Memory: the decoder allocates nothing before the bytes that justify it have been checked to
  * exist. A list count is refused unless the remaining bytes can hold that many items at their
- * minimum encoded size, and a frame holds at most `WIRE_LIMITS.itemsMax` commands and entries
- * in all, so garbage cannot make us build more objects than the frame carries.
+ * minimum encoded size (3 bytes a command), so garbage cannot make us build more objects than
+ * the frame carries. But a decoded command costs far more heap than its 3 bytes (an object, a
+ * Uint8Array and its ArrayBuffer: about 250 bytes in V8), so a frame also carries at most
+ * `wireItemsMax(frameBytesMax)` commands and entries in all: one per 64 bytes of the frame limit,
+ * which keeps the heap of one decode within about 4–5 × frameBytesMax whatever the frame holds
+ * (measured: 73 MiB for the worst frame under the default 17 MiB limit).
  */
 import type { Ballot, Command, LogEntry, RejectMessage, Slot, Value } from '../paxos/index.js'
 import type { WireMessage } from '../contracts/index.js'
@@ -54,14 +58,22 @@ export const WIRE_LIMITS = Object.freeze({
    * to the trust boundary's `MAX_ID_BYTES` and storage's `idBytesMax`.
    */
   stringBytesMax: 1024,
-  /**
-   * Commands and log entries in one frame, all lists together. Above every count a correct
-   * member sends at the default configuration (a forward of `proposalQueueMax` = 100,000
-   * commands, a catch-up reply of 256 slots × 4096 commands); the remaining-bytes check bounds
-   * the rest.
-   */
-  itemsMax: 1 << 20
+  /** Bytes of frame limit per command or entry a frame may carry (`wireItemsMax`). */
+  frameBytesPerItem: 64,
+  /** Commands and entries a frame may carry whatever its limit (`wireItemsMax`). */
+  itemsFloor: 4096
 })
+
+/**
+ * Commands and log entries one frame may carry, all lists together, under `frameBytesMax`: one
+ * per `frameBytesPerItem` bytes of the limit, at least `itemsFloor`. At the default limit that
+ * is 278,528: above a forward of `proposalQueueMax` (100,000 at the default configuration) and a
+ * full batch (4096). A catch-up reply of many full batches of tiny commands can exceed it and
+ * the frame limit alike; the sender must split such replies.
+ */
+export function wireItemsMax (frameBytesMax: number = DEFAULT_FRAME_BYTES_MAX): number {
+  return Math.max(WIRE_LIMITS.itemsFloor, Math.floor(frameBytesMax / WIRE_LIMITS.frameBytesPerItem))
+}
 
 /** The type tag (second byte) of each message type. Never renumber: it is the wire format. */
 export const WIRE_MESSAGE_TAGS = Object.freeze({
@@ -220,6 +232,8 @@ class Sizer implements Sink {
   size = 0
   items = 0
 
+  constructor (private readonly itemsMax: number) {}
+
   tag (): void {
     this.size += 1
   }
@@ -258,8 +272,8 @@ class Sizer implements Sink {
 
   count (field: string, value: number): void {
     this.items += value
-    if (this.items > WIRE_LIMITS.itemsMax) {
-      throw new WireEncodeError(field, `more than ${WIRE_LIMITS.itemsMax} commands and entries in one frame`)
+    if (this.items > this.itemsMax) {
+      throw new WireEncodeError(field, `more than ${this.itemsMax} commands and entries in one frame`)
     }
     this.size += varintBytes(value)
   }
@@ -486,8 +500,8 @@ function emit (sink: Sink, m: WireMessage): void {
  * Encoded size of `m` in bytes, without encoding it.
  * @throws WireEncodeError if `m` cannot be encoded
  */
-export function wireMessageEncodedBytes (m: WireMessage): number {
-  const sizer = new Sizer()
+export function wireMessageEncodedBytes (m: WireMessage, options?: WireCodecOptions): number {
+  const sizer = new Sizer(wireItemsMax(frameLimit(options)))
   emit(sizer, m)
   return sizer.size
 }
@@ -499,7 +513,7 @@ export function wireMessageEncodedBytes (m: WireMessage): number {
  */
 export function encodeWireMessage (m: WireMessage, options?: WireCodecOptions): Uint8Array {
   const limit = frameLimit(options)
-  const sizer = new Sizer()
+  const sizer = new Sizer(wireItemsMax(limit))
   emit(sizer, m)
   if (sizer.size > limit) throw new FrameTooLargeError(sizer.size, limit)
   const writer = new Writer(sizer.size)
@@ -512,6 +526,10 @@ export function encodeWireMessage (m: WireMessage, options?: WireCodecOptions): 
 
 class WireReader extends ByteReader {
   private items = 0
+
+  constructor (bytes: Uint8Array, private readonly itemsMax: number) {
+    super(bytes)
+  }
 
   override fail (reason: string, cause?: unknown): never {
     throw new WireDecodeError(reason, this.pos, cause === undefined ? {} : { cause })
@@ -577,9 +595,9 @@ class WireReader extends ByteReader {
       this.pos = start
       this.fail(`${field} count ${count}, but ${left} bytes left hold at most ${Math.floor(left / itemBytesMin)}`)
     }
-    if (count > WIRE_LIMITS.itemsMax - this.items) {
+    if (count > this.itemsMax - this.items) {
       this.pos = start
-      this.fail(`${field} count ${count} takes the frame over ${WIRE_LIMITS.itemsMax} commands and entries`)
+      this.fail(`${field} count ${count} takes the frame over ${this.itemsMax} commands and entries`)
     }
     this.items += count
     return count
@@ -644,7 +662,7 @@ export function decodeWireMessage (bytes: Uint8Array, options?: WireCodecOptions
   const limit = frameLimit(options)
   if (!(bytes instanceof Uint8Array)) throw new WireDecodeError('expected a Uint8Array', 0)
   if (bytes.byteLength > limit) throw new FrameTooLargeError(bytes.byteLength, limit)
-  const r = new WireReader(bytes)
+  const r = new WireReader(bytes, wireItemsMax(limit))
   const version = r.byte('version')
   if (version !== WIRE_VERSION) {
     r.pos = 0

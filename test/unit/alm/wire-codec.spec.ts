@@ -13,6 +13,7 @@ import {
   WireDecodeError,
   WireEncodeError,
   WireError,
+  wireItemsMax,
   wireMessageEncodedBytes
 } from '../../../src/alm/wire-codec.js'
 import { CodedError } from '../../../src/util/errors.js'
@@ -323,13 +324,24 @@ describe('wire codec: strict decoding', () => {
     expect(decodeError(() => decodeWireMessage(bytes(WIRE_VERSION, WIRE_MESSAGE_TAGS.forward, 3, 0, 0, 0, 0, 0, 0))).reason).toMatch(/count 3, but 6 bytes left hold at most 2/)
   })
 
-  it('refuses more than itemsMax commands and entries in one frame, though the bytes hold them', () => {
-    const count = WIRE_LIMITS.itemsMax + 1
+  it('refuses more commands and entries than wireItemsMax, though the bytes hold them', () => {
+    expect(wireItemsMax()).toBe(Math.floor(DEFAULT_FRAME_BYTES_MAX / 64))
+    expect(wireItemsMax(1000)).toBe(WIRE_LIMITS.itemsFloor)
+    const count = wireItemsMax() + 1
     const frame = new Uint8Array(2 + 3 + 3 * count)
-    frame.set([WIRE_VERSION, WIRE_MESSAGE_TAGS.forward, 0x81, 0x80, 0x40]) // varint 2^20 + 1
+    frame.set([WIRE_VERSION, WIRE_MESSAGE_TAGS.forward])
+    frame.set([(count & 0x7f) | 0x80, ((count >> 7) & 0x7f) | 0x80, count >> 14], 2)
     const error = decodeError(() => decodeWireMessage(frame))
-    expect(error.reason).toContain(`over ${WIRE_LIMITS.itemsMax} commands and entries`)
+    expect(error.reason).toContain(`count ${count} takes the frame over ${count - 1} commands and entries`)
     encodeError(() => encodeWireMessage({ type: 'forward', commands: new Array<Command>(count).fill(cmd('', 0)) }))
+    // Commands and entries count together, and the budget follows the frame limit.
+    const limit = 64 * 5000
+    const entry: readonly [Slot, LogEntry] = [1, { ballot: b1, value: { id: 'v', commands: new Array<Command>(999).fill(cmd('', 0)) } }]
+    const five = encodeWireMessage({ type: 'catchupReply', entries: new Array(5).fill(entry), commitIndex: 5 }, { frameBytesMax: limit })
+    expect(decodeWireMessage(five, { frameBytesMax: limit }).type).toBe('catchupReply') // 5 + 5 × 999 = 5000
+    const six = encodeWireMessage({ type: 'catchupReply', entries: new Array(6).fill(entry), commitIndex: 6 })
+    expect(decodeError(() => decodeWireMessage(six, { frameBytesMax: limit })).reason).toContain('over 5000 commands and entries')
+    encodeError(() => encodeWireMessage({ type: 'catchupReply', entries: new Array(6).fill(entry), commitIndex: 6 }, { frameBytesMax: limit }))
   })
 
   it('refuses invalid UTF-8 and strings over the limit; keeps a leading BOM', () => {
