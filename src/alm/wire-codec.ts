@@ -47,7 +47,7 @@ export const WIRE_VERSION = 1
  * Largest frame accepted by default: the largest snapshot chunk a receiver accepts (16 MiB, the
  * receiver's `chunkBytesMax`, which is also `MAX_CHUNK_BYTES` at the trust boundary) plus 1 MiB
  * for the chunk message's own fields. A full batch at the default `PaxosConfig` (4096 commands,
- * 1 MiB of data, ids up to 1 KiB) encodes to about 5.3 MiB and fits too.
+ * 1 MiB of data, client ids up to 1 KiB) encodes to at most about 5 MiB and fits too.
  */
 export const DEFAULT_FRAME_BYTES_MAX = RECEIVER_DEFAULTS.chunkBytesMax + 1024 * 1024
 
