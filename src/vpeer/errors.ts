@@ -79,3 +79,45 @@ export class ReconfigurationRejectedError extends VirtualPeerError {
   static override name = 'ReconfigurationRejectedError'
   constructor (message: string) { super(message, 'ERR_RECONFIGURATION_REJECTED') }
 }
+
+/**
+ * A change of the client allow-list was refused when it was applied (the same on every replica;
+ * access-list.ts). The subclasses say why; `code` tells them apart across package copies.
+ */
+export class AccessChangeRefusedError extends VirtualPeerError {
+  static override name = 'AccessChangeRefusedError'
+}
+
+/** The issuer of an access-list change is not an administrator of the list at that slot. */
+export class NotAdminError extends AccessChangeRefusedError {
+  static override name = 'NotAdminError'
+  constructor (message = 'the issuer is not an administrator of the access list') { super(message, 'ERR_NOT_ADMIN') }
+}
+
+/** The change would leave the access list without an administrator. */
+export class LastAdminError extends AccessChangeRefusedError {
+  static override name = 'LastAdminError'
+  constructor (message = 'the last administrator cannot be revoked or demoted') { super(message, 'ERR_LAST_ADMIN') }
+}
+
+/** The access list holds its maximum number of peers. */
+export class AccessListFullError extends AccessChangeRefusedError {
+  static override name = 'AccessListFullError'
+  constructor (message = 'the access list is full') { super(message, 'ERR_ACCESS_LIST_FULL') }
+}
+
+/** The group runs without access control (no genesis administrators), so there is no list to change. */
+export class AccessControlOffError extends AccessChangeRefusedError {
+  static override name = 'AccessControlOffError'
+  constructor (message = 'access control is off in this group (no genesis administrators)') { super(message, 'ERR_ACCESS_CONTROL_OFF') }
+}
+
+/** A client that is not on the group's allow-list asked a member for service (refused before anything reached the log). */
+export class AccessRefusedError extends VirtualPeerError {
+  static override name = 'AccessRefusedError'
+  readonly peer: string
+  constructor (peer: string, message = `client ${peer.slice(0, 128)} is not on the group's allow-list`) {
+    super(message, 'ERR_ACCESS_REFUSED')
+    this.peer = peer
+  }
+}

@@ -1,10 +1,15 @@
 export { VirtualPeer, jsonCodec } from './virtual-peer.js'
-export type { CommandCodec, ApplyObserver, VirtualPeerInit, ClientSession, SubmitOptions, ReconfigureOptions, StopOptions, VirtualPeerStatus, VirtualPeerEvents, VirtualPeerListener, AnyListener, ListenerOptions } from './virtual-peer.js'
+export type { CommandCodec, ApplyObserver, VirtualPeerInit, ClientSession, SubmitOptions, ReconfigureOptions, AccessChangeOptions, AllowClientOptions, EncodedCommand, StopOptions, VirtualPeerStatus, VirtualPeerEvents, VirtualPeerListener, AnyListener, ListenerOptions } from './virtual-peer.js'
 export type { AbortOptions, ApplyContext, Clock, RandomSource, StateMachine, Storage, Transport } from '../contracts/index.js'
 // Types the contracts and options above are written in (a Storage implementation needs SnapshotMeta).
 export type { SnapshotMeta, ReceiverOptions } from '../migration/index.js'
 export type { WireDropReason } from './message-validation.js'
 export * from './errors.js'
+export {
+  AccessList, ACL_CLIENT_PREFIX, RESERVED_CLIENT_PREFIX, MAX_ACCESS_ENTRIES, MAX_ACCESS_PEER_CHARS, MAX_ACL_BODY_BYTES,
+  isAccessPeerId, isAclCommand, aclClient, aclIssuer, encodeAclOp, decodeAclOp, decodeAccessState, applyAclCommand
+} from './access-list.js'
+export type { AccessEntry, AccessChange, AccessChangeResult, AccessRefusalReason, AccessState, AclOp, AclOutcome } from './access-list.js'
 export { SessionTable } from './sessions.js'
 export type { Outcome, SessionEntry } from './sessions.js'
 export { DEFAULT_SESSION_TTL_MS } from './sessions.js'

@@ -256,6 +256,7 @@ export class SnapshotTransfer<R> {
     if (!this.host.running()) return
     this.host.stateMachine.restore(state)
     this.host.sessions.restore(t.blob.sessions, t.blob.sessionExpiry)
+    this.host.restoreAccess(t.blob.access, meta.index)
     node.installSnapshot(meta.index, t.blob.configs)
     this.manager.adopt({ meta, state })
     this.incoming = undefined

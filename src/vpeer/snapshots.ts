@@ -40,6 +40,8 @@ import type { ConfigEntry, Configuration, NodeId, PaxosNode, Slot } from '../pax
 import { mark } from '../util/marks.js'
 import type { Clock, Storage } from '../contracts/index.js'
 import type { Outcome, SessionEntry, SessionTable } from './sessions.js'
+import { decodeAccessState } from './access-list.js'
+import type { AccessState } from './access-list.js'
 
 export const DEFAULT_SNAPSHOT_EVERY_SLOTS = 10_000
 export const DEFAULT_LOG_RETENTION_SLOTS = 1000
@@ -57,6 +59,11 @@ export interface RuntimeSnapshotBlob<R> {
   readonly sessionExpiry: { readonly clockMs: number, readonly tombstones: Array<[string, number]> }
   /** The configurations governing slots above the snapshot's index (`PaxosNode.snapshotConfigs`). */
   readonly configs: ConfigEntry[]
+  /**
+   * The client allow-list at the snapshot's index (version 3; access-list.ts). Absent in older
+   * blobs and in groups without access control: a receiver then starts from its genesis list.
+   */
+  readonly access?: AccessState
 }
 
 /** A snapshot this node holds: manifest plus state, immutable once built. */
@@ -65,8 +72,11 @@ export interface LocalSnapshot {
   readonly state: Uint8Array
 }
 
-/** Version 2 added each session's last activity, the table's clock and its tombstones. */
-const BLOB_VERSION = 2
+/**
+ * Version 2 added each session's last activity, the table's clock and its tombstones; version 3
+ * the client allow-list (`access`: the list, or null in a group without access control).
+ */
+const BLOB_VERSION = 3
 
 /**
  * Encodes the runtime's part of a snapshot as small versioned JSON. `SnapshotMeta.configuration`
@@ -77,9 +87,10 @@ const BLOB_VERSION = 2
 export function encodeRuntimeBlob<R> (
   sessions: Array<SessionEntry<R>>,
   configs: readonly ConfigEntry[],
-  sessionExpiry: RuntimeSnapshotBlob<R>['sessionExpiry'] = { clockMs: 0, tombstones: [] }
+  sessionExpiry: RuntimeSnapshotBlob<R>['sessionExpiry'] = { clockMs: 0, tombstones: [] },
+  access?: AccessState
 ): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({ v: BLOB_VERSION, sessions, configs, sessionClock: sessionExpiry.clockMs, tombstones: sessionExpiry.tombstones }))
+  return new TextEncoder().encode(JSON.stringify({ v: BLOB_VERSION, sessions, configs, sessionClock: sessionExpiry.clockMs, tombstones: sessionExpiry.tombstones, access: access ?? null }))
 }
 
 /** @throws CorruptSnapshotError on anything that is not a blob `encodeRuntimeBlob` could have made */
@@ -91,9 +102,10 @@ export function decodeRuntimeBlob<R> (bytes: Uint8Array): RuntimeSnapshotBlob<R>
     throw new CorruptSnapshotError('runtime blob is not JSON', { cause: error })
   }
   if (!isObject(raw)) throw new CorruptSnapshotError('runtime blob is not an object')
-  if (raw.v !== 1 && raw.v !== BLOB_VERSION) throw new CorruptSnapshotError(`runtime blob version ${String(raw.v)}`)
+  if (raw.v !== 1 && raw.v !== 2 && raw.v !== BLOB_VERSION) throw new CorruptSnapshotError(`runtime blob version ${String(raw.v)}`)
   const { sessions, configs } = raw
-  const v2 = raw.v === BLOB_VERSION
+  // Versions 2 and 3 share the session format.
+  const v2 = raw.v !== 1
   if (!Array.isArray(configs) || configs.length === 0) throw new CorruptSnapshotError('runtime blob has no configuration')
   let lastFrom = 0
   for (const c of configs as unknown[]) {
@@ -122,7 +134,14 @@ export function decodeRuntimeBlob<R> (bytes: Uint8Array): RuntimeSnapshotBlob<R>
     }
     sessionExpiry = { clockMs: sessionClock, tombstones: tombstones as Array<[string, number]> }
   }
-  return { sessions: sessions as SessionEntries<R>, configs: configs as ConfigEntry[], sessionExpiry }
+  let access: AccessState | undefined
+  if (raw.v === BLOB_VERSION) {
+    // Present in every version-3 blob (null without access control): a missing key is damage.
+    if (!('access' in raw)) throw new CorruptSnapshotError('runtime blob has no access list field')
+    if (raw.access !== null) access = decodeAccessState(raw.access)
+  }
+  const blob = { sessions: sessions as SessionEntries<R>, configs: configs as ConfigEntry[], sessionExpiry }
+  return access === undefined ? blob : { ...blob, access }
 }
 
 function isObject (v: unknown): v is Record<string, unknown> {
@@ -151,6 +170,10 @@ export interface SnapshotHost<R> {
   readonly storage: Storage
   readonly clock: Clock
   readonly sessions: SessionTable<R>
+  /** The allow-list to put in a snapshot (undefined: access control is off). */
+  accessState: () => AccessState | undefined
+  /** A received snapshot is being installed: replace the allow-list with its (undefined: genesis). */
+  restoreAccess: (state: AccessState | undefined, index: Slot) => void
   readonly stateMachine: { snapshot: () => Uint8Array, restore: (bytes: Uint8Array) => void }
   running: () => boolean
   /** The runtime's applied index (equal to the core's whenever no Ready is being carried out). */
@@ -268,7 +291,7 @@ export class SnapshotManager<R> {
     if (every <= 0 || this.building !== undefined || this.storing || applied - this.lastIndex < every) return
     const state = this.host.stateMachine.snapshot()
     const configs = this.host.node.snapshotConfigs(applied)
-    const blob = encodeRuntimeBlob(this.host.sessions.toJSON(), configs, this.host.sessions.expiryState())
+    const blob = encodeRuntimeBlob(this.host.sessions.toJSON(), configs, this.host.sessions.expiryState(), this.host.accessState())
     const builder = new ManifestBuilder(applied, (configs[0] as ConfigEntry).configuration, blob, state, this.options.chunkBytes)
     this.lastIndex = applied
     mark('vpeer: snapshot copy taken')

@@ -12,13 +12,16 @@ import {
 import type { LocalSnapshot, RuntimeSnapshotBlob, SnapshotHost } from './snapshots.js'
 import { SnapshotTransfer, isSnapshotMessage } from './snapshot-transfer.js'
 import type { WireMessage } from './snapshot-transfer.js'
-import { WIRE_DROP_REASONS, isValidNodeId, validateWireMessage, wireLimitsOf } from './message-validation.js'
+import { MAX_SEQ, WIRE_DROP_REASONS, isValidNodeId, validateWireMessage, wireLimitsOf } from './message-validation.js'
 import type { WireDropReason, WireLimits } from './message-validation.js'
 import { mark } from '../util/marks.js'
 import { throwIfAborted } from '../util/errors.js'
 import {
-  AbortError, ApplyError, BusyError, CommandTooLargeError, InvalidArgumentError, InvalidCommandError, NoQuorumError, NotStartedError, ReconfigurationRejectedError, SessionExpiredError, StoppedError
+  AbortError, AccessControlOffError, AccessListFullError, ApplyError, BusyError, CommandTooLargeError, InvalidArgumentError, InvalidCommandError, LastAdminError, NoQuorumError,
+  NotAdminError, NotStartedError, ReconfigurationRejectedError, SessionExpiredError, StoppedError
 } from './errors.js'
+import { AccessList, RESERVED_CLIENT_PREFIX, aclClient, aclIssuer, applyAclCommand, encodeAclOp, isAccessPeerId, isAclCommand } from './access-list.js'
+import type { AccessChange, AccessEntry, AccessState, AclOp } from './access-list.js'
 
 /** Turns application commands into the opaque bytes the log carries, and back. */
 export interface CommandCodec<C> {
@@ -97,6 +100,13 @@ export interface VirtualPeerInit<C, R, Q, A> {
    * so the caller learns why nothing happened.
    */
   readonly noQuorumTimeoutMs?: number
+  /**
+   * Client access control (access-list.ts): the genesis administrators of the group's client
+   * allow-list. Every member must be created with the same list, like the bootstrap
+   * configuration; later changes go through the log (`allowClient`, `revokeClient`). Absent:
+   * access control is off, every client is allowed and access-list changes are refused.
+   */
+  readonly access?: { readonly admins: readonly string[] }
 }
 
 export interface ClientSession {
@@ -123,6 +133,33 @@ export interface VirtualPeerStatus extends NodeStatus {
   readonly droppedByReason: Readonly<Record<WireDropReason, number>>
 }
 
+export interface AccessChangeOptions extends AbortOptions {
+  /**
+   * Who asks for the change: the PeerId the receiving member authenticated (a network client),
+   * or any id for local use. It must be an administrator of the list when the change is applied.
+   * Default: this peer's node id, which is an administrator only if it is on the list.
+   */
+  readonly issuer?: string
+  /**
+   * The session to run the change in, for exactly-once across retries. `client` is the issuer's
+   * nonce: the command's client becomes `'\u0000acl/' + issuer + '/' + client`. Default: this
+   * peer's own session.
+   */
+  readonly session?: ClientSession
+}
+
+export interface AllowClientOptions extends AccessChangeOptions {
+  /** true: make `peer` an administrator; false: a plain client (demotes an administrator); absent: keep its role (new: plain). */
+  readonly admin?: boolean
+}
+
+/** Already-encoded command bytes under a client session, as a network server receives them. */
+export interface EncodedCommand {
+  readonly client: string
+  readonly seq: number
+  readonly data: Uint8Array
+}
+
 export interface ReconfigureOptions extends AbortOptions {
   /** The epoch the change expects to replace (default: the newest this peer knows). */
   readonly expectEpoch?: number
@@ -141,6 +178,12 @@ export interface VirtualPeerEvents {
   applied: CustomEvent<{ readonly index: Slot }>
   /** This replica halted: a disk write failed or a bug of ours was hit. Every pending call was rejected. */
   error: CustomEvent<{ readonly error: unknown }>
+  /**
+   * The client allow-list changed here for `peer` (now `allowed` and `admin`): an ACL command was
+   * applied at `slot` (`issuer` set), or a received snapshot at index `slot` was installed (one
+   * event per peer whose entry differs; no `issuer`).
+   */
+  access: CustomEvent<{ readonly peer: string, readonly allowed: boolean, readonly admin: boolean, readonly slot: Slot, readonly issuer?: string }>
 }
 
 /** A listener for one VirtualPeer event type. */
@@ -200,6 +243,8 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private readonly node: PaxosNode
   private readonly codec: CommandCodec<C>
   private readonly sessions: SessionTable<R>
+  /** The client allow-list as applied here (undefined: access control is off). */
+  private readonly access: AccessList | undefined
   private readonly clientId: string
   private readonly pending = new Map<string, PendingCommand<R>>()
   private readonly reads = new Map<string, PendingRead<Q, A>>()
@@ -240,6 +285,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.node = node
     this.codec = init.codec ?? jsonCodec<C>()
     this.sessions = new SessionTable<R>(init.sessionWindow ?? DEFAULT_SESSION_WINDOW, init.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS)
+    this.access = init.access === undefined ? undefined : new AccessList(init.access.admins)
     this.clientId = init.clientId ?? `${init.id}#${init.random.int(0, 2 ** 31).toString(36)}${init.random.int(0, 2 ** 31).toString(36)}`
     this.tickMs = init.tickMs ?? DEFAULT_TICK_MS
     this.retryMs = init.retryMs ?? DEFAULT_RETRY_MS
@@ -252,6 +298,8 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       storage: init.storage,
       clock: init.clock,
       sessions: this.sessions,
+      accessState: () => this.access?.toJSON(),
+      restoreAccess: (state, index) => { this.restoreAccess(state, index) },
       stateMachine: init.stateMachine,
       running: () => this.state === 'running',
       applied: () => this.appliedIndex,
@@ -278,6 +326,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     if (loaded !== undefined) {
       // The state machine was restored in create(); the sessions and the applied index follow it.
       this.sessions.restore(loaded.blob.sessions, loaded.blob.sessionExpiry)
+      this.access?.restore(loaded.blob.access)
       this.appliedIndex = loaded.snapshot.meta.index
       this.snapshots.adopt(loaded.snapshot)
       init.observer?.installed?.(this.appliedIndex)
@@ -486,6 +535,82 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     const data = this.codec.encode(command)
     if (data.byteLength > this.node.config.batchBytesMax) throw new CommandTooLargeError()
     return await this.submitCommand<R>({ client: session.client, seq: session.seq, data }, options)
+  }
+
+  /**
+   * Submits a command that is already encoded (a network server relays the client's bytes and
+   * decodes nothing) under the client's own session, exactly once per (client, seq) like
+   * `submit`. Resolves with the state machine's result once applied here. The caller checks the
+   * client's admission first (`isClientAllowed`); the log does not.
+   * @throws InvalidArgumentError on a client id that is empty, too long, malformed UTF-16 or in
+   *   the runtime's reserved namespace (`'\u0000'`: membership and access-list commands), or a seq
+   *   that is not a non-negative safe integer
+   * @throws CommandTooLargeError if `data` exceeds the batch size limit
+   */
+  async submitEncoded (command: EncodedCommand, options: AbortOptions = {}): Promise<R> {
+    this.assertRunning()
+    const { client, seq, data } = command
+    if (!isValidNodeId(client)) throw new InvalidArgumentError('the client id must be a well-formed string of 1 to 1024 UTF-8 bytes')
+    if (client.startsWith(RESERVED_CLIENT_PREFIX)) throw new InvalidArgumentError('client ids starting with \\u0000 are reserved for the runtime')
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0 || seq > MAX_SEQ) throw new InvalidArgumentError(`invalid seq ${String(seq)}`)
+    if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('data must be a Uint8Array')
+    if (data.byteLength > this.node.config.batchBytesMax) throw new CommandTooLargeError()
+    // A copy: the bytes go into the log, which must never change under it, and a transport's
+    // buffer may be a view into a pool it reuses.
+    return await this.submitCommand<R>({ client, seq, data: data.slice() }, options)
+  }
+
+  /**
+   * Puts `peer` on the group's client allow-list (or changes its role, see `admin`) through the
+   * log. Resolves once applied here, with what the change did. Rejects with `NotAdminError` if
+   * the issuer is not an administrator at the slot the change is applied in, `LastAdminError` if
+   * it would demote the last administrator, `AccessListFullError`, or at once with
+   * `AccessControlOffError` if this group runs without access control.
+   */
+  async allowClient (peer: string, options: AllowClientOptions = {}): Promise<AccessChange> {
+    const op: AclOp = options.admin === undefined ? { op: 'allow', peer } : { op: 'allow', peer, admin: options.admin }
+    return await this.changeAccess(op, options)
+  }
+
+  /**
+   * Takes `peer` off the allow-list through the log (see `allowClient`); revoking a peer that is
+   * not on it succeeds and changes nothing. An administrator may revoke any administrator,
+   * itself included, except the last one (`LastAdminError`).
+   */
+  async revokeClient (peer: string, options: AccessChangeOptions = {}): Promise<AccessChange> {
+    return await this.changeAccess({ op: 'revoke', peer }, options)
+  }
+
+  private async changeAccess (op: AclOp, options: AccessChangeOptions): Promise<AccessChange> {
+    this.assertRunning()
+    if (this.access === undefined) throw new AccessControlOffError()
+    if (!isAccessPeerId(op.peer)) throw new InvalidArgumentError(`invalid peer id ${JSON.stringify(String(op.peer).slice(0, 64))}`)
+    const issuer = options.issuer ?? this.id
+    if (!isAccessPeerId(issuer)) throw new InvalidArgumentError(`invalid issuer ${JSON.stringify(String(issuer).slice(0, 64))}`)
+    const session = options.session ?? { client: this.clientId, seq: ++this.seq }
+    const client = aclClient(issuer, session.client)
+    if (session.client.length === 0 || !isValidNodeId(client)) throw new InvalidArgumentError('the session client must be a well-formed non-empty string (at most 1024 UTF-8 bytes with the prefix)')
+    if (!Number.isSafeInteger(session.seq) || session.seq < 0) throw new InvalidArgumentError(`invalid seq ${String(session.seq)}`)
+    return await this.submitCommand<AccessChange>({ client, seq: session.seq, data: encodeAclOp(op) }, options)
+  }
+
+  /**
+   * Whether `peer` may be served, by the allow-list as applied here (what a member checks
+   * before taking a client's request). Always true when access control is off. It can lag the
+   * group by the slots this replica has not applied yet.
+   */
+  isClientAllowed (peer: string): boolean {
+    return this.access === undefined || this.access.isAllowed(peer)
+  }
+
+  /** Whether `peer` administers the allow-list, as applied here (false when access control is off). */
+  isClientAdmin (peer: string): boolean {
+    return this.access?.isAdmin(peer) ?? false
+  }
+
+  /** The allow-list as applied here, in ascending peer order; undefined when access control is off. */
+  accessEntries (): AccessEntry[] | undefined {
+    return this.access?.entries()
   }
 
   /**
@@ -762,6 +887,10 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
         outcome = { ok: false, code: 'ERR_SESSION_EXPIRED', message: 'the session no longer remembers this command (older than its window, or the session expired)' }
       } else if (known !== undefined) {
         outcome = known
+      } else if (isAclCommand(command)) {
+        // Access-list changes are the runtime's replicated state, never the application's.
+        outcome = this.applyAcl(command, slot)
+        this.sessions.record(command, outcome)
       } else {
         outcome = this.execute(command, slot, offset, proposedAtMs)
         this.sessions.record(command, outcome)
@@ -778,6 +907,34 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     if (!o.ok) return { ok: false, code: 'ERR_RECONFIGURATION_REJECTED', message: o.reason }
     this.emit('membership', { configuration: o.configuration, fromSlot: o.fromSlot, slot })
     return { ok: true, result: o.configuration as unknown as R }
+  }
+
+  /** Applies an ACL command against the list as it is at `slot` (access-list.ts), the same on every replica. */
+  private applyAcl (command: Command, slot: Slot): Outcome<R> {
+    const outcome = applyAclCommand(this.access, command)
+    if (!outcome.ok) return outcome
+    const c = outcome.result
+    if (c.changed) {
+      this.emit('access', { peer: c.peer, allowed: c.allowed, admin: c.admin, slot, issuer: aclIssuer(command.client) ?? '' })
+    }
+    return { ok: true, result: c as unknown as R }
+  }
+
+  /**
+   * A received snapshot replaces the allow-list (undefined: it has none, the genesis list
+   * applies). One `access` event per peer whose entry differs from before.
+   */
+  private restoreAccess (state: AccessState | undefined, index: Slot): void {
+    const list = this.access
+    if (list === undefined) return
+    const before = new Map(list.entries().map(e => [e.peer, e.admin]))
+    list.restore(state)
+    const after = new Map(list.entries().map(e => [e.peer, e.admin]))
+    const changed = [...new Set([...before.keys(), ...after.keys()])].sort().filter(p => before.get(p) !== after.get(p))
+    for (const peer of changed) {
+      const admin = after.get(peer)
+      this.emit('access', { peer, allowed: admin !== undefined, admin: admin === true, slot: index })
+    }
   }
 
   private execute (command: Command, slot: Slot, offset: number, proposedAtMs: number): Outcome<R> {
@@ -827,6 +984,10 @@ function outcomeError (o: { code: string, message: string }): Error {
     case 'ERR_SESSION_EXPIRED': return new SessionExpiredError()
     case 'ERR_COMMAND_TOO_LARGE': return new CommandTooLargeError()
     case 'ERR_RECONFIGURATION_REJECTED': return new ReconfigurationRejectedError(o.message)
+    case 'ERR_NOT_ADMIN': return new NotAdminError(o.message)
+    case 'ERR_LAST_ADMIN': return new LastAdminError(o.message)
+    case 'ERR_ACCESS_LIST_FULL': return new AccessListFullError(o.message)
+    case 'ERR_ACCESS_CONTROL_OFF': return new AccessControlOffError(o.message)
     default: return new ApplyError(o.message)
   }
 }

@@ -71,6 +71,8 @@ function harness (everySlots: number, stateBytes: number, chunkBytes: number): H
     storage: new MemoryStorage(),
     clock,
     sessions: new SessionTable<unknown>(16),
+    accessState: () => undefined,
+    restoreAccess: () => {},
     stateMachine: { snapshot: () => new Uint8Array(stateBytes).fill(7), restore: () => {} },
     running: () => true,
     applied: () => h.applied,
