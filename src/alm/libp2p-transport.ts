@@ -30,6 +30,7 @@ import { FrameReader, frameAll, framedBytes } from './frames.js'
 import type { NetLogger } from './log.js'
 import { errorFields, silentLogger } from './log.js'
 import { PROTOCOL_PREFIX } from './node-factory.js'
+import { DEFAULT_FRAME_BYTES_MAX } from './wire-codec.js'
 
 /** Turns wire messages into bytes and back; `decode` throws a typed error on bad bytes. */
 export interface WireCodec {
@@ -48,7 +49,7 @@ export interface Libp2pTransportOptions {
    * inbound stream and each frame, so it must be cheap (a set lookup).
    */
   readonly isAllowed: (peer: NodeId) => boolean
-  /** Largest frame accepted or sent, bytes (default 8 MiB + 64 KiB). */
+  /** Largest frame accepted or sent, bytes (default: the wire codec's, a snapshot chunk at its limit and room to spare). */
   readonly frameBytesMax?: number
   /** Frames queued per peer and protocol before the oldest are dropped (default 4096). */
   readonly queueFramesMax?: number
@@ -76,7 +77,6 @@ export interface Libp2pTransportStats {
   readonly dialFailures: number
 }
 
-const DEFAULT_FRAME_BYTES_MAX = 8 * 1024 * 1024 + 64 * 1024
 /** Bytes coalesced into one write. */
 const WRITE_BATCH_BYTES = 256 * 1024
 
