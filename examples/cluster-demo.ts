@@ -61,10 +61,10 @@ async function main (): Promise<number> {
     await cluster.startAll()
     for (const n of cluster.nodes.filter(x => x.role === 'voter')) out(`  ${n.name} pid ${n.child?.pid} ${n.id}  LevelDB ${n.dir}/db`)
     client = await cluster.client<KvCommand, KvResult, KvQuery, KvAnswer>()
-    const view = await client.info({ signal: AbortSignal.timeout(30_000) })
+    const view = await client.whenLeader({ signal: AbortSignal.timeout(30_000) })
     const run = ((await client.read({ key: 'demo/runs' })) ?? 0) + 1
     await client.submit({ f: 'write', key: 'demo/runs', value: run })
-    out(`run ${run}: leader ${cluster.node(view.leader ?? '?').name ?? '?'}, client ${client.id}`)
+    out(`run ${run}: leader ${cluster.node(view.leader as string).name}, client ${client.id}`)
 
     const rate = await writeAll(client, `run${run}/k`, writes)
     out(`wrote ${writes} keys at ${Math.round(rate)} writes/s (16 in flight)`)
@@ -74,7 +74,7 @@ async function main (): Promise<number> {
     }
     out('read back: linearizable reads see every write')
 
-    const leader = (await client.info()).leader
+    const leader = (await client.whenLeader()).leader
     if (leader === undefined) { out('FAIL: no leader'); return 1 }
     const victim = cluster.node(leader)
     const killedAt = performance.now()
@@ -82,7 +82,7 @@ async function main (): Promise<number> {
     await client.submit({ f: 'write', key: 'demo/after-kill', value: run }, { signal: AbortSignal.timeout(30_000) })
     out(`kill -9 ${victim.name} (the leader): the next write committed ${Math.round(performance.now() - killedAt)} ms later`)
     await writeAll(client, `run${run}/after/k`, Math.ceil(writes / 2))
-    const target = (await client.info()).applied
+    const target = (await client.whenLeader()).applied
     out(`wrote ${Math.ceil(writes / 2)} more keys with ${victim.name} down; leader applied through slot ${target}`)
 
     await cluster.start(victim.name)

@@ -49,7 +49,7 @@ export interface DemoIo {
   readonly env: Readonly<Record<string, string | undefined>>
 }
 
-const USAGE = `usage: npm run demo -- [options]
+const USAGE = `usage: npm run demo:sim -- [options]
 
 Runs a simulated virtual peer under faults and narrates it.
   --seed N             run seed (default 1); same seed, same run

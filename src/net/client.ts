@@ -204,6 +204,18 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     }
   }
 
+  /** Resolves with a view that names a leader, asking members until one knows it. */
+  async whenLeader (options: AbortOptions = {}): Promise<GroupView> {
+    const deadline = Date.now() + this.deadlineMs
+    for (;;) {
+      const view = await this.info(options)
+      if (view.leader !== undefined) return view
+      if (Date.now() > deadline) throw new GroupUnreachableError(`no member knew a leader within ${this.deadlineMs} ms`)
+      this.leader = undefined
+      await this.pause(options.signal)
+    }
+  }
+
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true

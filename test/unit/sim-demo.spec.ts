@@ -65,7 +65,7 @@ describe('sim demo (examples/sim-demo.ts)', () => {
     for (const args of [['--seconds', '0'], ['--speed', '-1'], ['--faults', 'meteor'], ['--nodes', 'x'], ['--bogus']]) {
       const { code, errors } = await runDemo(args)
       expect(code, args.join(' ')).toBe(2)
-      expect(errors.join('\n')).toMatch(/usage: npm run demo/)
+      expect(errors.join('\n')).toMatch(/usage: npm run demo:sim/)
     }
   })
 })
