@@ -81,7 +81,7 @@ export class AccessList {
   private readonly genesis: readonly string[]
 
   /**
-   * @param admins the genesis administrators (at least one; every member must pass the same list)
+   * @param admins - the genesis administrators (at least one; every member must pass the same list)
    * @throws InvalidArgumentError if the list is empty, too long, or holds an invalid peer id
    */
   constructor (admins: readonly string[]) {

@@ -202,6 +202,11 @@ describe('client allow-list across a group (LocalNetwork, MemoryStorage)', () =>
     // session, bypassing allowClient) is refused on apply and never reaches the state machine.
     await expect(peer.submit({ f: 'write', key: 'x', value: 1 }, { session: { client: aclClient(ROOT, 'n'), seq: 1 } })).rejects.toBeInstanceOf(AccessControlOffError)
     expect(await peer.read({ key: 'x' })).toBeNull()
+    // An empty genesis list would leave the group unmanageable: refused at creation.
+    await expect(VirtualPeer.create<KvCommand, KvResult, KvQuery, KvAnswer>({
+      id: 'z', configuration: CONFIGURATION, transport: cluster.network.endpoint('z'), storage: new MemoryStorage(), clock: cluster.clock,
+      random: systemRandom(), stateMachine: new KvStateMachine(), access: { admins: [] }
+    })).rejects.toBeInstanceOf(InvalidArgumentError)
   })
 
   it('submitEncoded runs the client’s bytes under its session, refuses reserved clients and oversized data', async () => {
