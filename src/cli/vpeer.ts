@@ -68,8 +68,10 @@ program.command('node')
   .option('--listen <multiaddr...>', 'listen addresses (default: this node\'s in the cluster file)')
   .option('--tick-ms <ms>', 'core tick', int('--tick-ms', 1, 1000), 10)
   .option('--snapshot-every <slots>', 'snapshot every this many slots (0 = never)', int('--snapshot-every', 0, 1e9), 10_000)
+  .option('--log-retention <slots>', 'slots kept in memory below a snapshot to serve catch-up without a transfer', int('--log-retention', 0, 1e9), 1000)
+  .option('--replace-after-ms <ms>', 'a voter silent this long is replaced by a spare (while this node leads)', int('--replace-after-ms', 100, 86_400_000), 3000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-  .action(async (o: { dir: string, cluster: string, listen?: string[], tickMs: number, snapshotEvery: number, logLevel: string }) => {
+  .action(async (o: { dir: string, cluster: string, listen?: string[], tickMs: number, snapshotEvery: number, logRetention: number, replaceAfterMs: number, logLevel: string }) => {
     const cluster = await readClusterSpec(o.cluster)
     const identity = await loadOrCreateIdentity(join(o.dir, 'identity.key'))
     if (!cluster.voters.includes(identity.id) && !cluster.spares.includes(identity.id)) {
@@ -82,7 +84,8 @@ program.command('node')
       cluster,
       ...(o.listen !== undefined ? { listen: o.listen } : {}),
       stateMachine: new KvStateMachine(),
-      runtime: { tickMs: o.tickMs, snapshotEverySlots: o.snapshotEvery },
+      runtime: { tickMs: o.tickMs, snapshotEverySlots: o.snapshotEvery, logRetentionSlots: o.logRetention },
+      replacement: { replaceAfterTicks: Math.max(1, Math.round(o.replaceAfterMs / o.tickMs)) },
       log
     })
     let stopping = false

@@ -188,19 +188,28 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     for (;;) {
       throwIfAborted(options.signal)
       const peer = options.member ?? this.leader ?? this.next()
+      let response: ClientResponse
       try {
-        const response = await this.attempt(peer, id => ({ kind: 'info', id }), options)
-        if (response.kind === 'info') {
-          this.noteView(response)
-          return viewOf(response)
-        }
-        if (response.kind === 'error') throw new RemoteError(response.code, response.message)
+        response = await this.attempt(peer, id => ({ kind: 'info', id }), options)
       } catch (error) {
-        if (error instanceof RemoteError && !RETRYABLE.has(error.code) && error.code !== 'ERR_STREAM_CLOSED') throw error
+        // The member did not answer (down, paused, unreachable): try another, until the deadline.
         if (error instanceof AbortError) throw error
         if (Date.now() > deadline) throw new GroupUnreachableError('no member answered', { cause: error })
-        this.leader = undefined
+        if (this.leader === peer) this.leader = undefined
+        if (options.member !== undefined) await this.pause(options.signal)
+        continue
       }
+      if (response.kind === 'info' || response.kind === 'redirect') {
+        this.noteView(response)
+        return viewOf(response)
+      }
+      if (response.kind === 'error') {
+        if (!RETRYABLE.has(response.code)) throw new RemoteError(response.code, response.message)
+        if (Date.now() > deadline) throw new GroupUnreachableError('no member answered', { cause: new RemoteError(response.code, response.message) })
+        await this.pause(options.signal)
+        continue
+      }
+      throw new RemoteError('ERR_CLIENT_PROTOCOL', `unexpected ${response.kind} answer to an info request`)
     }
   }
 

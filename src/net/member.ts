@@ -118,7 +118,16 @@ export class Member<C, R, Q, A> {
       })
       member = new Member({ id: identity.id, vp, node, transport, service, storage, clock, log, cluster })
       member.refreshAllowed()
-      vp.addEventListener('membership', () => { member?.refreshAllowed() })
+      vp.addEventListener('membership', e => {
+        member?.refreshAllowed()
+        const c = e.detail.configuration
+        log.info({ epoch: c.epoch, voters: c.voters, learners: c.learners, fromSlot: e.detail.fromSlot }, 'membership changed')
+      })
+      vp.addEventListener('snapshot', e => {
+        const { index, from, bytes, ms } = e.detail
+        log.info({ index, from, bytes, ms, mbPerSec: ms > 0 ? Math.round(bytes / 1000 / ms * 100) / 100 : null }, 'snapshot installed')
+      })
+      vp.addEventListener('access', e => { log.info({ peer: e.detail.peer, allowed: e.detail.allowed, admin: e.detail.admin, issuer: e.detail.issuer }, 'allow-list changed') })
       vp.addEventListener('error', e => { log.error({ ...errorFields(e.detail.error) }, 'replica halted') })
       vp.addEventListener('leader', e => { log.info({ leader: e.detail.leader, role: e.detail.role }, 'leadership changed') })
       for (const peer of [...cluster.voters, ...cluster.spares]) {

@@ -889,7 +889,10 @@ export class PaxosNode {
     if (role.kind !== 'leader' || !ballotEquals(role.ballot, m.ballot)) return
     role.progress.acked(from, this.now)
     role.progress.reportCommit(from, m.commitIndex)
-    if (role.reads.ack(from, m.readSeq)) this.resolveLeaderReads(role)
+    if (role.reads.ack(from, m.readSeq)) {
+      this.resolveLeaderReads(role)
+      this.startReadRoundIfIdle(role)
+    }
   }
 
   /**
@@ -1119,6 +1122,16 @@ export class PaxosNode {
     }
     role.reads.add(id, origin, this.membership.quorumInAll(new Set([this.id])))
     this.resolveLeaderReads(role)
+    this.startReadRoundIfIdle(role)
+  }
+
+  /**
+   * Starts a read confirmation round at once instead of at the next heartbeat (up to
+   * heartbeatTicks away): a read then costs one round trip. While a round is in flight, new
+   * reads share the next one, started when this one is confirmed (etcd's ReadIndex does the same).
+   */
+  private startReadRoundIfIdle (role: LeaderRole): void {
+    if (role.reads.roundDue && !role.reads.roundInFlight(this.membership.entries, this.id)) this.broadcastHeartbeat(role)
   }
 
   private resolveLeaderReads (role: LeaderRole): void {

@@ -56,6 +56,15 @@ export class ReadIndex {
     for (const r of this.waiting) if (r.seq < 0) r.seq = this.seq
   }
 
+  /**
+   * Whether the newest round started is not yet confirmed by a quorum of every configuration:
+   * reads that arrive meanwhile wait for the next round, which starts once this one is confirmed
+   * (or at the next heartbeat), so rounds never pile up behind a slow quorum.
+   */
+  roundInFlight (configs: readonly ConfigEntry[], self: NodeId): boolean {
+    return this.seq > 0 && this.confirmedRound(configs, self) < this.seq
+  }
+
   /** `from` acknowledged round `seq`; returns whether that is news. */
   ack (from: NodeId, seq: number): boolean {
     if (seq <= (this.acks.get(from) ?? 0)) return false

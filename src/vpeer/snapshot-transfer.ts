@@ -52,6 +52,8 @@ interface Incoming<R> {
   /** Requested chunk → when it was (last) asked for. */
   readonly requested: Map<number, number>
   lastProgressMs: number
+  /** When the offer was taken: the transfer's duration ends at the install. */
+  readonly startedMs: number
   installing: boolean
 }
 
@@ -177,7 +179,7 @@ export class SnapshotTransfer<R> {
     }
     mark('vpeer: snapshot transfer started')
     this.host.trace(`${this.host.id} receiving snapshot at ${receiver.meta.index} from ${from} (${receiver.meta.size} bytes, ${receiver.chunkCount} chunks)`)
-    const incoming: Incoming<R> = { receiver, blob, source: from, requested: new Map(), lastProgressMs: now, installing: false }
+    const incoming: Incoming<R> = { receiver, blob, source: from, requested: new Map(), lastProgressMs: now, startedMs: now, installing: false }
     this.incoming = incoming
     this.fill(incoming)
     if (receiver.isComplete()) this.complete(incoming)
@@ -262,7 +264,7 @@ export class SnapshotTransfer<R> {
     this.incoming = undefined
     this.stats.installs++
     mark('vpeer: snapshot installed from a peer')
-    this.host.jumped(meta.index)
+    this.host.jumped(meta.index, { from: t.source, bytes: state.byteLength, ms: this.host.clock.nowMs() - t.startedMs })
     this.send(t.source, { type: 'snapshotDone', root: meta.root, index: meta.index })
   }
 

@@ -164,6 +164,13 @@ function isOutcome (v: unknown): boolean {
 }
 
 /** What the snapshot code needs from the VirtualPeer that owns it. */
+/** A snapshot received from a peer and installed. */
+export interface SnapshotInstall {
+  readonly from: NodeId
+  readonly bytes: number
+  readonly ms: number
+}
+
 export interface SnapshotHost<R> {
   readonly id: NodeId
   readonly node: PaxosNode
@@ -180,8 +187,11 @@ export interface SnapshotHost<R> {
   applied: () => Slot
   /** Runs `task` in the Ready loop between two Readies (storage writes stay ordered; no apply in between). */
   between: (task: () => Promise<void>) => void
-  /** The applied index jumped to `index` (a received snapshot was installed). */
-  jumped: (index: Slot) => void
+  /**
+   * The applied index jumped to `index`: a snapshot of `bytes` bytes from `from` was installed,
+   * `ms` after its offer was taken.
+   */
+  jumped: (index: Slot, transfer: SnapshotInstall) => void
   trace: (line: string) => void
 }
 

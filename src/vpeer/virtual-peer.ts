@@ -184,6 +184,8 @@ export interface VirtualPeerEvents {
    * event per peer whose entry differs; no `issuer`).
    */
   access: CustomEvent<{ readonly peer: string, readonly allowed: boolean, readonly admin: boolean, readonly slot: Slot, readonly issuer?: string }>
+  /** A snapshot received from `from` was installed: the state jumped to `index` (`bytes` of state, `ms` from offer to install). */
+  snapshot: CustomEvent<{ readonly index: Slot, readonly from: NodeId, readonly bytes: number, readonly ms: number }>
 }
 
 /** A listener for one VirtualPeer event type. */
@@ -307,7 +309,10 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
         this.betweenReadies.push(task)
         this.kick()
       },
-      jumped: index => { this.snapshotInstalled(index) },
+      jumped: (index, transfer) => {
+        this.snapshotInstalled(index)
+        this.emit('snapshot', { index, ...transfer })
+      },
       trace: line => { init.trace?.(line) }
     }
     this.snapshots = new SnapshotManager<R>(host, {
