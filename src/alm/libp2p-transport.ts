@@ -93,11 +93,11 @@ export class Libp2pTransport implements Transport<WireMessage> {
   private handler: ((from: NodeId, message: WireMessage) => void) | undefined
   private started = false
   private stopped = false
-  readonly counters: Counters = {
+  private readonly counters: Counters = {
     framesSent: 0, framesReceived: 0, framesDroppedOverflow: 0, framesUnsendable: 0, streamsRefused: 0, streamsClosedBadFrame: 0, dials: 0, dialFailures: 0
   }
 
-  readonly channelOptions: ChannelOptions
+  private readonly channelHost: ChannelHost
 
   constructor (options: Libp2pTransportOptions) {
     this.node = options.node
@@ -105,12 +105,21 @@ export class Libp2pTransport implements Transport<WireMessage> {
     this.isAllowed = options.isAllowed
     this.frameBytesMax = options.frameBytesMax ?? DEFAULT_FRAME_BYTES_MAX
     this.log = options.log ?? silentLogger
-    this.channelOptions = {
+    const channelOptions: ChannelOptions = {
       queueFramesMax: options.queueFramesMax ?? 4096,
       queueBytesMax: options.queueBytesMax ?? 32 * 1024 * 1024,
       backoffInitialMs: options.backoffMs?.initial ?? 25,
       backoffMaxMs: options.backoffMs?.max ?? 1000,
       dialTimeoutMs: options.dialTimeoutMs ?? 2000
+    }
+    this.channelHost = {
+      options: channelOptions,
+      counters: this.counters,
+      log: this.log,
+      dial: async (to, protocol, signal) => {
+        this.counters.dials++
+        return await this.node.dialProtocol(peerIdFromString(to), protocol, { signal })
+      }
     }
   }
 
@@ -170,7 +179,7 @@ export class Libp2pTransport implements Transport<WireMessage> {
     const key = `${protocol} ${to}`
     let channel = this.channels.get(key)
     if (channel === undefined) {
-      channel = new OutboundChannel(this, to, protocol)
+      channel = new OutboundChannel(this.channelHost, to, protocol)
       this.channels.set(key, channel)
     }
     channel.enqueue(body)
@@ -183,17 +192,6 @@ export class Libp2pTransport implements Transport<WireMessage> {
 
   stats (): Libp2pTransportStats {
     return { ...this.counters }
-  }
-
-  /** @internal the channel's libp2p access */
-  async dial (to: NodeId, protocol: string, signal: AbortSignal): Promise<Stream> {
-    this.counters.dials++
-    return await this.node.dialProtocol(peerIdFromString(to), protocol, { signal })
-  }
-
-  /** @internal */
-  get logger (): NetLogger {
-    return this.log
   }
 
   get isStopped (): boolean {
@@ -259,6 +257,14 @@ export class Libp2pTransport implements Transport<WireMessage> {
   }
 }
 
+/** What a channel needs of its transport. */
+interface ChannelHost {
+  readonly options: ChannelOptions
+  readonly counters: Counters
+  readonly log: NetLogger
+  dial (to: NodeId, protocol: string, signal: AbortSignal): Promise<Stream>
+}
+
 interface ChannelOptions {
   readonly queueFramesMax: number
   readonly queueBytesMax: number
@@ -283,14 +289,14 @@ class OutboundChannel {
   private closed = false
 
   constructor (
-    private readonly transport: Libp2pTransport,
+    private readonly transport: ChannelHost,
     private readonly to: NodeId,
     private readonly protocol: string
   ) {}
 
   enqueue (body: Uint8Array): void {
     if (this.closed) return
-    const opts = this.transport.channelOptions
+    const opts = this.transport.options
     this.queue.push(body)
     this.queuedBytes += framedBytes(body)
     while (this.length > opts.queueFramesMax || (this.queuedBytes > opts.queueBytesMax && this.length > 1)) {
@@ -334,7 +340,7 @@ class OutboundChannel {
       this.stream = undefined
       const ctl = new AbortController()
       this.dialAbort = ctl
-      const timer = setTimeout(() => { ctl.abort() }, this.transport.channelOptions.dialTimeoutMs)
+      const timer = setTimeout(() => { ctl.abort() }, this.transport.options.dialTimeoutMs)
       let stream: Stream
       try {
         stream = await this.transport.dial(this.to, this.protocol, ctl.signal)
@@ -347,7 +353,7 @@ class OutboundChannel {
       this.failures = 0
       // The receiver never writes on this stream; a close from its side ends our use of it.
       stream.addEventListener('close', () => { if (this.stream === stream) this.stream = undefined; this.kick() }, { once: true })
-      this.transport.logger.debug({ peer: this.to, protocol: this.protocol }, 'outbound stream open')
+      this.transport.log.debug({ peer: this.to, protocol: this.protocol }, 'outbound stream open')
     }
     const stream = this.stream
     while (this.length > 0 && !this.closed && this.stream === stream) {
@@ -373,11 +379,11 @@ class OutboundChannel {
     if (this.closed) return
     this.transport.counters.dialFailures++
     this.failures++
-    const opts = this.transport.channelOptions
+    const opts = this.transport.options
     const delay = Math.min(opts.backoffMaxMs, opts.backoffInitialMs * 2 ** Math.min(this.failures - 1, 20))
     // Jitter keeps reconnecting members from dialing in lockstep after a partition heals.
     const wait = delay / 2 + Math.random() * delay / 2
-    this.transport.logger.debug({ peer: this.to, protocol: this.protocol, retryInMs: Math.round(wait), ...errorFields(error) }, 'outbound stream failed')
+    this.transport.log.debug({ peer: this.to, protocol: this.protocol, retryInMs: Math.round(wait), ...errorFields(error) }, 'outbound stream failed')
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined
       this.kick()

@@ -51,7 +51,7 @@ export class GroupUnreachableError extends CodedError {
 }
 
 export interface VirtualPeerClientOptions<C, R, Q, A> {
-  /** Member multiaddrs with /p2p/<peer id> (any of them; the client finds the leader). */
+  /** Member multiaddrs ending in `/p2p/` and the peer id (any of them; the client finds the leader). */
   readonly members: readonly string[]
   /** The client's identity: its PeerId is what the allow-list names (default: a fresh one). */
   readonly identity?: Identity

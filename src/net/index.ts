@@ -1,0 +1,22 @@
+/**
+ * `vpeer/net`: virtual peers on real networks. `Member` runs one member process (libp2p,
+ * LevelDB, the runtime, the client service); `VirtualPeerClient` reaches a group from outside;
+ * `initCluster` creates a cluster folder. The libp2p adapter underneath is re-exported too.
+ */
+import '../util/polyfills.js'
+
+export { Member } from './member.js'
+export type { MemberOptions } from './member.js'
+export { VirtualPeerClient, RemoteError, GroupUnreachableError } from './client.js'
+export type { VirtualPeerClientOptions } from './client.js'
+export { ClientService } from './client-service.js'
+export type { ClientServiceOptions, ClientServiceStats, ServedPeer } from './client-service.js'
+export { CLIENT_LIMITS, CLIENT_PROTOCOL, ClientProtocolError, decodeRequest, decodeResponse, encodeRequest, encodeResponse, isValidNonce } from './client-protocol.js'
+export type { ClientRequest, ClientResponse, GroupView } from './client-protocol.js'
+export { ClusterSpecError, bootstrapConfiguration, dialAddresses, readClusterSpec, validateClusterSpec } from './cluster-spec.js'
+export type { ClusterSpec } from './cluster-spec.js'
+export { freePort, initCluster } from './init.js'
+export type { InitOptions, InitResult } from './init.js'
+export { jsonPayloads } from './payload-codec.js'
+export type { PayloadCodec } from './payload-codec.js'
+export * from '../alm/index.js'
