@@ -12,6 +12,7 @@
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
 import type { NodeId } from '../paxos/index.js'
+import { DEFAULT_PAXOS_CONFIG } from '../paxos/index.js'
 import type { CommandCodec, ReplacementPolicy, VirtualPeerInit } from '../vpeer/index.js'
 import { DEFAULT_REPLACEMENT, SystemClock, VirtualPeer, systemRandom } from '../vpeer/index.js'
 import type { StateMachine } from '../contracts/index.js'
@@ -20,7 +21,7 @@ import type { Identity } from '../alm/identity.js'
 import { createVpeerNode, parseMultiaddr } from '../alm/node-factory.js'
 import type { VpeerLibp2p } from '../alm/node-factory.js'
 import { Libp2pTransport } from '../alm/libp2p-transport.js'
-import { decodeWireMessage, encodeWireMessage } from '../alm/wire-codec.js'
+import { DEFAULT_FRAME_BYTES_MAX, decodeWireMessage, encodeWireMessage } from '../alm/wire-codec.js'
 import type { NetLogger } from '../alm/log.js'
 import { errorFields, silentLogger } from '../alm/log.js'
 import { ClientService } from './client-service.js'
@@ -86,9 +87,11 @@ export class Member<C, R, Q, A> {
       node = await createVpeerNode({ privateKey: identity.privateKey, listen })
       const clock = new SystemClock({ onError: error => { log.error(errorFields(error), 'timer callback threw') } })
       let member: Member<C, R, Q, A> | undefined
+      const frameBytesMax = frameLimitFor(options.runtime?.paxos)
       const transport = new Libp2pTransport({
         node,
-        codec: { encode: encodeWireMessage, decode: bytes => decodeWireMessage(bytes) },
+        codec: { encode: m => encodeWireMessage(m, { frameBytesMax }), decode: bytes => decodeWireMessage(bytes, { frameBytesMax }) },
+        frameBytesMax,
         isAllowed: peer => member?.isAllowed(peer) ?? false,
         log
       })
@@ -189,4 +192,16 @@ export class Member<C, R, Q, A> {
     })()
     await this.stopping
   }
+}
+
+/**
+ * The frame limit for a core configuration. A promise carries the acceptor's votes above its
+ * commit index, about α full batches, and cannot be split (Phase 1 needs all of them): the
+ * frame must hold α + 2 batches. Catch-up replies are bounded in bytes by the core itself.
+ */
+export function frameLimitFor (paxos: { readonly alpha?: number, readonly batchBytesMax?: number } | undefined): number {
+  const alpha = paxos?.alpha ?? DEFAULT_PAXOS_CONFIG.alpha
+  const batch = paxos?.batchBytesMax ?? DEFAULT_PAXOS_CONFIG.batchBytesMax
+  // Per batch: its data plus the ids and lengths of up to batchCommandsMax commands (~80 B each).
+  return Math.max(DEFAULT_FRAME_BYTES_MAX, (alpha + 2) * (batch + 512 * 1024) + 1024 * 1024)
 }

@@ -89,6 +89,9 @@ export interface PaxosNodeOptions {
  * Each node plays all three PMMC roles: acceptor (promised + log), leader (when elected) and
  * learner (commitIndex + committed hand-out).
  */
+/** A catch-up reply carries about this many full batches' worth of command bytes at most. */
+const CATCHUP_REPLY_BATCHES = 4
+
 export class PaxosNode {
   readonly id: NodeId
   readonly config: PaxosConfig
@@ -1032,8 +1035,16 @@ export class PaxosNode {
     }
     const last = Math.min(m.toSlot, this.commitIndex, m.fromSlot + this.config.catchupEntriesMax - 1)
     if (m.fromSlot < 1 || last < m.fromSlot) return
+    // Bounded in bytes as well as entries: a reply must fit one frame of any transport, and
+    // 256 full batches would not. The requester asks again from where this reply ends.
+    const budget = CATCHUP_REPLY_BATCHES * this.config.batchBytesMax
     const entries: Array<readonly [Slot, LogEntry]> = []
-    for (let s = m.fromSlot; s <= last; s++) entries.push([s, this.log.entryAt(s)])
+    let bytes = 0
+    for (let s = m.fromSlot; s <= last && (entries.length === 0 || bytes < budget); s++) {
+      const entry = this.log.entryAt(s)
+      for (const c of entry.value.commands) bytes += c.data.byteLength + c.client.length + 16
+      entries.push([s, entry])
+    }
     this.send(from, { type: 'catchupReply', entries, commitIndex: this.commitIndex })
   }
 

@@ -295,3 +295,22 @@ describe('acceptor durability (property)', () => {
     expect(acceptedChecked).toBeGreaterThan(0)
   })
 })
+
+describe('catch-up replies', () => {
+  // A reply must fit one frame of the network transport: 256 full batches would not.
+  it('are bounded in bytes as well as entries, and always carry at least one entry', () => {
+    const big = (id: string): LogEntry => ({ ballot: ballot(1, 'b'), value: { id, commands: [{ client: 'c1', seq: 1, data: new Uint8Array(300_000) }] } })
+    const log = new Map<Slot, LogEntry>()
+    for (let s = 1; s <= 40; s++) log.set(s, big(`v${s}`))
+    const node = new PaxosNode({ id: 'a', configuration, batchBytesMax: 400_000 }, { promised: ballot(1, 'b'), commitIndex: 40, log }, random)
+    drain(node)
+    node.step('b', { type: 'catchupRequest', fromSlot: 1, toSlot: 40 })
+    const reply = drain(node)?.send.find(e => e.message.type === 'catchupReply')?.message
+    if (reply?.type !== 'catchupReply') throw new Error('no reply')
+    // 4 batches' worth (1.6 MB) of 300 kB entries: 6 entries, the sixth crossing the budget.
+    expect(reply.entries.map(([s]) => s)).toEqual([1, 2, 3, 4, 5, 6])
+    node.step('b', { type: 'catchupRequest', fromSlot: 7, toSlot: 7 })
+    const one = drain(node)?.send.find(e => e.message.type === 'catchupReply')?.message
+    expect(one?.type === 'catchupReply' && one.entries.length).toBe(1)
+  })
+})
