@@ -1,5 +1,5 @@
 /**
- * `npm run demo`: one simulated virtual peer you can watch.
+ * `npm run demo:sim`: one simulated virtual peer you can watch.
  *
  * Five real `VirtualPeer`s (the same runtime the libp2p build will use) run Multi-Paxos over a
  * seeded simulated network, disks and clocks, while recording clients write, cas and read a
@@ -702,7 +702,7 @@ export async function main (argv: readonly string[], io: DemoIo = processIo()): 
   const width = Math.max(...verdicts.map(v => v.name.length))
   for (const v of verdicts) out(demo.paintVerdict(v, width))
   if (options.history !== undefined) out(`  history       ${demo.history.length} events written to ${options.history}`)
-  out(allOk ? demo.bold('all checks passed') : demo.bold(`FAILED — replay with: npm run demo -- --seed ${options.seed} --nodes ${options.nodes} --seconds ${options.seconds}`))
+  out(allOk ? demo.bold('all checks passed') : demo.bold(`FAILED — replay with: npm run demo:sim -- --seed ${options.seed} --nodes ${options.nodes} --seconds ${options.seconds}`))
   return allOk ? 0 : 1
 }
 
