@@ -94,6 +94,7 @@ export class Member<C, R, Q, A> {
       })
       const spares = cluster.spares
       const replacement = options.replacement ?? true
+      const snapshotLog = new SnapshotReceiveLog(log)
       const vp = await VirtualPeer.create<C, R, Q, A>({
         id: identity.id,
         configuration: bootstrapConfiguration(cluster),
@@ -103,6 +104,8 @@ export class Member<C, R, Q, A> {
         stateMachine: options.stateMachine,
         random: systemRandom(),
         access: { admins: cluster.admins },
+        trace: line => { snapshotLog.trace(line) },
+        observer: { installed: index => { snapshotLog.installed(index) } },
         ...(options.codec !== undefined ? { codec: options.codec } : {}),
         ...options.runtime,
         ...(replacement === false
@@ -179,5 +182,40 @@ export class Member<C, R, Q, A> {
       this.log.info({ id: this.id }, 'member stopped')
     })()
     await this.stopping
+  }
+}
+
+/**
+ * Turns the runtime's trace into log lines: every trace line at debug level, and one info line
+ * per snapshot received from a peer, `snapshot received`, with its size and the wall time from
+ * the accepted offer to the install done (transfer, durable write, restore): what a replacement
+ * or a far-behind member waits for. The runtime reports the start only as a trace line, hence
+ * the pattern; if its wording changes the info line is missing, which bench:net notices.
+ */
+class SnapshotReceiveLog {
+  private pending: { index: number, from: string, bytes: number, chunks: number, startedMs: number } | undefined
+
+  constructor (private readonly log: NetLogger) {}
+
+  trace (line: string): void {
+    this.log.debug({ trace: line }, 'trace')
+    const started = / receiving snapshot at (\d+) from (\S+) \((\d+) bytes, (\d+) chunks\)$/.exec(line)
+    if (started !== null) {
+      this.pending = { index: Number(started[1]), from: started[2] as string, bytes: Number(started[3]), chunks: Number(started[4]), startedMs: performance.now() }
+    } else if (line.includes(' abandoned snapshot transfer at ')) {
+      this.log.warn({ trace: line }, 'snapshot transfer abandoned')
+      this.pending = undefined
+    }
+  }
+
+  /** The state jumped to `index`: a received snapshot was installed (or a stored one loaded at start). */
+  installed (index: number): void {
+    const p = this.pending
+    if (p === undefined || p.index !== index) return
+    this.pending = undefined
+    const ms = performance.now() - p.startedMs
+    this.log.info({
+      index, from: p.from, bytes: p.bytes, chunks: p.chunks, ms: Math.round(ms * 10) / 10, mbPerSec: Math.round(p.bytes / 1000 / Math.max(ms, 0.001) * 10) / 10
+    }, 'snapshot received')
   }
 }
