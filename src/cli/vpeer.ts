@@ -10,7 +10,9 @@
  */
 import '../util/polyfills.js'
 import { Command, InvalidArgumentError as CommanderArgumentError, Option } from 'commander'
-import { join, resolve } from 'node:path'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
+import { basename, join, resolve } from 'node:path'
 import { pino } from 'pino'
 import type { NetLogger } from '../alm/log.js'
 import { loadOrCreateIdentity, readIdentity } from '../alm/identity.js'
@@ -36,6 +38,28 @@ function logger (level: string, name: string): NetLogger {
     info: (f, m) => { log.info(f, m) },
     warn: (f, m) => { log.warn(f, m) },
     error: (f, m) => { log.error(f, m) }
+  }
+}
+
+/**
+ * The V8 sampling profiler of this process through the inspector (node's --cpu-prof cannot be
+ * given to a child through NODE_OPTIONS, and `vpeer node` is usually a child of a test or bench).
+ * `stop` writes a .cpuprofile that Chrome DevTools and speedscope open.
+ */
+async function startCpuProfile (dir: string, name: string): Promise<{ stop: () => Promise<string> }> {
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  return {
+    stop: async () => {
+      const { profile } = await session.post('Profiler.stop')
+      session.disconnect()
+      await mkdir(dir, { recursive: true })
+      const file = join(dir, `${name}-${process.pid}.cpuprofile`)
+      await writeFile(file, JSON.stringify(profile))
+      return file
+    }
   }
 }
 
@@ -68,16 +92,18 @@ program.command('node')
   .option('--listen <multiaddr...>', 'listen addresses (default: this node\'s in the cluster file)')
   .option('--tick-ms <ms>', 'core tick', int('--tick-ms', 1, 1000), 10)
   .option('--snapshot-every <slots>', 'snapshot every this many slots (0 = never)', int('--snapshot-every', 0, 1e9), 10_000)
-  .option('--log-retention <slots>', 'slots kept in memory below a snapshot to serve catch-up without a transfer', int('--log-retention', 0, 1e9), 1000)
+  .option('--log-retention <slots>', 'slots kept below a snapshot to serve catch-up from the log (fewer: a lagging member gets a snapshot sooner)', int('--log-retention', 0, 1e9), 1000)
   .option('--replace-after-ms <ms>', 'a voter silent this long is replaced by a spare (while this node leads)', int('--replace-after-ms', 100, 86_400_000), 3000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-  .action(async (o: { dir: string, cluster: string, listen?: string[], tickMs: number, snapshotEvery: number, logRetention: number, replaceAfterMs: number, logLevel: string }) => {
+  .option('--cpu-prof <dir>', 'profile this node\'s CPU (V8 sampling profiler) and write <dir>/<name>-<pid>.cpuprofile when it stops gracefully (SIGTERM/SIGINT)')
+  .action(async (o: { dir: string, cluster: string, listen?: string[], tickMs: number, snapshotEvery: number, logRetention: number, replaceAfterMs: number, logLevel: string, cpuProf?: string }) => {
     const cluster = await readClusterSpec(o.cluster)
     const identity = await loadOrCreateIdentity(join(o.dir, 'identity.key'))
     if (!cluster.voters.includes(identity.id) && !cluster.spares.includes(identity.id)) {
       throw new CommanderArgumentError(`identity ${identity.id} (${join(o.dir, 'identity.key')}) is neither a voter nor a spare in ${o.cluster}`)
     }
     const log = logger(o.logLevel, identity.id.slice(-8))
+    const profiler = o.cpuProf !== undefined ? await startCpuProfile(resolve(o.cpuProf), basename(resolve(o.dir))) : undefined
     const member = await Member.start<KvCommand, KvResult, KvQuery, KvAnswer>({
       identity,
       dataDir: o.dir,
@@ -86,14 +112,18 @@ program.command('node')
       stateMachine: new KvStateMachine(),
       runtime: { tickMs: o.tickMs, snapshotEverySlots: o.snapshotEvery, logRetentionSlots: o.logRetention },
       replacement: { replaceAfterTicks: Math.max(1, Math.round(o.replaceAfterMs / o.tickMs)) },
-      log
+      log,
+      trace: o.logLevel === 'debug'
     })
     let stopping = false
     const stop = (signal: string): void => {
       if (stopping) return
       stopping = true
       log.info({ signal }, 'stopping')
-      member.stop().then(() => { process.exit(0) }, (error: unknown) => {
+      member.stop().then(async () => {
+        if (profiler !== undefined) log.info({ file: await profiler.stop() }, 'cpu profile written')
+        process.exit(0)
+      }, (error: unknown) => {
         log.error({ err: String(error) }, 'stop failed')
         process.exit(1)
       })

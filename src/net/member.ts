@@ -45,6 +45,8 @@ export interface MemberOptions<C, R, Q, A> {
   /** Replace dead voters from the cluster file's spares (default true; false turns it off). */
   readonly replacement?: boolean | Partial<Omit<ReplacementPolicy, 'candidates'>>
   readonly log?: NetLogger
+  /** Send the runtime's and the core's trace lines to `log` at debug level (costly: off by default). */
+  readonly trace?: boolean
 }
 
 export class Member<C, R, Q, A> {
@@ -106,6 +108,8 @@ export class Member<C, R, Q, A> {
         stateMachine: options.stateMachine,
         random: systemRandom(),
         access: { admins: cluster.admins },
+        // The runtime's and the core's trace build a line per event: only when asked for.
+        ...(options.trace === true ? { trace: (line: string) => { log.debug({ trace: line }, 'trace') } } : {}),
         ...(options.codec !== undefined ? { codec: options.codec } : {}),
         ...options.runtime,
         ...(replacement === false
@@ -127,8 +131,10 @@ export class Member<C, R, Q, A> {
         log.info({ epoch: c.epoch, voters: c.voters, learners: c.learners, fromSlot: e.detail.fromSlot }, 'membership changed')
       })
       vp.addEventListener('snapshot', e => {
-        const { index, from, bytes, ms } = e.detail
-        log.info({ index, from, bytes, ms, mbPerSec: ms > 0 ? Math.round(bytes / 1000 / ms * 100) / 100 : null }, 'snapshot installed')
+        // Timed from the accepted offer to the install done (transfer, durable write, restore):
+        // what a replacement or a far-behind member waits for.
+        const { index, from, bytes, chunks, ms } = e.detail
+        log.info({ index, from, bytes, chunks, ms: Math.round(ms * 10) / 10, mbPerSec: Math.round(bytes / 1000 / Math.max(ms, 0.001) * 10) / 10 }, 'snapshot received')
       })
       vp.addEventListener('access', e => { log.info({ peer: e.detail.peer, allowed: e.detail.allowed, admin: e.detail.admin, issuer: e.detail.issuer }, 'allow-list changed') })
       vp.addEventListener('error', e => { log.error({ ...errorFields(e.detail.error) }, 'replica halted') })

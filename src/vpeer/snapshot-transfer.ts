@@ -264,7 +264,7 @@ export class SnapshotTransfer<R> {
     this.incoming = undefined
     this.stats.installs++
     mark('vpeer: snapshot installed from a peer')
-    this.host.jumped(meta.index, { from: t.source, bytes: state.byteLength, ms: this.host.clock.nowMs() - t.startedMs })
+    this.host.jumped(meta.index, { from: t.source, bytes: state.byteLength, chunks: meta.chunkHashes.length, ms: this.host.clock.nowMs() - t.startedMs })
     this.send(t.source, { type: 'snapshotDone', root: meta.root, index: meta.index })
   }
 

@@ -168,6 +168,7 @@ function isOutcome (v: unknown): boolean {
 export interface SnapshotInstall {
   readonly from: NodeId
   readonly bytes: number
+  readonly chunks: number
   readonly ms: number
 }
 

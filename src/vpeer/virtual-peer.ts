@@ -184,8 +184,8 @@ export interface VirtualPeerEvents {
    * event per peer whose entry differs; no `issuer`).
    */
   access: CustomEvent<{ readonly peer: string, readonly allowed: boolean, readonly admin: boolean, readonly slot: Slot, readonly issuer?: string }>
-  /** A snapshot received from `from` was installed: the state jumped to `index` (`bytes` of state, `ms` from offer to install). */
-  snapshot: CustomEvent<{ readonly index: Slot, readonly from: NodeId, readonly bytes: number, readonly ms: number }>
+  /** A snapshot received from `from` was installed: the state jumped to `index` (`bytes` of state in `chunks`, `ms` from offer to install). */
+  snapshot: CustomEvent<{ readonly index: Slot, readonly from: NodeId, readonly bytes: number, readonly chunks: number, readonly ms: number }>
 }
 
 /** A listener for one VirtualPeer event type. */

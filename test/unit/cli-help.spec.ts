@@ -11,7 +11,7 @@ const CLIS = Object.keys(scripts).filter(name => /^(sim|fuzz|lincheck|demo|bench
 
 describe('--help everywhere', () => {
   it('covers the commands of the README', () => {
-    expect(CLIS).toEqual(expect.arrayContaining(['sim', 'sim:mttf', 'fuzz', 'fuzz:codec', 'lincheck', 'demo', 'bench:core', 'bench:storage', 'bench:snapshots', 'bench:replacement', 'bench:sessions', 'example:local']))
+    expect(CLIS).toEqual(expect.arrayContaining(['sim', 'sim:mttf', 'fuzz', 'fuzz:codec', 'lincheck', 'demo', 'bench:core', 'bench:storage', 'bench:snapshots', 'bench:replacement', 'bench:sessions', 'bench:net', 'example:local']))
   })
 
   it.each(CLIS)('npm run %s -- --help', (name) => {
