@@ -10,6 +10,8 @@ import { FrameReader, frameAll } from './frames.js'
 export class FrameStream {
   readonly stream: Stream
   private readonly reader: FrameReader
+  /** Frames written in this turn of the event loop, sent together at its end. */
+  private batch: Uint8Array[] = []
 
   constructor (stream: Stream, frameBytesMax: number) {
     this.stream = stream
@@ -21,17 +23,26 @@ export class FrameStream {
   }
 
   /**
-   * Sends one frame. False when the stream can no longer be written (closed or reset): the
-   * frame is lost, as on any network. libp2p buffers what the muxer cannot take yet; the
+   * Queues one frame, sent with the others of this event-loop turn. False when the stream can
+   * no longer be written (closed or reset): the frame is lost, as on any network. libp2p buffers what the muxer cannot take yet; the
    * protocols on top bound how much that is (requests in flight per client).
    */
   write (body: Uint8Array): boolean {
     if (!this.open) return false
+    // Replies to a batch of commands resolve together: one write carries them all.
+    if (this.batch.length === 0) setImmediate(() => { this.flush() })
+    this.batch.push(body)
+    return true
+  }
+
+  private flush (): void {
+    const bodies = this.batch
+    this.batch = []
+    if (bodies.length === 0 || !this.open) return
     try {
-      this.stream.send(frameAll([body]))
-      return true
+      this.stream.send(frameAll(bodies))
     } catch {
-      return false
+      // Closed or reset meanwhile: the frames are lost, as on any network.
     }
   }
 

@@ -287,6 +287,7 @@ class OutboundChannel {
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private dialAbort: AbortController | undefined
   private closed = false
+  private flushQueued = false
 
   constructor (
     private readonly transport: ChannelHost,
@@ -305,7 +306,15 @@ class OutboundChannel {
       this.queuedBytes -= framedBytes(dropped)
       this.transport.counters.framesDroppedOverflow++
     }
-    this.kick()
+    // Once the current synchronous run is over: every message the runtime sends to this peer
+    // while carrying out one Ready then leaves in one write (one muxer frame, one syscall).
+    if (!this.flushQueued) {
+      this.flushQueued = true
+      queueMicrotask(() => {
+        this.flushQueued = false
+        this.kick()
+      })
+    }
   }
 
   close (): void {

@@ -134,7 +134,19 @@ export class PaxosNode {
   private readyCount = 0
 
   // Output buffers, drained by ready().
+  /**
+   * The commit index moved since it was last written. It rides along with the next write of
+   * votes or a promise instead of costing an fsync of its own: the commit index is knowledge,
+   * not a vote (every slot below it is chosen, hence durable at a quorum), so a node that loses
+   * its latest value in a crash is one that had not heard of those commits yet, and learns them
+   * again. Applying a chosen slot never waits for it. So that it does not lag for long on an
+   * idle node (a restart then replays less of its own log), a commit index that waited
+   * `heartbeatTicks` with nothing to ride on is written alone.
+   */
   private persistCommit = false
+  /** When `persistCommit` was set (logical ticks). */
+  private commitMovedAt = 0
+  private commitFlushDue = false
   private outbox: Envelope[] = []
   private readsReady: ReadState[] = []
   private readsFailed: string[] = []
@@ -224,6 +236,7 @@ export class PaxosNode {
   /** One logical clock tick. Timeouts count ticks; no clock is ever read. */
   tick (): void {
     this.clock.now++
+    if (this.persistCommit && this.now - this.commitMovedAt >= this.config.heartbeatTicks) this.commitFlushDue = true
     const role = this.role
     switch (role.kind) {
       case 'follower':
@@ -307,9 +320,28 @@ export class PaxosNode {
   // ---------------------------------------------------------------------------------------
   // Output
 
+  private commitMoved (): void {
+    if (!this.persistCommit) this.commitMovedAt = this.now
+    this.persistCommit = true
+  }
+
+  /**
+   * What is not durable yet, for a graceful stop: votes and a promise not yet handed out in a
+   * Ready, and the commit index (which otherwise rides with the next vote). Undefined if nothing.
+   * The node must not be stepped afterwards.
+   */
+  takeFinalPersist (): PersistBatch | undefined {
+    if (!this.acceptor.dirty && !this.persistCommit) return undefined
+    const persist = this.acceptor.takePersist()
+    if (this.persistCommit) persist.commitIndex = this.commitIndex
+    this.persistCommit = false
+    this.commitFlushDue = false
+    return persist
+  }
+
   hasReady (): boolean {
-    return this.outstanding === undefined && (this.outbox.length > 0 || this.acceptor.dirty ||
-      this.persistCommit || this.handedOut < this.commitIndex || this.readsReady.length > 0 ||
+    return this.outstanding === undefined && (this.outbox.length > 0 || this.acceptor.dirty || this.commitFlushDue ||
+      this.handedOut < this.commitIndex || this.readsReady.length > 0 ||
       this.readsFailed.length > 0 || this.softStateDirty || this.snapshotRequestsOut.length > 0)
   }
 
@@ -318,9 +350,11 @@ export class PaxosNode {
     const role = this.role
     if (role.kind === 'leader') this.flushLeader(role)
     let persist: PersistBatch | undefined
-    if (this.acceptor.dirty || this.persistCommit) {
+    if (this.acceptor.dirty || this.commitFlushDue) {
       persist = this.acceptor.takePersist()
       if (this.persistCommit) persist.commitIndex = this.commitIndex
+      this.persistCommit = false
+      this.commitFlushDue = false
     }
     const committed: CommittedSlot[] = []
     const last = Math.min(this.commitIndex, this.handedOut + this.config.committedMax)
@@ -346,7 +380,6 @@ export class PaxosNode {
       snapshotRequests: this.snapshotRequestsOut
     }
     this.snapshotRequestsOut = []
-    this.persistCommit = false
     this.outbox = []
     this.readsReady = []
     this.readsFailed = []
@@ -457,7 +490,7 @@ export class PaxosNode {
         if (role.kind === 'leader') this.setLeader(undefined, undefined)
       }
       this.commitIndex = index
-      this.persistCommit = true
+      this.commitMoved()
       this.membership.reset(configs, index)
       this.softStateDirty = true
     }
@@ -806,7 +839,7 @@ export class PaxosNode {
       this.commitTo(next)
     }
     if (this.commitIndex !== before) {
-      this.persistCommit = true
+      this.commitMoved()
       if (this.maybeStepDownRemoved()) return
       this.resolveLeaderReads(role)
       this.maybePropose(role)
@@ -931,7 +964,7 @@ export class PaxosNode {
       if (entry === undefined || !ballotEquals(entry.ballot, ballot)) break
       this.commitTo(this.commitIndex + 1)
     }
-    if (this.commitIndex !== before) this.persistCommit = true
+    if (this.commitIndex !== before) this.commitMoved()
     this.maybeRequestCatchup()
   }
 
@@ -1087,7 +1120,7 @@ export class PaxosNode {
     }
     if (this.commitIndex === before) return
     mark('learner: caught up from a peer')
-    this.persistCommit = true
+    this.commitMoved()
     this.catchup.unpace()
     const role = this.role
     if (role.kind === 'leader') {

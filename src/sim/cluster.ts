@@ -349,9 +349,11 @@ export class SimCluster<C = KvCommand, R = KvResult, Q = KvQuery, A = KvAnswer> 
           this.crash(id)
         })
     const endpoint = this.options.wrapTransport?.(id, this.network.endpoint(id)) ?? this.network.endpoint(id)
+    let self: SimPeer<C, R, Q, A> | undefined
+    const knownChosen = (slot: number): boolean => self?.committedValue(slot) !== undefined
     const transport: Transport<WireMessage> = {
       send: (to, message) => {
-        if (!isSnapshotMessage(message)) this.durability.onSend(id, to, message)
+        if (!isSnapshotMessage(message)) this.durability.onSend(id, to, message, knownChosen)
         endpoint.send(to, message)
       },
       onMessage: handler => endpoint.onMessage(handler)
@@ -393,6 +395,8 @@ export class SimCluster<C = KvCommand, R = KvResult, Q = KvQuery, A = KvAnswer> 
         }
       }
     })
+    self = peer
+
     created = true
     // A replica that halts by itself (an assertion while handling a message, a storage failure)
     // is a finding: the runtime contains it to that replica, the checker reports it.

@@ -32,7 +32,8 @@ class Image {
  * The acceptor's durability rules, checked from outside the node (the storage and the network
  * see everything; the node is trusted for nothing):
  * - **no reply before its write is durable**: a `promise` or `accepted` leaves only once the
- *   promise (and the vote) it reports is in the durable image;
+ *   promise (and the vote) it reports is in the durable image, unless the vote is for a slot the
+ *   sender knows chosen (see `onSend`);
  * - **a promise and a vote never go backwards**: no write lowers the durable promised ballot
  *   or the ballot of a durable vote (catch-up keeps the higher ballot, an acceptor accepts only
  *   at or above its promise);
@@ -108,15 +109,22 @@ export class DurabilityChecker {
     for (const [slot, entry] of batch.entries) img.votes.set(slot, entry.ballot)
   }
 
-  /** `id` is sending `message`: a reply must report only what is already durable. */
-  onSend (id: NodeId, to: NodeId, message: PaxosMessage): void {
+  /**
+   * `id` is sending `message`: a reply must report only what is already durable. `knownChosen`
+   * tells whether the sender knows `slot` chosen (its in-memory commit index covers it): an
+   * `accepted` for such a slot re-acknowledges the chosen value (the acceptor takes an accept
+   * there only for that value) and cannot change what is chosen, whatever the sender's disk
+   * holds. The commit index itself is written lazily (it rides with the next vote), so the
+   * durable one may lag what the sender knows.
+   */
+  onSend (id: NodeId, to: NodeId, message: PaxosMessage, knownChosen: (slot: Slot) => boolean = () => false): void {
     if (message.type !== 'promise' && message.type !== 'accepted') return
     const img = this.image(id)
     if (compareBallots(img.promised, message.ballot) < 0) {
       this.report(`${id} sent ${message.type} ${formatBallot(message.ballot)} to ${to} while its durable promise was ${formatBallot(img.promised)}`)
       return
     }
-    if (message.type === 'accepted' && message.slot > img.commitIndex) {
+    if (message.type === 'accepted' && message.slot > img.commitIndex && !knownChosen(message.slot)) {
       const vote = img.votes.get(message.slot)
       if (vote === undefined || compareBallots(vote, message.ballot) < 0) {
         this.report(`${id} sent accepted ${formatBallot(message.ballot)} for slot ${message.slot} to ${to} before the vote was durable`)

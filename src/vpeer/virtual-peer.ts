@@ -277,6 +277,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   /** Bounds for inbound messages, from the core's configuration. */
   private readonly wireLimits: WireLimits
   private droppedMessages = 0
+  private flushedAtStop = false
   /** When this node last sent each peer a catch-up request: the peers a snapshot offer may come from. */
   private readonly droppedByReason = Object.fromEntries(WIRE_DROP_REASONS.map(r => [r, 0])) as Record<WireDropReason, number>
 
@@ -439,6 +440,20 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.halt()
     await this.drive
     await Promise.allSettled([...this.background])
+    // A clean stop writes what would otherwise ride with the next write: the commit index (and
+    // any vote not yet handed out), so the next start replays everything it had applied. Not
+    // after a failure: a write that failed may have left the store behind what the core holds.
+    if (this.failure instanceof StoppedError && !this.flushedAtStop) {
+      this.flushedAtStop = true
+      const batch = this.node.takeFinalPersist()
+      if (batch !== undefined) {
+        try {
+          await this.init.storage.persist(batch)
+        } catch (error) {
+          this.init.trace?.(`${this.id} could not write the commit index at stop: ${error instanceof Error ? error.message : String(error)}`)
+        }
+      }
+    }
     if (options.closeStorage === true) await this.init.storage.close()
   }
 
