@@ -143,37 +143,95 @@ export interface ChaosResult {
   readonly durationMs: number
 }
 
-interface Recorder {
-  readonly register: HistoryEvent[]
-  readonly model: ModelEvent[]
+type KvOp = KvCommand | { readonly f: 'read', readonly key: string }
+
+/**
+ * The client history of a run, in two forms: the register history of the JSON-lines format
+ * (what `--history` writes and `npm run lincheck` checks) and the same operations against the
+ * KV model, where a cas keeps its `{ok: false}` answer. Also the counts of the summary.
+ */
+export class ChaosHistory {
+  readonly register: HistoryEvent[] = []
+  readonly model: ModelEvent[] = []
   /** The error code of a completion, by its index in `register` (written to the file, ignored by the checker). */
-  readonly notes: Map<number, string>
-  now: () => number
-}
+  readonly notes = new Map<number, string>()
+  readonly ops: Record<OpKind, OpCounts> = { read: { ok: 0, fail: 0, info: 0 }, write: { ok: 0, fail: 0, info: 0 }, cas: { ok: 0, fail: 0, info: 0 } }
+  /** `fail`/`info` outcomes by error code. */
+  readonly errors: Record<string, number> = {}
+  /** cas answered `{ok: false}`. */
+  casMismatches = 0
+  private readonly now: () => number
 
-/** Checks a chaos history with the register checker and the KV model checker. */
-export function checkChaosHistory (register: readonly HistoryEvent[], model: readonly ModelEvent[], budgetMs: number): { verdict: Verdict, casVerdict: Verdict } {
-  const r = checkHistory(register, { timeBudgetMs: budgetMs })
-  const verdict: Verdict = r.outcome === 'linearizable'
-    ? r
-    : r.outcome === 'violation'
-      ? { outcome: 'not linearizable', report: formatViolation(r) }
-      : { outcome: 'undecided', reason: `key ${JSON.stringify(r.key)}: ${r.reason}` }
-  const m = checkModelHistory(kvModel, model, { timeBudgetMs: budgetMs })
-  const casVerdict: Verdict = m.outcome === 'linearizable'
-    ? m
-    : m.outcome === 'violation'
-      ? { outcome: 'not linearizable', report: formatModelViolation(kvModel, m) }
-      : { outcome: 'undecided', reason: `key ${JSON.stringify(m.partition)}: ${m.reason}` }
-  return { verdict, casVerdict }
-}
+  /** `now`: the time stamped on events (ms; informational, the order of events is what counts). */
+  constructor (now: () => number) {
+    this.now = now
+  }
 
-/** The history as JSON lines; completions that failed carry their error code in `error`. */
-export function historyText (register: readonly HistoryEvent[], notes: ReadonlyMap<number, string> = new Map()): string {
-  return register.map((e, i) => {
-    const note = notes.get(i)
-    return JSON.stringify({ process: e.process, type: e.type, f: e.f, key: e.key, value: e.value, time: e.time, ...(note !== undefined ? { error: note } : {}) })
-  }).join('\n') + '\n'
+  /**
+   * Runs one operation (`run` performs it and returns what the group answered) and records
+   * its invoke and completion. Events are pushed in the order this process observes them,
+   * which is consistent with real time: a completion recorded before an invoke really did
+   * complete before that invoke was sent.
+   */
+  async record (process: number, op: KvOp, run: () => Promise<KvOutput>): Promise<'ok' | 'fail' | 'info'> {
+    const value: HistoryValue = op.f === 'read' ? null : op.f === 'write' ? op.value : [op.expected, op.value]
+    const input: KvOperation = op.f === 'read' ? { read: { key: op.key } } : { submit: op }
+    this.register.push({ process, type: 'invoke', f: op.f, key: op.key, value, time: this.now() })
+    this.model.push({ process, type: 'invoke', input, time: this.now() })
+    let output: KvOutput
+    try {
+      output = await run()
+    } catch (error) {
+      const time = this.now()
+      const outcome = classifyFailure(error)
+      const code = errorCode(error)
+      this.errors[code] = (this.errors[code] ?? 0) + 1
+      this.notes.set(this.register.length, code)
+      this.register.push({ process, type: outcome, f: op.f, key: op.key, value, time })
+      this.model.push({ process, type: outcome, time })
+      this.ops[op.f][outcome]++
+      return outcome
+    }
+    const time = this.now()
+    this.model.push({ process, type: 'ok', output, time })
+    this.ops[op.f].ok++
+    if (op.f === 'read') {
+      this.register.push({ process, type: 'ok', f: 'read', key: op.key, value: output as KvAnswer, time })
+    } else if ((output as KvResult).ok) {
+      this.register.push({ process, type: 'ok', f: op.f, key: op.key, value, time })
+    } else {
+      // Only a cas answers {ok: false}: it changed nothing (see the module comment).
+      this.casMismatches++
+      this.notes.set(this.register.length, 'cas-mismatch')
+      this.register.push({ process, type: 'fail', f: op.f, key: op.key, value, time })
+    }
+    return 'ok'
+  }
+
+  /** The register checker over the register history, and the KV model checker over the model one. */
+  check (budgetMs: number): { verdict: Verdict, casVerdict: Verdict } {
+    const r = checkHistory(this.register, { timeBudgetMs: budgetMs })
+    const verdict: Verdict = r.outcome === 'linearizable'
+      ? r
+      : r.outcome === 'violation'
+        ? { outcome: 'not linearizable', report: formatViolation(r) }
+        : { outcome: 'undecided', reason: `key ${JSON.stringify(r.key)}: ${r.reason}` }
+    const m = checkModelHistory(kvModel, this.model, { timeBudgetMs: budgetMs })
+    const casVerdict: Verdict = m.outcome === 'linearizable'
+      ? m
+      : m.outcome === 'violation'
+        ? { outcome: 'not linearizable', report: formatModelViolation(kvModel, m) }
+        : { outcome: 'undecided', reason: `key ${JSON.stringify(m.partition)}: ${m.reason}` }
+    return { verdict, casVerdict }
+  }
+
+  /** The register history as JSON lines; failed completions carry their error code in `error`. */
+  text (): string {
+    return this.register.map((e, i) => {
+      const note = this.notes.get(i)
+      return JSON.stringify({ process: e.process, type: e.type, f: e.f, key: e.key, value: e.value, time: e.time, ...(note !== undefined ? { error: note } : {}) })
+    }).join('\n') + '\n'
+  }
 }
 
 export async function runChaos (options: ChaosOptions): Promise<ChaosResult> {
@@ -182,13 +240,11 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosResult> {
   const opTimeoutMs = options.opTimeoutMs ?? 5000
   const log = options.log ?? (() => {})
   const started = performance.now()
-  const rec: Recorder = { register: [], model: [], notes: new Map(), now: () => Math.round((performance.now() - started) * 1000) / 1000 }
-  const stamp = (): string => `${(rec.now() / 1000).toFixed(1).padStart(6)}s`
-  const ops: Record<OpKind, OpCounts> = { read: { ok: 0, fail: 0, info: 0 }, write: { ok: 0, fail: 0, info: 0 }, cas: { ok: 0, fail: 0, info: 0 } }
-  const errors: Record<string, number> = {}
+  const now = (): number => Math.round((performance.now() - started) * 1000) / 1000
+  const history = new ChaosHistory(now)
+  const stamp = (): string => `${(now() / 1000).toFixed(1).padStart(6)}s`
   const problems: string[] = []
   const prng = new Prng(options.seed)
-  let casMismatches = 0
 
   const cluster = await ProcessCluster.create({ members: options.nodes, ...(options.parentDir !== undefined ? { parentDir: options.parentDir } : {}) })
   const clients: KvClient[] = []
@@ -218,7 +274,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosResult> {
     // Workers and nemesis run for durationS.
     const stopWorkers = new AbortController()
     const workers = workerClients.map(async (client, index) => {
-      await worker({ client, index, keys, prng: prng.fork(`worker${index}`), rec, ops, errors, opTimeoutMs, stop: stopWorkers.signal, onCasMismatch: () => { casMismatches++ } })
+      await worker({ client, index, keys, prng: prng.fork(`worker${index}`), history, opTimeoutMs, stop: stopWorkers.signal })
     })
     const stopNemesis = new AbortController()
     const nemesisState: NemesisState = { kills: 0, pauses: 0, leaderTargeted: 0, faulty: new Set(), killed: new Set(), actions: new Set() }
@@ -241,7 +297,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosResult> {
 
     // Final reads on the healed group: they constrain the checker most (every write before them must show).
     for (const key of keys) {
-      await recordOp(rec, options.clients, { f: 'read', key }, async () => await admin.read({ key }, { signal: AbortSignal.timeout(30_000) }), ops, errors, () => {})
+      await history.record(options.clients, { f: 'read', key }, async () => await admin.read({ key }, { signal: AbortSignal.timeout(30_000) }))
     }
 
     const convergence = await converge(cluster, admin, 30_000)
@@ -249,11 +305,11 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosResult> {
     for (const n of cluster.nodes) {
       if (!cluster.running(n.name)) problems.push(`${n.name} is not running at the end: ${n.stderr.slice(-1000)}`)
     }
-    log(`${stamp()} ${convergence.converged ? 'converged' : 'NOT converged'}: applied ${JSON.stringify(convergence.applied)}; checking ${rec.register.length} events`)
+    log(`${stamp()} ${convergence.converged ? 'converged' : 'NOT converged'}: applied ${JSON.stringify(convergence.applied)}; checking ${history.register.length} events`)
 
-    if (options.history !== undefined) await writeFile(options.history, historyText(rec.register, rec.notes))
+    if (options.history !== undefined) await writeFile(options.history, history.text())
     const budgetMs = options.checkBudgetMs ?? 60_000
-    const { verdict, casVerdict } = checkChaosHistory(rec.register, rec.model, budgetMs)
+    const { verdict, casVerdict } = history.check(budgetMs)
     const leadership = leadershipOf(cluster.nodes)
     const memberErrors: Record<string, number> = {}
     for (const n of cluster.nodes) {
@@ -266,9 +322,9 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosResult> {
       nodes: options.nodes,
       clients: options.clients,
       keys: keys.length,
-      ops,
-      casMismatches,
-      errors,
+      ops: history.ops,
+      casMismatches: history.casMismatches,
+      errors: history.errors,
       faults: { kills: nemesisState.kills, pauses: nemesisState.pauses, leaderTargeted: nemesisState.leaderTargeted, droppedConnections: DROPPED_CONNECTIONS },
       access: { refusedBeforeAllow, allowed: workerClients.length },
       verdict,
@@ -279,7 +335,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosResult> {
       leaderChanges: leadership.changes,
       memberErrors,
       problems,
-      events: rec.register.length,
+      events: history.register.length,
       durationMs: Math.round(performance.now() - started)
     }
   } finally {
@@ -313,12 +369,9 @@ interface WorkerContext {
   readonly index: number
   readonly keys: readonly string[]
   readonly prng: Prng
-  readonly rec: Recorder
-  readonly ops: Record<OpKind, OpCounts>
-  readonly errors: Record<string, number>
+  readonly history: ChaosHistory
   readonly opTimeoutMs: number
   readonly stop: AbortSignal
-  readonly onCasMismatch: () => void
 }
 
 /** One client process: one operation at a time until `stop`; never throws. */
@@ -332,68 +385,23 @@ async function worker (w: WorkerContext): Promise<void> {
     const signal = AbortSignal.timeout(w.opTimeoutMs)
     let outcome: 'ok' | 'fail' | 'info'
     if (r < 0.4) {
-      outcome = await recordOp(w.rec, w.index, { f: 'read', key }, async () => {
+      outcome = await w.history.record(w.index, { f: 'read', key }, async () => {
         const v = await w.client.read({ key }, { signal })
         lastSeen.set(key, v)
         return v
-      }, w.ops, w.errors, w.onCasMismatch)
+      })
     } else {
       const value = w.index * 1_000_000 + ++counter
       const command: KvCommand = r < 0.7 ? { f: 'write', key, value } : { f: 'cas', key, expected: lastSeen.get(key) ?? null, value }
-      outcome = await recordOp(w.rec, w.index, command, async () => {
+      outcome = await w.history.record(w.index, command, async () => {
         const result = await w.client.submit(command, { signal })
         if (result.ok) lastSeen.set(key, value)
         return result
-      }, w.ops, w.errors, w.onCasMismatch)
+      })
     }
     // An error that came back at once (a refusal, a closed stream) must not become a busy loop.
     if (outcome !== 'ok') await sleep(w.prng.int(20, 100))
   }
-}
-
-/**
- * Runs one operation and records its invoke and completion in both histories. Events are
- * pushed in the order this process observes them, which is consistent with real time: a
- * completion recorded before an invoke really did complete before that invoke was sent.
- */
-async function recordOp (
-  rec: Recorder, process: number, op: KvCommand | { f: 'read', key: string }, run: () => Promise<KvOutput>,
-  ops: Record<OpKind, OpCounts>, errors: Record<string, number>, onCasMismatch: () => void
-): Promise<'ok' | 'fail' | 'info'> {
-  const value: HistoryValue = op.f === 'read' ? null : op.f === 'write' ? op.value : [op.expected, op.value]
-  const input: KvOperation = op.f === 'read' ? { read: { key: op.key } } : { submit: op }
-  rec.register.push({ process, type: 'invoke', f: op.f, key: op.key, value, time: rec.now() })
-  rec.model.push({ process, type: 'invoke', input, time: rec.now() })
-  let outcome: 'ok' | 'fail' | 'info'
-  try {
-    const output = await run()
-    const time = rec.now()
-    rec.model.push({ process, type: 'ok', output, time })
-    if (op.f === 'read') {
-      rec.register.push({ process, type: 'ok', f: 'read', key: op.key, value: output as KvAnswer, time })
-      outcome = 'ok'
-    } else if ((output as KvResult).ok) {
-      rec.register.push({ process, type: 'ok', f: op.f, key: op.key, value, time })
-      outcome = 'ok'
-    } else {
-      // Only a cas answers {ok: false}: it changed nothing (see the module comment).
-      rec.notes.set(rec.register.length, 'cas-mismatch')
-      rec.register.push({ process, type: 'fail', f: op.f, key: op.key, value, time })
-      onCasMismatch()
-      ops.cas.ok++
-      return 'ok'
-    }
-  } catch (error) {
-    const time = rec.now()
-    outcome = classifyFailure(error)
-    const code = errorCode(error)
-    errors[code] = (errors[code] ?? 0) + 1
-    rec.notes.set(rec.register.length, code)
-    rec.register.push({ process, type: outcome, f: op.f, key: op.key, value, time })
-    rec.model.push({ process, type: outcome, time })
-  }
-  ops[op.f][outcome]++
-  return outcome
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -422,8 +430,9 @@ interface NemesisContext {
 }
 
 /**
- * Every 1–4 s (seeded choices, real time) one fault on one member, half the time the leader,
- * while fewer than a minority are faulty. Each enabled kind is used once before the choice
+ * Every 1–4 s (seeded choices, real time) one fault on one member while fewer than a minority
+ * are faulty: the leader for 60 % of the pauses and 30 % of the kills (a paused leader that
+ * wakes up still believing it leads is the classic way to serve a stale read), else anyone. Each enabled kind is used once before the choice
  * becomes random, so even a short run injects every kind. Resolves when `stop` fired and the
  * faults in progress have ended (paused members continued, killed ones restarted).
  */
@@ -444,7 +453,7 @@ async function nemesis (n: NemesisContext): Promise<void> {
     const healthy = n.cluster.nodes.filter(x => !n.state.faulty.has(x.name) && n.cluster.running(x.name))
     if (healthy.length === 0) continue
     let target = n.prng.pick(healthy)
-    const wantLeader = n.prng.chance(0.5)
+    const wantLeader = n.prng.chance(kind === 'pause' ? 0.6 : 0.3)
     const leader = await leaderOf(n.admin).catch(() => undefined)
     if (n.stop.aborted) break
     const leaderNode = healthy.find(x => x.id === leader)
