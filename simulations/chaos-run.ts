@@ -248,6 +248,9 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosResult> {
 
   const cluster = await ProcessCluster.create({ members: options.nodes, ...(options.parentDir !== undefined ? { parentDir: options.parentDir } : {}) })
   const clients: KvClient[] = []
+  // Aborted in `finally` too, so that an exception mid-run never leaves a worker looping on a closed client.
+  const stopWorkers = new AbortController()
+  const stopNemesis = new AbortController()
   try {
     log(`${stamp()} cluster ${cluster.dir}: starting ${options.nodes} members`)
     await cluster.startAll()
@@ -272,11 +275,9 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosResult> {
     log(`${stamp()} allowed ${workerClients.length} worker clients (a stranger was ${refusedBeforeAllow ? '' : 'NOT '}refused first)`)
 
     // Workers and nemesis run for durationS.
-    const stopWorkers = new AbortController()
     const workers = workerClients.map(async (client, index) => {
       await worker({ client, index, keys, prng: prng.fork(`worker${index}`), history, opTimeoutMs, stop: stopWorkers.signal })
     })
-    const stopNemesis = new AbortController()
     const nemesisState: NemesisState = { kills: 0, pauses: 0, leaderTargeted: 0, faulty: new Set(), killed: new Set(), actions: new Set() }
     const nemesisDone = nemesis({ cluster, admin, prng: prng.fork('nemesis'), faults: options.faults, state: nemesisState, stop: stopNemesis.signal, log: line => { log(`${stamp()} ${line}`) }, problems })
     await sleep(options.durationS * 1000)
@@ -339,6 +340,8 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosResult> {
       durationMs: Math.round(performance.now() - started)
     }
   } finally {
+    stopNemesis.abort()
+    stopWorkers.abort()
     await Promise.all(clients.map(async c => { await c.close().catch(() => {}) }))
     await cluster.close()
   }
