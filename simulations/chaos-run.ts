@@ -251,6 +251,8 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosResult> {
   // Aborted in `finally` too, so that an exception mid-run never leaves a worker looping on a closed client.
   const stopWorkers = new AbortController()
   const stopNemesis = new AbortController()
+  let nemesisDone: Promise<void> = Promise.resolve()
+  let workers: Array<Promise<void>> = []
   try {
     log(`${stamp()} cluster ${cluster.dir}: starting ${options.nodes} members`)
     await cluster.startAll()
@@ -275,11 +277,11 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosResult> {
     log(`${stamp()} allowed ${workerClients.length} worker clients (a stranger was ${refusedBeforeAllow ? '' : 'NOT '}refused first)`)
 
     // Workers and nemesis run for durationS.
-    const workers = workerClients.map(async (client, index) => {
+    workers = workerClients.map(async (client, index) => {
       await worker({ client, index, keys, prng: prng.fork(`worker${index}`), history, opTimeoutMs, stop: stopWorkers.signal })
     })
     const nemesisState: NemesisState = { kills: 0, pauses: 0, leaderTargeted: 0, faulty: new Set(), killed: new Set(), actions: new Set() }
-    const nemesisDone = nemesis({ cluster, admin, prng: prng.fork('nemesis'), faults: options.faults, state: nemesisState, stop: stopNemesis.signal, log: line => { log(`${stamp()} ${line}`) }, problems })
+    nemesisDone = nemesis({ cluster, admin, prng: prng.fork('nemesis'), faults: options.faults, state: nemesisState, stop: stopNemesis.signal, log: line => { log(`${stamp()} ${line}`) }, problems })
     await sleep(options.durationS * 1000)
 
     // Heal: no new faults, the ones in progress end (SIGCONT, restart), then anything left over.
@@ -342,7 +344,10 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosResult> {
   } finally {
     stopNemesis.abort()
     stopWorkers.abort()
+    // The nemesis first: a restart it has scheduled must not spawn a member after close().
+    await nemesisDone
     await Promise.all(clients.map(async c => { await c.close().catch(() => {}) }))
+    await Promise.all(workers)
     await cluster.close()
   }
 }
