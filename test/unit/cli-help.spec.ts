@@ -7,11 +7,11 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 const scripts = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts
 
 // Every command a user can run prints its usage on --help, exits 0 and does nothing else.
-const CLIS = Object.keys(scripts).filter(name => /^(sim|fuzz|lincheck|demo|bench:|example:)/.test(name))
+const CLIS = Object.keys(scripts).filter(name => /^(sim|fuzz|chaos|lincheck|demo|bench:|example:)/.test(name))
 
 describe('--help everywhere', () => {
   it('covers the commands of the README', () => {
-    expect(CLIS).toEqual(expect.arrayContaining(['sim', 'sim:mttf', 'fuzz', 'fuzz:codec', 'lincheck', 'demo', 'bench:core', 'bench:storage', 'bench:snapshots', 'bench:replacement', 'bench:sessions', 'bench:net', 'example:local']))
+    expect(CLIS).toEqual(expect.arrayContaining(['sim', 'sim:mttf', 'fuzz', 'chaos', 'fuzz:codec', 'lincheck', 'demo', 'demo:sim', 'vpeer', 'bench:core', 'bench:storage', 'bench:snapshots', 'bench:replacement', 'bench:sessions', 'bench:net', 'example:local']))
   })
 
   it.each(CLIS)('npm run %s -- --help', (name) => {
