@@ -7,7 +7,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 const scripts = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts
 
 // Every command a user can run prints its usage on --help, exits 0 and does nothing else.
-const CLIS = Object.keys(scripts).filter(name => /^(sim|fuzz|chaos|lincheck|demo|bench:|example:)/.test(name))
+const CLIS = Object.keys(scripts).filter(name => /^(sim|fuzz|chaos|lincheck|demo|vpeer|bench:|example:)/.test(name))
 
 describe('--help everywhere', () => {
   it('covers the commands of the README', () => {
