@@ -377,7 +377,8 @@ export class PaxosNode {
       reads: this.readsReady,
       failedReads: this.readsFailed,
       softState: this.softStateDirty ? this.softState() : undefined,
-      snapshotRequests: this.snapshotRequestsOut
+      snapshotRequests: this.snapshotRequestsOut,
+      acceptsBeforePersist: this.role.kind === 'leader' && !this.membership.quorumInAll(new Set([this.id]))
     }
     this.snapshotRequestsOut = []
     this.outbox = []

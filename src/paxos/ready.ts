@@ -67,6 +67,14 @@ export interface Ready {
    * them a snapshot instead (issue 3 §2). Each peer appears at most once per Ready.
    */
   readonly snapshotRequests: readonly NodeId[]
+  /**
+   * The `accept` messages of `send` may leave before `persist` is durable (the leader's own vote
+   * is then written while the followers write theirs). Set only for a leader that is not a
+   * quorum of every configuration by itself: then no value can be chosen, nor a commit index
+   * reported, on the strength of its vote before the runtime has finished this Ready — which it
+   * does only once `persist` is durable. Every other message still waits for `persist`.
+   */
+  readonly acceptsBeforePersist?: boolean
 }
 
 export interface NodeStatus extends SoftState {

@@ -829,10 +829,14 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
         const rd = this.node.ready()
         if (rd === undefined) return
         if (this.node.config.mutations?.sendBeforePersist === true) for (const env of rd.send) this.init.transport.send(env.to, env.message)
+        // A leader's accepts go out while its own vote is written: the followers' fsyncs and
+        // ours overlap instead of following each other (the core says when that is safe).
+        const early = rd.persist !== undefined && rd.acceptsBeforePersist === true
+        if (early) for (const env of rd.send) if (env.message.type === 'accept') this.init.transport.send(env.to, env.message)
         if (rd.persist !== undefined) await this.init.storage.persist(rd.persist)
-        // A crash (halt) during the fsync means nothing of this Ready may leave the node.
+        // A crash (halt) during the fsync means nothing else of this Ready may leave the node.
         if (this.state !== 'running') return
-        this.carryOut(rd)
+        this.carryOut(rd, early)
         this.node.advance(rd)
       }
     } catch (error) {
@@ -844,8 +848,9 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     }
   }
 
-  private carryOut (rd: Ready): void {
+  private carryOut (rd: Ready, acceptsSent: boolean): void {
     for (const env of rd.send) {
+      if (acceptsSent && env.message.type === 'accept') continue
       this.init.transport.send(env.to, env.message)
     }
     for (const c of rd.committed) this.applySlot(c)
