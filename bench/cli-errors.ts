@@ -1,3 +1,6 @@
+import { parseArgs } from 'node:util'
+import type { ParseArgsConfig } from 'node:util'
+
 /** A bad flag (exit 2), as opposed to a failure of the bench itself. */
 export class UsageError extends Error {
   readonly code = 'ERR_BENCH_USAGE'
@@ -14,4 +17,19 @@ export class HelpRequested extends Error {
     super(usage)
     this.name = 'HelpRequested'
   }
+}
+
+/**
+ * `util.parseArgs` with the CLIs' conventions: strict, no positionals, a bad flag is a
+ * `UsageError` (exit 2), `--help` is `HelpRequested` (print `usage`, exit 0).
+ */
+export function parseFlags<const O extends NonNullable<ParseArgsConfig['options']>> (argv: readonly string[], options: O, usage: string): ReturnType<typeof parseArgs<{ options: O, strict: true, allowPositionals: false }>>['values'] {
+  let values: ReturnType<typeof parseArgs<{ options: O, strict: true, allowPositionals: false }>>['values']
+  try {
+    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error))
+  }
+  if ((values as { help?: unknown }).help === true) throw new HelpRequested(usage)
+  return values
 }

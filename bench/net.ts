@@ -35,11 +35,10 @@ import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { ProcessCluster } from '../simulations/process-cluster.js'
 import type { LoadResult, ProbeRecord } from './net-client.js'
-import { HelpRequested, UsageError } from './cli-errors.js'
+import { HelpRequested, UsageError, parseFlags } from './cli-errors.js'
 import { machineInfo } from './machine.js'
 import type { MachineInfo } from './machine.js'
 
@@ -81,28 +80,17 @@ export interface Options {
 }
 
 export function parseOptions (argv: readonly string[]): Options {
-  let values
-  try {
-    values = parseArgs({
-      args: [...argv],
-      options: {
-        json: { type: 'boolean' },
-        markdown: { type: 'boolean' },
-        quick: { type: 'boolean' },
-        phases: { type: 'string' },
-        'value-bytes': { type: 'string' },
-        trials: { type: 'string' },
-        'snapshot-mb': { type: 'string' },
-        'cpu-prof': { type: 'string' },
-        help: { type: 'boolean', short: 'h' }
-      },
-      strict: true,
-      allowPositionals: false
-    }).values
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error))
-  }
-  if (values.help === true) throw new HelpRequested(USAGE)
+  const values = parseFlags(argv, {
+    json: { type: 'boolean' },
+    markdown: { type: 'boolean' },
+    quick: { type: 'boolean' },
+    phases: { type: 'string' },
+    'value-bytes': { type: 'string' },
+    trials: { type: 'string' },
+    'snapshot-mb': { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    help: { type: 'boolean', short: 'h' }
+  }, USAGE)
   if (values.json === true && values.markdown === true) throw new UsageError('--json and --markdown exclude each other')
   const quick = values.quick === true
   const num = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {

@@ -7,9 +7,8 @@
  *
  * Exit codes: 0 clean, 1 an unexpected error or a round-trip mismatch, 2 bad arguments.
  */
-import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
-import { HelpRequested, UsageError } from '../bench/cli-errors.js'
+import { HelpRequested, UsageError, parseFlags } from '../bench/cli-errors.js'
 import { fuzzWireCodec } from '../src/alm/codec-fuzz.js'
 import type { CodecFuzzReport } from '../src/alm/codec-fuzz.js'
 
@@ -34,23 +33,12 @@ export interface CodecFuzzCliOptions {
 }
 
 export function parseOptions (argv: readonly string[]): CodecFuzzCliOptions {
-  let values
-  try {
-    values = parseArgs({
-      args: [...argv],
-      options: {
-        frames: { type: 'string' },
-        seed: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false }
-      },
-      strict: true,
-      allowPositionals: false
-    }).values
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error))
-  }
-  if (values.help === true) throw new HelpRequested(USAGE)
+  const values = parseFlags(argv, {
+    frames: { type: 'string' },
+    seed: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false }
+  }, USAGE)
   const int = (name: string, raw: string | undefined, fallback: number, min: number): number => {
     const v = raw === undefined ? fallback : Number(raw.replaceAll('_', '').replaceAll(',', ''))
     if (raw?.trim() === '' || !Number.isSafeInteger(v) || v < min) throw new UsageError(`--${name}: expected an integer ≥ ${min}, got ${JSON.stringify(raw)}`)
