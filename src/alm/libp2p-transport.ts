@@ -190,6 +190,15 @@ export class Libp2pTransport implements Transport<WireMessage> {
     return () => { if (this.handler === handler) this.handler = undefined }
   }
 
+  /** Told when the last connection to a peer closes (libp2p's `peer:disconnect`). */
+  onPeerDown (handler: (peer: NodeId) => void): () => void {
+    const listener = (event: CustomEvent<{ toString: () => string }>): void => {
+      if (!this.stopped) handler(event.detail.toString())
+    }
+    this.node.addEventListener('peer:disconnect', listener)
+    return () => { this.node.removeEventListener('peer:disconnect', listener) }
+  }
+
   stats (): Libp2pTransportStats {
     return { ...this.counters }
   }

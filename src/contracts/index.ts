@@ -66,6 +66,12 @@ export interface Transport<M> {
   send (to: NodeId, message: M): void
   /** Registers the single receiver; returns an unsubscribe function. */
   onMessage (handler: (from: NodeId, message: M) => void): () => void
+  /**
+   * Optional: registers a handler told when the connection to a peer broke (its process died,
+   * or the path failed). The runtime then stops waiting for a leader it was following and
+   * campaigns soon; only timing depends on it, never safety. Returns an unsubscribe function.
+   */
+  onPeerDown? (handler: (peer: NodeId) => void): () => void
 }
 
 /** Time as the runtime sees it. The simulator's clock is virtual; production uses timers. */

@@ -116,6 +116,8 @@ export class PaxosNode {
   private role: Role = { kind: 'follower' }
   private leaderId: NodeId | undefined
   private leaderBallot: Ballot | undefined
+  /** The runtime reported the connection to the leader broken (`peerUnreachable`). */
+  private leaderSuspected = false
   /** The highest commit index heard from `leaderBallot`'s leader. */
   private leaderCommit: Slot = 0
   /**
@@ -562,7 +564,22 @@ export class PaxosNode {
    * returns from a partition cannot disrupt a working group. A transfer bypasses this.
    */
   private leaderAlive (): boolean {
-    return this.role.kind === 'leader' || (this.leaderId !== undefined && this.election.elapsed() < this.config.electionTicksMin)
+    return this.role.kind === 'leader' || (this.leaderId !== undefined && !this.leaderSuspected && this.election.elapsed() < this.config.electionTicksMin)
+  }
+
+  /**
+   * The runtime saw its connection to `peer` break: the process died (its sockets were reset)
+   * or the path failed. If `peer` is our leader we stop counting it alive and campaign within
+   * heartbeatTicks instead of waiting out the election timeout: a killed leader is replaced in
+   * a round trip or two, not in 150–300 ms. A paused leader keeps its connections and is found
+   * out by the timeout as before. Only timing changes, so safety does not depend on it; a false
+   * report costs one probe round (the leader's next heartbeat restores it).
+   */
+  peerUnreachable (peer: NodeId): void {
+    if (this.role.kind === 'leader' || peer !== this.leaderId || this.leaderSuspected) return
+    mark('follower: connection to the leader broke, campaigning soon')
+    this.leaderSuspected = true
+    this.election.start(this.random.int(1, this.config.heartbeatTicks + 1))
   }
 
   private onProbe (from: NodeId, m: ProbeMessage): void {
@@ -943,10 +960,14 @@ export class PaxosNode {
       this.log_(`following ${from} at ${formatBallot(ballot)}`)
       this.becomeFollower()
     }
+    // A leader we suspected is heard again: back to a full election timeout.
+    const suspected = this.leaderSuspected
     if (this.leaderId !== from || this.leaderBallot === undefined || !ballotEquals(this.leaderBallot, ballot)) {
       this.setLeader(from, ballot)
     }
-    this.election.start()
+    this.leaderSuspected = false
+    if (suspected) this.election.start(this.randomElectionTimeout())
+    else this.election.start()
     this.poll.start()
   }
 
@@ -1284,6 +1305,7 @@ export class PaxosNode {
 
   private setLeader (id: NodeId | undefined, ballot: Ballot | undefined): void {
     if (this.leaderId !== id) this.softStateDirty = true
+    this.leaderSuspected = false
     this.leaderId = id
     this.leaderBallot = ballot
     this.leaderCommit = 0

@@ -370,6 +370,14 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.state = 'running'
     this.noLeaderSinceMs = this.node.status().leader === undefined ? this.init.clock.nowMs() : undefined
     this.cancels.push(this.init.transport.onMessage((from: unknown, message: unknown) => { this.receive(from, message) }))
+    const onPeerDown = this.init.transport.onPeerDown?.bind(this.init.transport)
+    if (onPeerDown !== undefined) {
+      this.cancels.push(onPeerDown(peer => {
+        if (this.state !== 'running' || !isValidNodeId(peer)) return
+        this.node.peerUnreachable(peer)
+        this.kick()
+      }))
+    }
     this.cancels.push(this.init.clock.every(this.tickMs * 5, () => {
       if (this.state === 'running') this.snapshotTransfer.tick()
     }))

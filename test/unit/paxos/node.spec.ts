@@ -122,3 +122,42 @@ describe('PaxosNode in a fault-free cluster', () => {
     expect(slots).toBeLessThanOrEqual(12)
   })
 })
+
+describe('a follower told that the connection to its leader broke', () => {
+  function killLeader (seed: number, report: boolean): number {
+    const c = new CoreCluster({ ids: ['a', 'b', 'c'], seed })
+    const first = c.electLeader()
+    c.tickAndStabilize(10)
+    c.crash(first.id)
+    if (report) for (const n of c.nodes.values()) if (n.id !== first.id) n.peerUnreachable(first.id)
+    let ticks = 0
+    for (; ticks < 500 && (c.leader() === undefined || c.leader() === first); ticks++) c.tickAndStabilize(1)
+    expect(c.leader()?.id).not.toBe(first.id)
+    return ticks
+  }
+
+  it('campaigns within heartbeatTicks instead of waiting out the election timeout', () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      // Without the report the followers wait at least electionTicksMin (15) ticks.
+      expect(killLeader(seed, false)).toBeGreaterThanOrEqual(15)
+      expect(killLeader(seed, true)).toBeLessThanOrEqual(8)
+    }
+  })
+
+  it('a report about a peer that is not its leader changes nothing; a false one is undone by the next heartbeat', () => {
+    const c = new CoreCluster({ ids: ['a', 'b', 'c'], seed: 9 })
+    const leader = c.electLeader()
+    c.tickAndStabilize(10)
+    const [f1, f2] = [...c.nodes.values()].filter(n => n !== leader)
+    if (f1 === undefined || f2 === undefined) throw new Error('cluster')
+    f1.peerUnreachable(f2.id)
+    c.tickAndStabilize(40)
+    expect(c.leader()).toBe(leader)
+    // The leader is alive after all: f1's early probe is refused (f2 still hears the leader),
+    // and the leader's heartbeats keep it in office.
+    f1.peerUnreachable(leader.id)
+    c.tickAndStabilize(60)
+    expect(c.leader()).toBe(leader)
+    expect(f1.status().leader).toBe(leader.id)
+  })
+})
