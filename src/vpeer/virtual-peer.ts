@@ -277,9 +277,10 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   /** Bounds for inbound messages, from the core's configuration. */
   private readonly wireLimits: WireLimits
   private droppedMessages = 0
-  private flushedAtStop = false
-  /** When this node last sent each peer a catch-up request: the peers a snapshot offer may come from. */
+  /** The same, by reason. */
   private readonly droppedByReason = Object.fromEntries(WIRE_DROP_REASONS.map(r => [r, 0])) as Record<WireDropReason, number>
+  /** stop() wrote the commit index (once). */
+  private flushedAtStop = false
 
   private constructor (init: VirtualPeerInit<C, R, Q, A>, node: PaxosNode, loaded?: { snapshot: LocalSnapshot, blob: RuntimeSnapshotBlob<R> }) {
     super()
