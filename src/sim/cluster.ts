@@ -356,7 +356,8 @@ export class SimCluster<C = KvCommand, R = KvResult, Q = KvQuery, A = KvAnswer> 
         if (!isSnapshotMessage(message)) this.durability.onSend(id, to, message, knownChosen)
         endpoint.send(to, message)
       },
-      onMessage: handler => endpoint.onMessage(handler)
+      onMessage: handler => endpoint.onMessage(handler),
+      onPeerDown: handler => endpoint.onPeerDown?.(handler) ?? (() => {})
     }
     const paxos = { ...this.options.paxos, ...mutationsOf(this.options.mutations) }
     const peer: SimPeer<C, R, Q, A> = await VirtualPeer.create<C, R, Q, A>({

@@ -30,6 +30,11 @@ export interface NetworkFaults {
   reorderRate: number
   /** Extra delay of a reordered message. Default `{ min: 10, max: 100 }`. */
   reorderDelayMs: DelayRange
+  /**
+   * A crash resets the node's connections: every live node that can reach it, and registered
+   * `onPeerDown`, is told after one network delay (what a TCP reset does). Default false.
+   */
+  peerDownNotices: boolean
 }
 
 /** Why a message copy was dropped. */
@@ -81,7 +86,8 @@ const DEFAULT_FAULTS: NetworkFaults = {
   lossRate: 0,
   duplicateRate: 0,
   reorderRate: 0,
-  reorderDelayMs: { min: 10, max: 100 }
+  reorderDelayMs: { min: 10, max: 100 },
+  peerDownNotices: false
 }
 
 /** The network's view of one node. */
@@ -97,6 +103,8 @@ class Endpoint<M> {
   /** Whether a handler was registered during the current incarnation. */
   hadHandler = false
   handler: ((from: NodeId, message: M) => void) | undefined
+  /** Told when a peer crashes (with `peerDownNotices`), for the current incarnation. */
+  downHandler: ((peer: NodeId) => void) | undefined
   /** The transport of the current incarnation; `endpoint(id)` makes a new one after a crash. */
   transport: SimTransport<M> | undefined
   constructor (readonly id: NodeId) {}
@@ -133,6 +141,10 @@ class SimTransport<M> implements Transport<M> {
 
   onMessage (handler: (from: NodeId, message: M) => void): () => void {
     return this.network.register(this, handler)
+  }
+
+  onPeerDown (handler: (peer: NodeId) => void): () => void {
+    return this.network.registerPeerDown(this, handler)
   }
 }
 
@@ -287,7 +299,32 @@ export class SimNetwork<M> {
     endpoint.incarnation++
     endpoint.hadHandler = false
     endpoint.handler = undefined
+    endpoint.downHandler = undefined
     endpoint.transport = undefined
+    if (this.#faults.peerDownNotices) this.#noticeDown(id)
+  }
+
+  /** The crash of `id` reaches every live node that can reach it, one network delay later. */
+  #noticeDown (id: NodeId): void {
+    for (const other of this.#endpoints.values()) {
+      const handler = other.downHandler
+      if (other.id === id || !other.up || handler === undefined || !this.connected(id, other.id)) continue
+      const incarnation = other.incarnation
+      const delayMs = this.#faults.delayMs.min + this.#prng.float() * (this.#faults.delayMs.max - this.#faults.delayMs.min)
+      this.#scheduler.after(delayMs, () => {
+        if (other.up && other.incarnation === incarnation && other.downHandler === handler) handler(id)
+      }, 'network.peerDown')
+    }
+  }
+
+  /** @internal Called by SimTransport.onPeerDown. */
+  registerPeerDown (transport: SimTransport<M>, handler: (peer: NodeId) => void): () => void {
+    const endpoint = transport.endpoint
+    if (transport.incarnation !== endpoint.incarnation) return () => {}
+    endpoint.downHandler = handler
+    return () => {
+      if (endpoint.downHandler === handler) endpoint.downHandler = undefined
+    }
   }
 
   /** A restart: the node may send and receive again; get its new Transport with `endpoint(id)`. */

@@ -35,6 +35,12 @@ export interface FaultSet {
    * Optional and not part of `all`, so that published seeds replay unchanged: `--faults all,persistCrash`.
    */
   readonly persistCrash?: boolean
+  /**
+   * A crash resets the node's connections and its peers are told (`Transport.onPeerDown`), as
+   * libp2p tells the network runtime: followers of a crashed leader campaign at once. Optional
+   * and not part of `all`, like persistCrash: `--faults all,peerDown`.
+   */
+  readonly peerDown?: boolean
 }
 
 export const ALL_FAULTS: FaultSet = { loss: true, duplication: true, reordering: true, crashes: true, partitions: true, oneWay: true, clockSkew: true, membership: true }
@@ -43,7 +49,7 @@ export const NO_FAULTS: FaultSet = { loss: false, duplication: false, reordering
 export function parseFaults (spec: string): FaultSet {
   if (spec === 'all' || spec === 'mixed') return ALL_FAULTS
   if (spec === 'none') return NO_FAULTS
-  const out: Record<keyof FaultSet, boolean> = { ...NO_FAULTS, persistCrash: false }
+  const out: Record<keyof FaultSet, boolean> = { ...NO_FAULTS, persistCrash: false, peerDown: false }
   for (const name of spec.split(',').map(s => s.trim()).filter(s => s.length > 0)) {
     if (name === 'all' || name === 'mixed') { Object.assign(out, ALL_FAULTS); continue }
     if (!(name in out)) throw new Error(`unknown fault "${name}" (known: ${Object.keys(out).join(', ')}, all, none)`)
@@ -261,7 +267,8 @@ async function runSeedUnguarded<C, R, Q, A, E> (options: RunOptions, driver: Dri
     network: {
       lossRate,
       duplicateRate: faults.duplication ? swarm.float() * 0.05 : 0,
-      reorderRate: faults.reordering ? swarm.float() * 0.1 : 0
+      reorderRate: faults.reordering ? swarm.float() * 0.1 : 0,
+      peerDownNotices: faults.peerDown === true
     },
     clockSkew: faults.clockSkew ? swarm.float() * 0.2 : 0,
     paxos: { alpha: pipelineMax, batchCommandsMax: swarm.pick([1, 8, 4096]), ...(options.retryJitter !== undefined ? { retryJitter: options.retryJitter } : {}) },
