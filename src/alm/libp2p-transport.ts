@@ -217,7 +217,7 @@ export class Libp2pTransport implements Transport<WireMessage> {
       return
     }
     this.inbound.add(stream)
-    this.readFrames(protocol, stream, from).then(
+    void this.readFrames(protocol, stream, from).then(
       () => { this.inbound.delete(stream) },
       (error: unknown) => {
         this.inbound.delete(stream)
@@ -344,7 +344,7 @@ class OutboundChannel {
   private kick (): void {
     if (this.busy || this.closed || this.retryTimer !== undefined || this.length === 0) return
     this.busy = true
-    this.run().then(
+    void this.run().then(
       () => { this.busy = false; this.kick() },
       (error: unknown) => {
         this.busy = false

@@ -120,7 +120,7 @@ program.command('node')
       if (stopping) return
       stopping = true
       log.info({ signal }, 'stopping')
-      member.stop().then(async () => {
+      void member.stop().then(async () => {
         if (profiler !== undefined) log.info({ file: await profiler.stop() }, 'cpu profile written')
         process.exit(0)
       }, (error: unknown) => {
@@ -176,7 +176,7 @@ program.command('client')
     }
   })
 
-program.parseAsync(process.argv).catch((error: unknown) => {
+void program.parseAsync(process.argv).catch((error: unknown) => {
   const code = (error as { code?: unknown }).code
   process.stderr.write(`vpeer: ${error instanceof Error ? error.message : String(error)}${typeof code === 'string' ? ` (${code})` : ''}\n`)
   process.exit(error instanceof CommanderArgumentError ? 2 : 1)

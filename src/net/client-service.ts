@@ -112,13 +112,13 @@ export class ClientService<Q, A> {
           continue
         }
         inflight++
-        this.handle(client, request, closed.signal).then(reply, (error: unknown) => {
+        void this.handle(client, request, closed.signal).then(reply, (error: unknown) => {
           reply(errorResponse(request.id, error))
         }).finally(() => { inflight-- })
       }
       await frames.close()
     }
-    run().catch((error: unknown) => {
+    void run().catch((error: unknown) => {
       if (stream.status === 'open') {
         this.counters.badFrames++
         this.log.warn({ client, ...errorFields(error) }, 'client stream closed: bad frame')

@@ -84,7 +84,7 @@ class Link {
 
   constructor (stream: Stream, private readonly onClose: () => void) {
     this.frames = new FrameStream(stream, CLIENT_LIMITS.frameBytesMax)
-    this.read().catch(() => {}).finally(() => { this.close(new RemoteError('ERR_STREAM_CLOSED', 'the stream to the member closed')) })
+    void this.read().catch(() => {}).finally(() => { this.close(new RemoteError('ERR_STREAM_CLOSED', 'the stream to the member closed')) })
   }
 
   private async read (): Promise<void> {
@@ -228,7 +228,7 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
-    for (const entry of this.links.values()) entry.promise.then(l => { l.close(new RemoteError('ERR_CLIENT_CLOSED', 'client closed')) }, () => {})
+    for (const entry of this.links.values()) void entry.promise.then(l => { l.close(new RemoteError('ERR_CLIENT_CLOSED', 'client closed')) }, () => {})
     this.links.clear()
     await this.node.stop()
   }
@@ -323,7 +323,7 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
       const created: LinkEntry = { promise: this.open(peer, signal, () => { if (this.links.get(peer) === created) this.links.delete(peer) }) }
       entry = created
       this.links.set(peer, created)
-      created.promise.catch(() => { if (this.links.get(peer) === created) this.links.delete(peer) })
+      void created.promise.catch(() => { if (this.links.get(peer) === created) this.links.delete(peer) })
     }
     return await entry.promise
   }
