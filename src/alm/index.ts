@@ -2,7 +2,7 @@
  * The libp2p adapter: the node factory, persistent identities, the binary wire codec and the
  * `Transport<WireMessage>` over libp2p streams. Written against `src/contracts` only.
  */
-export { createVpeerNode, isLoopback, parseMultiaddr, PROTOCOL_PREFIX } from './node-factory.js'
+export { createVpeerNode, isLoopback, parseMultiaddr, DHT_PROTOCOL, PROTOCOL_PREFIX } from './node-factory.js'
 export type { VpeerLibp2p, VpeerNodeOptions, VpeerNodeServices } from './node-factory.js'
 export { generateIdentity, identityOf, loadOrCreateIdentity, readIdentity, writeIdentity } from './identity.js'
 export type { Identity } from './identity.js'

@@ -8,6 +8,8 @@ import '../util/polyfills.js'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import type { KadDHT } from '@libp2p/kad-dht'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
@@ -25,6 +27,8 @@ export const PROTOCOL_PREFIX = 'vpeer'
 export type VpeerNodeServices = {
   identify: Identify
   ping: Ping
+  /** The group's private DHT (`/vpeer/kad/1.0.0`), when the node was created with `dht`. */
+  dht?: KadDHT
 }
 
 export type VpeerLibp2p = Libp2p<VpeerNodeServices>
@@ -39,7 +43,16 @@ export interface VpeerNodeOptions {
    * off the machine, whatever a peer advertises; 'any' dials what the configuration names.
    */
   readonly dial?: 'loopback' | 'any'
+  /**
+   * Run the private DHT (`/vpeer/kad/1.0.0`, never the public `/ipfs/kad/1.0.0`): members serve
+   * it and provide their group's key; a client that knows only a group key and one bootstrap
+   * address queries it ('client': it asks but serves no records).
+   */
+  readonly dht?: 'server' | 'client'
 }
+
+/** The DHT's protocol: a private one, so a vpeer node never joins or answers the public DHT. */
+export const DHT_PROTOCOL = `/${PROTOCOL_PREFIX}/kad/1.0.0`
 
 /** Whether `ma` is a loopback address (127.0.0.0/8 or ::1). */
 export function isLoopback (ma: Multiaddr): boolean {
@@ -78,7 +91,21 @@ export async function createVpeerNode (options: VpeerNodeOptions): Promise<Vpeer
     },
     services: {
       identify: identify({ protocolPrefix: PROTOCOL_PREFIX }),
-      ping: ping({ protocolPrefix: PROTOCOL_PREFIX })
+      ping: ping({ protocolPrefix: PROTOCOL_PREFIX }),
+      ...(options.dht === undefined
+        ? {}
+        : {
+            dht: kadDHT({
+              protocol: DHT_PROTOCOL,
+              // Explicit: left to itself kad-dht serves only once it sees a public address (LIBP2P-NOTES 3).
+              clientMode: options.dht === 'client',
+              // The default drops private and loopback addresses, so a LAN or loopback group would
+              // never fill its routing tables (LIBP2P-NOTES 4). Dialing stays under the gater above.
+              peerInfoMapper: passthroughMapper,
+              // The first query would otherwise wait ~1 s for the initial self-query (LIBP2P-NOTES 6).
+              initialQuerySelfInterval: 0
+            })
+          })
     }
   })
 }

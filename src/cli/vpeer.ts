@@ -19,6 +19,7 @@ import { loadOrCreateIdentity, readIdentity } from '../alm/identity.js'
 import { VirtualPeerClient } from '../net/client.js'
 import { dialAddresses, readClusterSpec } from '../net/cluster-spec.js'
 import { initCluster } from '../net/init.js'
+import { groupKey } from '../net/group-key.js'
 import { Member } from '../net/member.js'
 import { KvStateMachine } from '../sim/kv.js'
 import type { KvAnswer, KvCommand, KvQuery, KvResult } from '../sim/kv.js'
@@ -95,8 +96,9 @@ program.command('node')
   .option('--log-retention <slots>', 'slots kept below a snapshot to serve catch-up from the log (fewer: a lagging member gets a snapshot sooner)', int('--log-retention', 0, 1e9), 1000)
   .option('--replace-after-ms <ms>', 'a voter silent this long is replaced by a spare (while this node leads)', int('--replace-after-ms', 100, 86_400_000), 3000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+  .option('--dht', 'serve the group\'s private DHT and provide the group key there (clients then need only the key and one DHT address)')
   .option('--cpu-prof <dir>', 'profile this node\'s CPU (V8 sampling profiler) and write <dir>/<name>-<pid>.cpuprofile when it stops gracefully (SIGTERM/SIGINT)')
-  .action(async (o: { dir: string, cluster: string, listen?: string[], tickMs: number, snapshotEvery: number, logRetention: number, replaceAfterMs: number, logLevel: string, cpuProf?: string }) => {
+  .action(async (o: { dir: string, cluster: string, listen?: string[], tickMs: number, snapshotEvery: number, logRetention: number, replaceAfterMs: number, logLevel: string, cpuProf?: string, dht?: boolean }) => {
     const cluster = await readClusterSpec(o.cluster)
     const identity = await loadOrCreateIdentity(join(o.dir, 'identity.key'))
     if (!cluster.voters.includes(identity.id) && !cluster.spares.includes(identity.id)) {
@@ -113,7 +115,8 @@ program.command('node')
       runtime: { tickMs: o.tickMs, snapshotEverySlots: o.snapshotEvery, logRetentionSlots: o.logRetention },
       replacement: { replaceAfterTicks: Math.max(1, Math.round(o.replaceAfterMs / o.tickMs)) },
       log,
-      trace: o.logLevel === 'debug'
+      trace: o.logLevel === 'debug',
+      dht: o.dht === true
     })
     let stopping = false
     const stop = (signal: string): void => {
@@ -132,23 +135,41 @@ program.command('node')
     process.on('SIGINT', () => { stop('SIGINT') })
   })
 
+program.command('group-key')
+  .description('print the group key of a cluster file: the DHT key its members provide (with vpeer node --dht)')
+  .requiredOption('--cluster <file>', 'the cluster file')
+  .action(async (o: { cluster: string }) => {
+    process.stdout.write(JSON.stringify({ group: (await groupKey(await readClusterSpec(o.cluster))).toString() }) + '\n')
+  })
+
 program.command('client')
   .description('run one operation against the group and print its result as JSON: put KEY N | cas KEY EXPECTED|null N | get KEY | allow PEER [--admin] | revoke PEER | info | id')
-  .requiredOption('--cluster <file>', 'the cluster file (member addresses)')
+  .option('--cluster <file>', 'the cluster file (member addresses)')
+  .option('--group <key>', 'instead of --cluster: the group key (vpeer group-key), found through the DHT')
+  .option('--bootstrap <multiaddr...>', 'with --group: any peer of the group\'s DHT (with /p2p/)')
   .option('--identity <file>', 'client identity (default: a fresh one; must be on the allow-list)')
   .option('--admin', 'with allow: make the peer an administrator')
   .option('--timeout-ms <ms>', 'give up after', int('--timeout-ms', 1, 3_600_000), 30_000)
   .argument('<op>', 'put | cas | get | allow | revoke | info | id')
   .argument('[args...]')
-  .action(async (op: string, args: string[], o: { cluster: string, identity?: string, admin?: boolean, timeoutMs: number }) => {
-    const cluster = await readClusterSpec(o.cluster)
+  .action(async (op: string, args: string[], o: { cluster?: string, group?: string, bootstrap?: string[], identity?: string, admin?: boolean, timeoutMs: number }) => {
     const identity = o.identity !== undefined ? await readIdentity(o.identity) : undefined
     if (op === 'id') {
       process.stdout.write(JSON.stringify({ id: identity?.id ?? null }) + '\n')
       return
     }
-    const members = [...cluster.voters, ...cluster.spares].flatMap(id => dialAddresses(cluster, id))
-    const client = await VirtualPeerClient.create<KvCommand, KvResult, KvQuery, KvAnswer>({ members, ...(identity !== undefined ? { identity } : {}), deadlineMs: o.timeoutMs })
+    if ((o.cluster === undefined) === (o.group === undefined)) throw new CommanderArgumentError('give either --cluster or --group with --bootstrap')
+    let client: VirtualPeerClient<KvCommand, KvResult, KvQuery, KvAnswer>
+    if (o.group !== undefined) {
+      if (o.bootstrap === undefined) throw new CommanderArgumentError('--group needs --bootstrap')
+      client = await VirtualPeerClient.connect<KvCommand, KvResult, KvQuery, KvAnswer>({
+        group: o.group, bootstrap: o.bootstrap, ...(identity !== undefined ? { identity } : {}), deadlineMs: o.timeoutMs, signal: AbortSignal.timeout(o.timeoutMs)
+      })
+    } else {
+      const cluster = await readClusterSpec(o.cluster as string)
+      const members = [...cluster.voters, ...cluster.spares].flatMap(id => dialAddresses(cluster, id))
+      client = await VirtualPeerClient.create<KvCommand, KvResult, KvQuery, KvAnswer>({ members, ...(identity !== undefined ? { identity } : {}), deadlineMs: o.timeoutMs })
+    }
     const signal = AbortSignal.timeout(o.timeoutMs)
     const num = (s: string | undefined): number => {
       const n = Number(s)

@@ -32,6 +32,8 @@ import { errorFields, silentLogger } from '../alm/log.js'
 import { CLIENT_LIMITS, CLIENT_PROTOCOL, decodeResponse, encodeRequest } from './client-protocol.js'
 import type { ClientRequest, ClientResponse, GroupView } from './client-protocol.js'
 import { jsonPayloads } from './payload-codec.js'
+import { parseGroupKey } from './group-key.js'
+import type { CID } from 'multiformats/cid'
 import type { PayloadCodec } from './payload-codec.js'
 
 /** A member refused or failed the request for a reason retrying elsewhere cannot fix. */
@@ -138,6 +140,36 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     this.log = options.log ?? silentLogger
     for (const text of options.members) this.learn(text)
     if (this.order.length === 0) throw new InvalidArgumentError('a client needs at least one member address with /p2p/<peer id>')
+  }
+
+  /**
+   * A client that knows only the group's key and the address of any peer of the group's DHT:
+   * it joins the DHT as a client, finds the peers that provide the key (the current members),
+   * and goes on as `create` with their addresses. A stale provider (a removed or dead member)
+   * costs one redirect or one attempt; the client moves on to the next.
+   * @throws GroupUnreachableError if no provider is found before `signal` fires (default 30 s)
+   */
+  static async connect<C, R, Q = unknown, A = unknown> (options: Omit<VirtualPeerClientOptions<C, R, Q, A>, 'members'> & {
+    /** The group key (`groupKey(spec)`), or its string form. */
+    readonly group: CID | string
+    /** Multiaddrs (with /p2p/) of any peers of the group's DHT. */
+    readonly bootstrap: readonly string[]
+  } & AbortOptions): Promise<VirtualPeerClient<C, R, Q, A>> {
+    const key = typeof options.group === 'string' ? parseGroupKey(options.group) : options.group
+    if (options.bootstrap.length === 0) throw new InvalidArgumentError('connect needs at least one bootstrap address')
+    const identity = options.identity ?? await generateIdentity()
+    const loopback = options.bootstrap.every(m => /^\/ip4\/127\.|^\/ip6\/::1\//.test(m))
+    const node = await createVpeerNode({ privateKey: identity.privateKey, listen: [], dial: loopback ? 'loopback' : 'any', dht: 'client' })
+    try {
+      const signal = options.signal ?? AbortSignal.timeout(options.deadlineMs ?? 30_000)
+      const members = await findMembers(node, key, options.bootstrap, signal)
+      return new VirtualPeerClient(node, identity.id, { ...options, identity, members })
+    } catch (error) {
+      await node.stop()
+      if (error instanceof CodedError) throw error
+      // libp2p rejects with its own errors (a DOMException when a signal fires mid-dial).
+      throw new GroupUnreachableError(`no provider of group ${key.toString()} reached`, { cause: error })
+    }
   }
 
   static async create<C, R, Q = unknown, A = unknown> (options: VirtualPeerClientOptions<C, R, Q, A>): Promise<VirtualPeerClient<C, R, Q, A>> {
@@ -378,4 +410,45 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
 
 function viewOf (r: GroupView): GroupView {
   return { leader: r.leader, leaderAddrs: [...r.leaderAddrs], epoch: r.epoch, voters: [...r.voters], learners: [...r.learners], member: r.member, applied: r.applied }
+}
+
+/**
+ * The addresses (with /p2p/) of the peers that provide `key`, found through the DHT reached by
+ * the bootstrap peers. Retries until one is found: right after start-up the providers may not
+ * have announced themselves yet.
+ */
+async function findMembers (node: VpeerLibp2p, key: CID, bootstrap: readonly string[], signal: AbortSignal): Promise<string[]> {
+  let lastError: unknown
+  let dialed = 0
+  for (const b of bootstrap) {
+    try {
+      await node.dial(parseMultiaddr(b), { signal })
+      dialed++
+    } catch (error) {
+      lastError = error
+    }
+  }
+  if (dialed === 0) throw new GroupUnreachableError('no bootstrap peer could be reached', { cause: lastError })
+  for (;;) {
+    if (signal.aborted) throw new GroupUnreachableError(`no provider of group ${key.toString()} found`, { cause: lastError ?? signal.reason })
+    const found = new Set<string>()
+    try {
+      for await (const provider of node.contentRouting.findProviders(key, { signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]) })) {
+        const id = provider.id.toString()
+        let addrs = provider.multiaddrs
+        if (addrs.length === 0) addrs = (await node.peerStore.get(provider.id).catch(() => undefined))?.addresses.map(a => a.multiaddr) ?? []
+        for (const a of addrs) {
+          const text = a.toString()
+          found.add(text.includes('/p2p/') ? text : `${text}/p2p/${id}`)
+        }
+        if (found.size >= 16) break
+      }
+    } catch (error) {
+      lastError = error
+    }
+    if (found.size > 0) return [...found]
+    try {
+      await sleep(100, undefined, { signal })
+    } catch {}
+  }
 }

@@ -16,6 +16,7 @@ export type { ClientRequest, ClientResponse, GroupView } from './client-protocol
 export { ClusterSpecError, bootstrapConfiguration, dialAddresses, readClusterSpec, validateClusterSpec } from './cluster-spec.js'
 export type { ClusterSpec } from './cluster-spec.js'
 export { freePort, initCluster } from './init.js'
+export { InvalidGroupKeyError, genesisBytes, groupKey, parseGroupKey } from './group-key.js'
 export type { InitOptions, InitResult } from './init.js'
 export { jsonPayloads } from './payload-codec.js'
 export type { PayloadCodec } from './payload-codec.js'

@@ -28,6 +28,8 @@ import { ClientService } from './client-service.js'
 import type { ClusterSpec } from './cluster-spec.js'
 import { bootstrapConfiguration, dialAddresses } from './cluster-spec.js'
 import { jsonPayloads } from './payload-codec.js'
+import { groupKey } from './group-key.js'
+import type { CID } from 'multiformats/cid'
 import type { PayloadCodec } from './payload-codec.js'
 
 export interface MemberOptions<C, R, Q, A> {
@@ -47,6 +49,13 @@ export interface MemberOptions<C, R, Q, A> {
   readonly log?: NetLogger
   /** Send the runtime's and the core's trace lines to `log` at debug level (costly: off by default). */
   readonly trace?: boolean
+  /**
+   * Serve the group's private DHT and provide the group key (`groupKey`) there: at start, after
+   * every membership change this member is part of, and every `provideEveryMs` (default 60 s).
+   * A member that is in no configuration it knows (removed, or a spare) does not provide it.
+   */
+  readonly dht?: boolean
+  readonly provideEveryMs?: number
 }
 
 export class Member<C, R, Q, A> {
@@ -86,7 +95,7 @@ export class Member<C, R, Q, A> {
     const storage = await LevelStorage.open(join(options.dataDir, 'db'))
     let node: VpeerLibp2p | undefined
     try {
-      node = await createVpeerNode({ privateKey: identity.privateKey, listen })
+      node = await createVpeerNode({ privateKey: identity.privateKey, listen, ...(options.dht === true ? { dht: 'server' as const } : {}) })
       const clock = new SystemClock({ onError: error => { log.error(errorFields(error), 'timer callback threw') } })
       let member: Member<C, R, Q, A> | undefined
       const frameBytesMax = frameLimitFor(options.runtime?.paxos)
@@ -145,6 +154,7 @@ export class Member<C, R, Q, A> {
       await transport.start()
       await service.start()
       vp.start()
+      if (options.dht === true) await member.startProviding(options.provideEveryMs ?? 60_000)
       log.info({ id: identity.id, addresses: node.getMultiaddrs().map(a => a.toString()), role: cluster.voters.includes(identity.id) ? 'voter' : 'spare' }, 'member started')
       return member
     } catch (error) {
@@ -152,6 +162,39 @@ export class Member<C, R, Q, A> {
       await storage.close().catch(() => {})
       throw error
     }
+  }
+
+  /** The group key this member provides (set when the DHT is on). */
+  groupKey: CID | undefined
+  private provideTimer: ReturnType<typeof setInterval> | undefined
+  private providing: Promise<void> | undefined
+  private readonly provideAbort = new AbortController()
+
+  private async startProviding (everyMs: number): Promise<void> {
+    const key = await groupKey(this.cluster)
+    this.groupKey = key
+    const provide = (why: string): void => {
+      if (this.stopping !== undefined || this.providing !== undefined) return
+      const status = this.vp.status()
+      const inConfiguration = [...status.configuration.voters, ...status.configuration.learners].includes(this.id)
+      if (!inConfiguration) return
+      this.providing = (async () => {
+        try {
+          await this.node.contentRouting.provide(key, { signal: AbortSignal.any([this.provideAbort.signal, AbortSignal.timeout(Math.min(everyMs, 30_000))]) })
+          this.log.debug({ key: key.toString(), why }, 'group key provided')
+        } catch (error) {
+          this.log.debug({ key: key.toString(), why, ...errorFields(error) }, 'group key not provided (will retry)')
+        } finally {
+          this.providing = undefined
+        }
+      })()
+    }
+    // The routing table fills as the members connect: provide soon after start, then on every
+    // membership change this member takes part in, and periodically (records expire).
+    setTimeout(() => { provide('start') }, 500).unref()
+    this.vp.addEventListener('membership', () => { provide('membership') })
+    this.provideTimer = setInterval(() => { provide('periodic') }, everyMs)
+    this.provideTimer.unref()
   }
 
   /** Whether `peer` may speak the Paxos protocols here (see the module comment). */
@@ -188,6 +231,9 @@ export class Member<C, R, Q, A> {
    */
   async stop (): Promise<void> {
     this.stopping ??= (async () => {
+      if (this.provideTimer !== undefined) clearInterval(this.provideTimer)
+      this.provideAbort.abort()
+      await this.providing
       await this.vp.stop()
       await this.service.stop()
       await this.transport.stop()
