@@ -33,3 +33,17 @@ export function parseFlags<const O extends NonNullable<ParseArgsConfig['options'
   if ((values as { help?: unknown }).help === true) throw new HelpRequested(usage)
   return values
 }
+
+/**
+ * Runs a CLI's option parser. `--help` prints `usage` and a bad flag prints the error and
+ * `usage`; both give the exit code (0, 2) instead of options. Anything else is rethrown.
+ */
+export function parseCli<O> (parse: () => O, usage: string, out: (text: string) => void, err: (text: string) => void): { options: O } | { exit: number } {
+  try {
+    return { options: parse() }
+  } catch (error) {
+    if (error instanceof HelpRequested) { out(usage + '\n'); return { exit: 0 } }
+    if (error instanceof UsageError) { err(`${error.message}\n\n${usage}\n`); return { exit: 2 } }
+    throw error
+  }
+}

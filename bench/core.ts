@@ -15,7 +15,7 @@
  * replica has applied it, in order (checked command by command).
  */
 import { totalmem } from 'node:os'
-import { HelpRequested, UsageError } from './cli-errors.js'
+import { HelpRequested, UsageError, parseCli } from './cli-errors.js'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { CommittedSlot } from '../src/paxos/node.js'
@@ -452,14 +452,9 @@ export function markdownTable (r: BenchResult): string {
 
 /** The CLI: returns the exit code (0 done, 2 bad flags); a failure of the bench itself throws. */
 export function cli (argv: readonly string[], out: (text: string) => void, err: (text: string) => void): number {
-  let o: Options
-  try {
-    o = parseOptions(argv)
-  } catch (error) {
-    if (error instanceof HelpRequested) { out(USAGE + '\n'); return 0 }
-    if (error instanceof UsageError) { err(`${error.message}\n\n${USAGE}\n`); return 2 }
-    throw error
-  }
+  const parsed = parseCli(() => parseOptions(argv), USAGE, out, err)
+  if ('exit' in parsed) return parsed.exit
+  const o = parsed.options
   const result = run(o, line => { err(line + '\n') })
   out(formatResult(result, o.format) + '\n')
   return 0

@@ -38,7 +38,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { resolve } from 'node:path'
 import { ProcessCluster } from '../simulations/process-cluster.js'
 import type { LoadResult, ProbeRecord } from './net-client.js'
-import { HelpRequested, UsageError, parseFlags } from './cli-errors.js'
+import { UsageError, parseCli, parseFlags } from './cli-errors.js'
 import { machineInfo } from './machine.js'
 import type { MachineInfo } from './machine.js'
 
@@ -545,14 +545,9 @@ export function formatResult (r: NetBenchResult, format: Options['format']): str
 
 /** The CLI: returns the exit code (0 done, 2 bad flags); a failure of the bench itself throws. */
 export async function cli (argv: readonly string[], out: (text: string) => void, err: (text: string) => void): Promise<number> {
-  let o: Options
-  try {
-    o = parseOptions(argv)
-  } catch (error) {
-    if (error instanceof HelpRequested) { out(USAGE + '\n'); return 0 }
-    if (error instanceof UsageError) { err(`${error.message}\n\n${USAGE}\n`); return 2 }
-    throw error
-  }
+  const parsed = parseCli(() => parseOptions(argv), USAGE, out, err)
+  if ('exit' in parsed) return parsed.exit
+  const o = parsed.options
   const result = await run(o, line => { err(line + '\n') })
   out(formatResult(result, o.format) + '\n')
   return 0

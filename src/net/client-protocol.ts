@@ -205,12 +205,17 @@ function nonceOf (reader: Reader): string {
   return nonce
 }
 
-/** @throws ClientProtocolError */
-export function decodeRequest (bytes: Uint8Array): ClientRequest {
+/** A reader past the common head of every frame: size check, version, kind, request id. */
+function openFrame (bytes: Uint8Array): { r: Reader, kind: number, id: number } {
   const r = new Reader(bytes)
   if (bytes.byteLength > CLIENT_LIMITS.frameBytesMax) r.fail(`frame of ${bytes.byteLength} bytes exceeds the limit`)
   const kind = r.header()
-  const id = r.varint('request id')
+  return { r, kind, id: r.varint('request id') }
+}
+
+/** @throws ClientProtocolError */
+export function decodeRequest (bytes: Uint8Array): ClientRequest {
+  const { r, kind, id } = openFrame(bytes)
   let out: ClientRequest
   switch (kind) {
     case REQ.submit: {
@@ -236,10 +241,7 @@ export function decodeRequest (bytes: Uint8Array): ClientRequest {
 
 /** @throws ClientProtocolError */
 export function decodeResponse (bytes: Uint8Array): ClientResponse {
-  const r = new Reader(bytes)
-  if (bytes.byteLength > CLIENT_LIMITS.frameBytesMax) r.fail(`frame of ${bytes.byteLength} bytes exceeds the limit`)
-  const kind = r.header()
-  const id = r.varint('request id')
+  const { r, kind, id } = openFrame(bytes)
   let out: ClientResponse
   switch (kind) {
     case RES.ok: out = { kind: 'ok', id, result: r.data('result', CLIENT_LIMITS.payloadBytesMax) }; break

@@ -25,7 +25,7 @@ import { jsonCodec } from '../vpeer/index.js'
 import { FrameStream } from '../alm/frame-stream.js'
 import type { Identity } from '../alm/identity.js'
 import { generateIdentity } from '../alm/identity.js'
-import { createVpeerNode, parseMultiaddr } from '../alm/node-factory.js'
+import { createVpeerNode, isLoopback, parseMultiaddr } from '../alm/node-factory.js'
 import type { VpeerLibp2p } from '../alm/node-factory.js'
 import type { NetLogger } from '../alm/log.js'
 import { errorFields, silentLogger } from '../alm/log.js'
@@ -158,8 +158,7 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     const key = typeof options.group === 'string' ? parseGroupKey(options.group) : options.group
     if (options.bootstrap.length === 0) throw new InvalidArgumentError('connect needs at least one bootstrap address')
     const identity = options.identity ?? await generateIdentity()
-    const loopback = options.bootstrap.every(m => /^\/ip4\/127\.|^\/ip6\/::1\//.test(m))
-    const node = await createVpeerNode({ privateKey: identity.privateKey, listen: [], dial: loopback ? 'loopback' : 'any', dht: 'client' })
+    const node = await createVpeerNode({ privateKey: identity.privateKey, listen: [], dial: dialPolicyFor(options.bootstrap), dht: 'client' })
     try {
       const signal = options.signal ?? AbortSignal.timeout(options.deadlineMs ?? 30_000)
       const members = await findMembers(node, key, options.bootstrap, signal)
@@ -178,8 +177,7 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
       if (ma.getComponents().find(c => c.name === 'p2p') === undefined) throw new InvalidArgumentError(`member address ${m} has no /p2p/<peer id>`)
     }
     const identity = options.identity ?? await generateIdentity()
-    const loopback = options.members.every(m => /^\/ip4\/127\.|^\/ip6\/::1\//.test(m))
-    const node = await createVpeerNode({ privateKey: identity.privateKey, listen: [], dial: loopback ? 'loopback' : 'any' })
+    const node = await createVpeerNode({ privateKey: identity.privateKey, listen: [], dial: dialPolicyFor(options.members) })
     return new VirtualPeerClient(node, identity.id, options)
   }
 
@@ -406,6 +404,11 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     for (const a of view.leaderAddrs) this.learn(a)
     if (view.leader !== undefined && this.members.has(view.leader)) this.leader = view.leader
   }
+}
+
+/** A client given only loopback addresses dials nothing else, whatever a member advertises. */
+function dialPolicyFor (addresses: readonly string[]): 'loopback' | 'any' {
+  return addresses.every(a => isLoopback(parseMultiaddr(a))) ? 'loopback' : 'any'
 }
 
 function viewOf (r: GroupView): GroupView {

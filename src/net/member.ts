@@ -202,11 +202,10 @@ export class Member<C, R, Q, A> {
     return this.allowed.has(peer)
   }
 
-  /** Where `peer` listens, with /p2p/: what the peer store learned, else the cluster file. */
+  /** Where `peer` listens, with /p2p/: this node's own addresses, else the cluster file's. */
   addressesOf (peer: NodeId): string[] {
     if (peer === this.id) return this.node.getMultiaddrs().map(a => a.toString())
-    const fromFile = dialAddresses(this.cluster, peer)
-    return fromFile
+    return dialAddresses(this.cluster, peer)
   }
 
   /** Listen addresses with /p2p/ (port 0 resolved). */
