@@ -24,3 +24,5 @@ export { SnapshotManager, encodeRuntimeBlob, decodeRuntimeBlob, DEFAULT_SNAPSHOT
 export type { LocalSnapshot, RuntimeSnapshotBlob, SessionEntries, SnapshotHost, SnapshotInstall, SnapshotManagerOptions } from './snapshots.js'
 export { SnapshotTransfer, isSnapshotMessage } from './snapshot-transfer.js'
 export type { SnapshotMessage, WireMessage, SnapshotTransferOptions, TransferStats } from './snapshot-transfer.js'
+export { rankSpares } from './spare-choice.js'
+export type { SpareCandidate, SpareChoice } from './spare-choice.js'
