@@ -7,15 +7,19 @@
  * - submit: session nonce (string), seq (varint), command bytes;
  * - read: query bytes;
  * - info: nothing;
- * - access: session nonce, seq, op byte (1 allow, 2 revoke), peer id (string), admin flag byte.
+ * - access: session nonce, seq, op byte (1 allow, 2 revoke), peer id (string), admin flag byte;
+ * - deliver: as submit, but any member takes it (a follower proposes through its leader) and
+ *   answers once the command is applied there: `send` gives it to every voter at once;
+ * - notify: message id (bytes), payload bytes: a multicast notification, not ordered.
  *
  * A response: version, kind, request id, then
  * - ok: result bytes (the application's encoding; JSON by default);
  * - error: code (string), message (string);
  * - redirect / info: leader id (string, empty = none known), the leader's addresses (count,
  *   strings), configuration epoch, voters (count, strings), learners (count, strings), the
- *   answering member's id and its applied index. A
- *   follower answers a submit or a read with a redirect, never with silence.
+ *   answering member's id and its applied index, then the addresses (with /p2p/) it knows of
+ *   the configuration's members (count, strings). A follower answers a submit or a read with a
+ *   redirect, never with silence.
  *
  * Decoding is strict (`ByteReader`): canonical varints, bounded lengths and counts, valid UTF-8,
  * no trailing bytes; anything else is a `ClientProtocolError`, and the member closes the stream.
@@ -39,6 +43,8 @@ export const CLIENT_LIMITS = Object.freeze({
   messageBytesMax: 4096,
   /** Members in one list, addresses of the leader. */
   listMax: 1024,
+  /** Bytes of a multicast message id. */
+  messageIdBytesMax: 64,
   /** Bytes of one frame. */
   frameBytesMax: (1 << 20) + 64 * 1024
 })
@@ -60,6 +66,8 @@ export type ClientRequest =
   | { readonly kind: 'read', readonly id: number, readonly query: Uint8Array }
   | { readonly kind: 'info', readonly id: number }
   | { readonly kind: 'access', readonly id: number, readonly nonce: string, readonly seq: number, readonly op: 'allow' | 'revoke', readonly peer: string, readonly admin: boolean }
+  | { readonly kind: 'deliver', readonly id: number, readonly nonce: string, readonly seq: number, readonly command: Uint8Array }
+  | { readonly kind: 'notify', readonly id: number, readonly messageId: Uint8Array, readonly payload: Uint8Array }
 
 export interface GroupView {
   /** The leader this member knows, or undefined. */
@@ -72,6 +80,8 @@ export interface GroupView {
   /** The answering member's id and how far it has applied the log (catch-up is visible from outside). */
   readonly member: string
   readonly applied: number
+  /** Addresses (with /p2p/) the answering member knows of the configuration's members. */
+  readonly memberAddrs: readonly string[]
 }
 
 export type ClientResponse =
@@ -79,7 +89,7 @@ export type ClientResponse =
   | { readonly kind: 'error', readonly id: number, readonly code: string, readonly message: string }
   | ({ readonly kind: 'redirect' | 'info', readonly id: number } & GroupView)
 
-const REQ = { submit: 1, read: 2, info: 3, access: 4 } as const
+const REQ = { submit: 1, read: 2, info: 3, access: 4, deliver: 10, notify: 11 } as const
 const RES = { ok: 1, error: 2, redirect: 3, info: 4 } as const
 
 const utf8 = new TextEncoder()
@@ -132,7 +142,14 @@ class Parts {
 export function encodeRequest (r: ClientRequest): Uint8Array {
   const w = new Parts().byte(VERSION).byte(REQ[r.kind]).varint(r.id)
   switch (r.kind) {
-    case 'submit': w.string(r.nonce, CLIENT_LIMITS.stringBytesMax).varint(r.seq).bytes(r.command, CLIENT_LIMITS.payloadBytesMax); break
+    case 'submit':
+    case 'deliver':
+      w.string(r.nonce, CLIENT_LIMITS.stringBytesMax).varint(r.seq).bytes(r.command, CLIENT_LIMITS.payloadBytesMax)
+      break
+    case 'notify':
+      if (r.messageId.byteLength === 0) throw new ClientProtocolError('an empty message id', 0)
+      w.bytes(r.messageId, CLIENT_LIMITS.messageIdBytesMax).bytes(r.payload, CLIENT_LIMITS.payloadBytesMax)
+      break
     case 'read': w.bytes(r.query, CLIENT_LIMITS.payloadBytesMax); break
     case 'info': break
     case 'access': w.string(r.nonce, CLIENT_LIMITS.stringBytesMax).varint(r.seq).byte(r.op === 'allow' ? 1 : 2).string(r.peer, CLIENT_LIMITS.stringBytesMax).byte(r.admin ? 1 : 0); break
@@ -148,7 +165,7 @@ export function encodeResponse (r: ClientResponse): Uint8Array {
     case 'redirect':
     case 'info':
       w.string(r.leader ?? '', CLIENT_LIMITS.stringBytesMax).list(r.leaderAddrs).varint(r.epoch).list(r.voters).list(r.learners)
-        .string(r.member, CLIENT_LIMITS.stringBytesMax).varint(r.applied)
+        .string(r.member, CLIENT_LIMITS.stringBytesMax).varint(r.applied).list(r.memberAddrs)
       break
   }
   return w.finish()
@@ -218,9 +235,16 @@ export function decodeRequest (bytes: Uint8Array): ClientRequest {
   const { r, kind, id } = openFrame(bytes)
   let out: ClientRequest
   switch (kind) {
-    case REQ.submit: {
+    case REQ.submit:
+    case REQ.deliver: {
       const nonce = nonceOf(r)
-      out = { kind: 'submit', id, nonce, seq: r.varint('seq'), command: r.data('command', CLIENT_LIMITS.payloadBytesMax) }
+      out = { kind: kind === REQ.submit ? 'submit' : 'deliver', id, nonce, seq: r.varint('seq'), command: r.data('command', CLIENT_LIMITS.payloadBytesMax) }
+      break
+    }
+    case REQ.notify: {
+      const messageId = r.data('message id', CLIENT_LIMITS.messageIdBytesMax)
+      if (messageId.byteLength === 0) r.fail('empty message id')
+      out = { kind: 'notify', id, messageId, payload: r.data('payload', CLIENT_LIMITS.payloadBytesMax) }
       break
     }
     case REQ.read: out = { kind: 'read', id, query: r.data('query', CLIENT_LIMITS.payloadBytesMax) }; break
@@ -255,7 +279,8 @@ export function decodeResponse (bytes: Uint8Array): ClientResponse {
       const learners = r.list('learners')
       const member = r.string('member', CLIENT_LIMITS.stringBytesMax)
       const applied = r.varint('applied')
-      out = { kind: kind === RES.redirect ? 'redirect' : 'info', id, leader: leader === '' ? undefined : leader, leaderAddrs, epoch, voters, learners, member, applied }
+      const memberAddrs = r.list('member addresses')
+      out = { kind: kind === RES.redirect ? 'redirect' : 'info', id, leader: leader === '' ? undefined : leader, leaderAddrs, epoch, voters, learners, member, applied, memberAddrs }
       break
     }
     default: return r.fail(`unknown response kind ${kind}`)

@@ -5,6 +5,11 @@
  *   state: a revoke refuses the client here as soon as it has applied here);
  * - a submit, read or access change at a member that is not the leader gets a redirect with the
  *   leader and the configuration this member knows, never silence;
+ * - a deliver (`send`) is taken by any member: a follower proposes it through its leader, and
+ *   every member answers once the command is applied there — the client gives the same session
+ *   to every voter, and the log applies it once;
+ * - a notify (`multicast`) goes to `onNotify` once per (client, message id) within a window of
+ *   the last `notifyDedupMax` ids, and is acknowledged even when it was a duplicate;
  * - at the leader it runs through the `VirtualPeer` under the session `<peerId>/<nonce>`: the
  *   client part is the PeerId Noise authenticated, so nobody can submit in another's session.
  * A malformed frame closes that client's stream with a logged reason; every other client goes on.
@@ -40,6 +45,10 @@ export interface ClientServiceOptions<Q, A> {
   readonly addressesOf: (peer: NodeId) => readonly string[]
   /** Requests one client may have in flight on its stream (default 4096). */
   readonly inflightMax?: number
+  /** Multicast notifications, once per (client, message id); absent: they are acknowledged and dropped. */
+  readonly onNotify?: (notification: Notification) => void
+  /** How many recent (client, message id) pairs are remembered to drop duplicates (default 65 536). */
+  readonly notifyDedupMax?: number
   readonly log?: NetLogger
 }
 
@@ -48,13 +57,27 @@ export interface ClientServiceStats {
   readonly redirects: number
   readonly refused: number
   readonly badFrames: number
+  /** Multicast notifications handed to `onNotify`, and duplicates dropped. */
+  readonly notified: number
+  readonly duplicateNotifications: number
+}
+
+/** A multicast notification as a member receives it. */
+export interface Notification {
+  /** The sender's PeerId (authenticated by the connection). */
+  readonly from: string
+  /** The sender's message id, base64url. */
+  readonly id: string
+  readonly payload: Uint8Array
 }
 
 export class ClientService<Q, A> {
   private readonly opts: ClientServiceOptions<Q, A>
   private readonly log: NetLogger
   private readonly streams = new Set<FrameStream>()
-  private readonly counters = { requests: 0, redirects: 0, refused: 0, badFrames: 0 }
+  private readonly counters = { requests: 0, redirects: 0, refused: 0, badFrames: 0, notified: 0, duplicateNotifications: 0 }
+  /** Recent (client, message id) keys in arrival order: a Map keeps insertion order, so the oldest goes first. */
+  private readonly seenNotifications = new Map<string, true>()
   private started = false
 
   constructor (options: ClientServiceOptions<Q, A>) {
@@ -91,7 +114,8 @@ export class ClientService<Q, A> {
       voters: [...status.configuration.voters],
       learners: [...status.configuration.learners],
       member: this.opts.peer.id,
-      applied: this.opts.peer.applied
+      applied: this.opts.peer.applied,
+      memberAddrs: [...status.configuration.voters, ...status.configuration.learners].flatMap(id => [...this.opts.addressesOf(id)])
     }
   }
 
@@ -138,6 +162,13 @@ export class ClientService<Q, A> {
       return { kind: 'error', id: request.id, code: 'ERR_ACCESS_REFUSED', message: `client ${client} is not on this group's allow-list` }
     }
     if (request.kind === 'info') return { kind: 'info', id: request.id, ...this.view() }
+    if (request.kind === 'notify') return this.notify(client, request)
+    if (request.kind === 'deliver') {
+      // Any member: the core forwards a follower's proposal to its leader; this member answers
+      // when the command is applied here (the session makes every copy but one a no-op).
+      const result = await peer.submitEncoded({ client: `${client}/${request.nonce}`, seq: request.seq, data: request.command }, { signal })
+      return { kind: 'ok', id: request.id, result: this.opts.payloads.encodeResult(result) }
+    }
     if (peer.status().role !== 'leader') {
       this.counters.redirects++
       return { kind: 'redirect', id: request.id, ...this.view() }
@@ -160,6 +191,26 @@ export class ClientService<Q, A> {
         return { kind: 'ok', id: request.id, result: this.opts.payloads.encodeResult(result) }
       }
     }
+  }
+
+  private notify (client: string, request: Extract<ClientRequest, { kind: 'notify' }>): ClientResponse {
+    const id = Buffer.from(request.messageId).toString('base64url')
+    const key = `${client}/${id}`
+    if (this.seenNotifications.has(key)) {
+      this.counters.duplicateNotifications++
+    } else {
+      this.seenNotifications.set(key, true)
+      const max = this.opts.notifyDedupMax ?? 65_536
+      while (this.seenNotifications.size > max) this.seenNotifications.delete(this.seenNotifications.keys().next().value as string)
+      this.counters.notified++
+      try {
+        this.opts.onNotify?.({ from: client, id, payload: request.payload })
+      } catch (error) {
+        // The application's handler failed: the notification was delivered; the sender need not retry.
+        this.log.error({ client, ...errorFields(error) }, 'multicast handler threw')
+      }
+    }
+    return { kind: 'ok', id: request.id, result: new Uint8Array(0) }
   }
 }
 

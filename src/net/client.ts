@@ -11,6 +11,14 @@
  * - Every submit carries the session `(<this client's PeerId>/<nonce>, seq)`, the same on every
  *   retry at every member: the group applies it exactly once however often it is retried and
  *   whichever leader gets it.
+ * - `send` gives the command to every voter it knows at once (the multicast of the original
+ *   virtual-peer design): each member proposes it, the session makes the log apply it once, and
+ *   the first member to answer settles it — a dead or partitioned leader costs no timeout.
+ * - `multicast` notifies every current member (voters and learners), not through the log:
+ *   at-least-once per member, deduplicated by message id at the receiver.
+ * - A client made by `connect` (group key + DHT bootstrap) re-resolves the group through the DHT
+ *   whenever a whole round of the members it knows failed: it follows a virtual peer whose
+ *   members are all replaced, as long as the DHT can reach the new ones.
  * - Reads are linearizable (read-index at the leader).
  * - Everything takes an `AbortSignal`. An aborted submit may still be applied.
  */
@@ -65,7 +73,21 @@ export interface VirtualPeerClientOptions<C, R, Q, A> {
   readonly retryDelayMs?: number
   /** A request that has found no leader for this long fails with GroupUnreachableError (default 30 s). */
   readonly deadlineMs?: number
+  /** How long `multicast` keeps retrying a member that does not acknowledge (default 5 s). */
+  readonly multicastDeadlineMs?: number
+  /**
+   * A libp2p node to speak through instead of a private one (e.g. a member's own node, to reach
+   * another group): the client opens streams on it and never stops it.
+   */
+  readonly node?: VpeerLibp2p
   readonly log?: NetLogger
+}
+
+/** What `multicast` achieved: the current members that acknowledged, and those that did not in time. */
+export interface MulticastReport {
+  readonly id: string
+  readonly acknowledged: readonly string[]
+  readonly missing: readonly string[]
 }
 
 /** Codes after which another attempt (here or at another member) can succeed. */
@@ -112,6 +134,16 @@ class Link {
 export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
   readonly id: string
   private readonly node: VpeerLibp2p
+  private readonly ownsNode: boolean
+  private readonly multicastDeadlineMs: number
+  /** Finds the group's current providers again (clients made by `connect`). */
+  private resolver: ((signal: AbortSignal) => Promise<string[]>) | undefined
+  private resolving: Promise<void> | undefined
+  private lastResolveMs = 0
+  /** Consecutive failed attempts per member: members that keep failing are tried last. */
+  private readonly failures = new Map<string, number>()
+  /** The newest configuration a member showed this client. */
+  private config: { epoch: number, voters: readonly string[], learners: readonly string[] } | undefined
   private readonly codec: CommandCodec<C>
   private readonly payloads: PayloadCodec<Q, A, R>
   private readonly attemptTimeoutMs: number
@@ -131,6 +163,8 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
 
   private constructor (node: VpeerLibp2p, id: string, options: VirtualPeerClientOptions<C, R, Q, A>) {
     this.node = node
+    this.ownsNode = options.node === undefined
+    this.multicastDeadlineMs = options.multicastDeadlineMs ?? 5000
     this.id = id
     this.codec = options.codec ?? jsonCodec<C>()
     this.payloads = options.payloads ?? jsonPayloads<Q, A, R>()
@@ -157,14 +191,17 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
   } & AbortOptions): Promise<VirtualPeerClient<C, R, Q, A>> {
     const key = typeof options.group === 'string' ? parseGroupKey(options.group) : options.group
     if (options.bootstrap.length === 0) throw new InvalidArgumentError('connect needs at least one bootstrap address')
-    const identity = options.identity ?? await generateIdentity()
-    const node = await createVpeerNode({ privateKey: identity.privateKey, listen: [], dial: dialPolicyFor(options.bootstrap), dht: 'client' })
+    const { node, id } = options.node !== undefined
+      ? { node: options.node, id: options.node.peerId.toString() }
+      : await privateNode(options.identity, options.bootstrap, 'client')
     try {
       const signal = options.signal ?? AbortSignal.timeout(options.deadlineMs ?? 30_000)
       const members = await findMembers(node, key, options.bootstrap, signal)
-      return new VirtualPeerClient(node, identity.id, { ...options, identity, members })
+      const client = new VirtualPeerClient<C, R, Q, A>(node, id, { ...options, members })
+      client.resolver = async s => await findMembers(node, key, options.bootstrap, s)
+      return client
     } catch (error) {
-      await node.stop()
+      if (options.node === undefined) await node.stop()
       if (error instanceof CodedError) throw error
       // libp2p rejects with its own errors (a DOMException when a signal fires mid-dial).
       throw new GroupUnreachableError(`no provider of group ${key.toString()} reached`, { cause: error })
@@ -176,9 +213,10 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
       const ma = parseMultiaddr(m)
       if (ma.getComponents().find(c => c.name === 'p2p') === undefined) throw new InvalidArgumentError(`member address ${m} has no /p2p/<peer id>`)
     }
-    const identity = options.identity ?? await generateIdentity()
-    const node = await createVpeerNode({ privateKey: identity.privateKey, listen: [], dial: dialPolicyFor(options.members) })
-    return new VirtualPeerClient(node, identity.id, options)
+    const { node, id } = options.node !== undefined
+      ? { node: options.node, id: options.node.peerId.toString() }
+      : await privateNode(options.identity, options.members, undefined)
+    return new VirtualPeerClient(node, id, options)
   }
 
   /** Orders `command` through the group; resolves with the state machine's result. Exactly once. */
@@ -187,6 +225,75 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     const seq = ++this.seq
     const response = await this.call(id => ({ kind: 'submit', id, nonce: this.nonce, seq, command: data }), options)
     return this.payloads.decodeResult(response)
+  }
+
+  /**
+   * Orders `command` through the group like `submit`, but gives it to every voter this client
+   * knows at once, under one session: each member proposes it (a follower through its leader),
+   * the log applies it once, and the first member to answer after applying it settles the call
+   * with the state machine's result. Keeps going across membership changes: when every voter it
+   * knows fails, it asks for the configuration again (and, for a client made by `connect`,
+   * re-resolves the group in the DHT), with the same session.
+   */
+  async send (command: C, options: AbortOptions = {}): Promise<R> {
+    if (this.closed) throw new RemoteError('ERR_CLIENT_CLOSED', 'the client is closed')
+    const data = this.codec.encode(command)
+    const seq = ++this.seq
+    const started = Date.now()
+    let lastError: unknown
+    for (let round = 0; ; round++) {
+      throwIfAborted(options.signal)
+      if (Date.now() - started > this.deadlineMs) throw new GroupUnreachableError(`no member applied the command within ${this.deadlineMs} ms`, { cause: lastError })
+      if (round > 0) {
+        await this.pause(options.signal)
+        await this.refreshView(options.signal)
+      }
+      const targets = this.currentMembers('voters')
+      const outcome = await this.race(targets, id => ({ kind: 'deliver', id, nonce: this.nonce, seq, command: data }), options)
+      if (outcome.kind === 'ok') return this.payloads.decodeResult(outcome.result)
+      lastError = outcome.error
+      if (outcome.error instanceof RemoteError && !RETRYABLE.has(outcome.error.code)) throw outcome.error
+    }
+  }
+
+  /**
+   * Notifies every current member (voters and learners) of `payload`, outside the log: at least
+   * once per member (retried until it acknowledges, up to `multicastDeadlineMs`), deduplicated
+   * by message id at the receiver. Resolves with who acknowledged and who did not.
+   * @throws GroupUnreachableError if no member acknowledged
+   */
+  async multicast (payload: Uint8Array, options: AbortOptions = {}): Promise<MulticastReport> {
+    if (this.closed) throw new RemoteError('ERR_CLIENT_CLOSED', 'the client is closed')
+    const messageId = randomBytes(16)
+    const id = Buffer.from(messageId).toString('base64url')
+    const deadline = Date.now() + this.multicastDeadlineMs
+    if (this.config === undefined) await this.refreshView(options.signal)
+    const acknowledged = new Set<string>()
+    let lastError: unknown
+    for (;;) {
+      throwIfAborted(options.signal)
+      // The configuration may change while we retry: every member of the newest one is owed it.
+      const pending = this.currentMembers('all').filter(p => !acknowledged.has(p))
+      if (pending.length === 0) break
+      await Promise.all(pending.map(async peer => {
+        try {
+          const r = await this.attempt(peer, rid => ({ kind: 'notify', id: rid, messageId, payload }), options)
+          if (r.kind === 'ok') { acknowledged.add(peer); this.failures.delete(peer); return }
+          if (r.kind === 'error') lastError = new RemoteError(r.code, r.message)
+        } catch (error) {
+          if (error instanceof AbortError) throw error
+          lastError = error
+          this.failures.set(peer, (this.failures.get(peer) ?? 0) + 1)
+        }
+      }))
+      if (Date.now() > deadline) break
+      if (lastError instanceof RemoteError && !RETRYABLE.has(lastError.code) && lastError.code !== 'ERR_ATTEMPT_TIMEOUT' && lastError.code !== 'ERR_STREAM_CLOSED') throw lastError
+      await this.pause(options.signal)
+      await this.refreshView(options.signal)
+    }
+    if (acknowledged.size === 0) throw new GroupUnreachableError('no member acknowledged the notification', { cause: lastError })
+    const members = this.currentMembers('all')
+    return { id, acknowledged: [...acknowledged], missing: members.filter(p => !acknowledged.has(p)) }
   }
 
   /** A linearizable read at the leader. */
@@ -260,7 +367,7 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     this.closed = true
     for (const entry of this.links.values()) void entry.promise.then(l => { l.close(new RemoteError('ERR_CLIENT_CLOSED', 'client closed')) }, () => {})
     this.links.clear()
-    await this.node.stop()
+    if (this.ownsNode) await this.node.stop()
   }
 
   // ---------------------------------------------------------------------------------------
@@ -287,11 +394,17 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
         if (error instanceof AbortError) throw error
         lastError = error
         this.log.debug({ peer, ...errorFields(error) }, 'attempt failed; trying the next member')
+        this.failures.set(peer, (this.failures.get(peer) ?? 0) + 1)
         if (this.leader === peer) this.leader = undefined
-        // Straight on to the next member; a pause only once every member was tried.
-        if (++hops % this.order.length === 0) await this.pause(options.signal)
+        // Straight on to the next member; once every member was tried, a pause and (for a client
+        // that found the group in the DHT) a fresh look at who provides it now.
+        if (++hops % this.order.length === 0) {
+          await this.pause(options.signal)
+          await this.reresolve(options.signal)
+        }
         continue
       }
+      this.failures.delete(peer)
       switch (response.kind) {
         case 'ok': return response.result
         case 'error':
@@ -374,10 +487,122 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     throw lastError
   }
 
+  /** The next member to try, round robin, skipping members that failed twice in a row while others have not. */
   private next (): string {
-    const peer = this.order[this.cursor % this.order.length] as string
+    const n = this.order.length
+    for (let i = 0; i < n; i++) {
+      const peer = this.order[(this.cursor + i) % n] as string
+      if ((this.failures.get(peer) ?? 0) < 2) {
+        this.cursor += i + 1
+        return peer
+      }
+    }
+    const peer = this.order[this.cursor % n] as string
     this.cursor++
     return peer
+  }
+
+  /**
+   * The members of the newest configuration seen whose addresses this client knows (`voters`, or
+   * voters and learners); before any configuration was seen, or when none of them has a known
+   * address, every member address it was given.
+   */
+  private currentMembers (which: 'voters' | 'all'): string[] {
+    const c = this.config
+    if (c !== undefined) {
+      const ids = (which === 'voters' ? c.voters : [...c.voters, ...c.learners]).filter(id => this.members.has(id))
+      if (ids.length > 0) return ids
+    }
+    return [...this.order]
+  }
+
+  /**
+   * Asks the members, least-failed first, for their view until one answers; when none does,
+   * re-resolves the group (clients made by `connect`). Never throws but for an abort.
+   */
+  private async refreshView (signal: AbortSignal | undefined): Promise<void> {
+    const ordered = [...this.order].sort((a, b) => (this.failures.get(a) ?? 0) - (this.failures.get(b) ?? 0))
+    for (const peer of ordered) {
+      throwIfAborted(signal)
+      try {
+        const r = await this.attempt(peer, id => ({ kind: 'info', id }), { signal })
+        if (r.kind === 'info' || r.kind === 'redirect') {
+          this.failures.delete(peer)
+          this.noteView(r)
+          return
+        }
+      } catch (error) {
+        if (error instanceof AbortError) throw error
+        this.failures.set(peer, (this.failures.get(peer) ?? 0) + 1)
+      }
+    }
+    await this.reresolve(signal)
+  }
+
+  /**
+   * Looks the group up in the DHT again and puts the providers found first: what lets a client
+   * follow a virtual peer whose members were all replaced. At most once a second, one at a time.
+   */
+  private async reresolve (signal: AbortSignal | undefined): Promise<void> {
+    const resolver = this.resolver
+    if (resolver === undefined || this.closed) return
+    if (this.resolving === undefined && Date.now() - this.lastResolveMs >= 1000) {
+      this.resolving = (async () => {
+        try {
+          const timeout = AbortSignal.timeout(Math.min(5000, this.deadlineMs))
+          const found = await resolver(signal === undefined ? timeout : AbortSignal.any([signal, timeout]))
+          const ids = new Set<string>()
+          for (const a of found) { const id = this.learn(a); if (id !== undefined) ids.add(id) }
+          for (const id of ids) this.failures.delete(id)
+          this.order = [...ids, ...this.order.filter(id => !ids.has(id))]
+          this.cursor = 0
+          this.log.debug({ providers: [...ids] }, 'group re-resolved through the DHT')
+        } catch (error) {
+          this.log.debug({ ...errorFields(error) }, 'group re-resolution found nobody')
+        } finally {
+          this.lastResolveMs = Date.now()
+          this.resolving = undefined
+        }
+      })()
+    }
+    await this.resolving
+  }
+
+  /**
+   * Sends one request to every target at once; resolves with the first `ok`, or once all have
+   * failed with the last failure. The losers' answers are ignored (their pending entries end
+   * with their answer or their attempt timeout).
+   */
+  private async race (targets: readonly string[], build: (id: number) => ClientRequest, options: AbortOptions): Promise<{ kind: 'ok', result: Uint8Array } | { kind: 'failed', error: unknown }> {
+    return await new Promise((resolve, reject) => {
+      let left = targets.length
+      let settled = false
+      let lastError: unknown = new RemoteError('ERR_NO_ADDRESS', 'no member address known')
+      if (left === 0) { resolve({ kind: 'failed', error: lastError }); return }
+      const failed = (error: unknown): void => {
+        lastError = error
+        if (--left === 0 && !settled) { settled = true; resolve({ kind: 'failed', error: lastError }) }
+      }
+      for (const peer of targets) {
+        this.attempt(peer, build, options).then(r => {
+          if (r.kind === 'ok') {
+            this.failures.delete(peer)
+            if (!settled) { settled = true; resolve({ kind: 'ok', result: r.result }) }
+            return
+          }
+          if (r.kind === 'error') { failed(new RemoteError(r.code, r.message)); return }
+          this.noteView(r)
+          failed(new RemoteError('ERR_CLIENT_PROTOCOL', `unexpected ${r.kind} answer`))
+        }, (error: unknown) => {
+          if (error instanceof AbortError) {
+            if (!settled) { settled = true; reject(error) }
+            return
+          }
+          this.failures.set(peer, (this.failures.get(peer) ?? 0) + 1)
+          failed(error)
+        })
+      }
+    })
   }
 
   private async pause (signal: AbortSignal | undefined): Promise<void> {
@@ -402,6 +627,8 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
 
   private noteView (view: GroupView): void {
     for (const a of view.leaderAddrs) this.learn(a)
+    for (const a of view.memberAddrs) this.learn(a)
+    if (this.config === undefined || view.epoch >= this.config.epoch) this.config = { epoch: view.epoch, voters: [...view.voters], learners: [...view.learners] }
     if (view.leader !== undefined && this.members.has(view.leader)) this.leader = view.leader
   }
 }
@@ -412,7 +639,14 @@ function dialPolicyFor (addresses: readonly string[]): 'loopback' | 'any' {
 }
 
 function viewOf (r: GroupView): GroupView {
-  return { leader: r.leader, leaderAddrs: [...r.leaderAddrs], epoch: r.epoch, voters: [...r.voters], learners: [...r.learners], member: r.member, applied: r.applied }
+  return { leader: r.leader, leaderAddrs: [...r.leaderAddrs], epoch: r.epoch, voters: [...r.voters], learners: [...r.learners], member: r.member, applied: r.applied, memberAddrs: [...r.memberAddrs] }
+}
+
+/** The client's own libp2p node: listens nowhere, dials only loopback when given only loopback addresses. */
+async function privateNode (identity: Identity | undefined, addresses: readonly string[], dht: 'client' | undefined): Promise<{ node: VpeerLibp2p, id: string }> {
+  const own = identity ?? await generateIdentity()
+  const node = await createVpeerNode({ privateKey: own.privateKey, listen: [], dial: dialPolicyFor(addresses), ...(dht !== undefined ? { dht } : {}) })
+  return { node, id: own.id }
 }
 
 /**

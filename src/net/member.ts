@@ -25,6 +25,7 @@ import { DEFAULT_FRAME_BYTES_MAX, decodeWireMessage, encodeWireMessage } from '.
 import type { NetLogger } from '../alm/log.js'
 import { errorFields, silentLogger } from '../alm/log.js'
 import { ClientService } from './client-service.js'
+import type { Notification } from './client-service.js'
 import type { ClusterSpec } from './cluster-spec.js'
 import { bootstrapConfiguration, dialAddresses } from './cluster-spec.js'
 import { jsonPayloads } from './payload-codec.js'
@@ -56,6 +57,8 @@ export interface MemberOptions<C, R, Q, A> {
    */
   readonly dht?: boolean
   readonly provideEveryMs?: number
+  /** Multicast notifications sent to the group (`VirtualPeerClient.multicast`), once per message id. */
+  readonly onMulticast?: (notification: Notification) => void
 }
 
 export class Member<C, R, Q, A> {
@@ -130,6 +133,7 @@ export class Member<C, R, Q, A> {
         peer: vp,
         payloads: options.payloads ?? jsonPayloads<Q, A>(),
         addressesOf: peer => member?.addressesOf(peer) ?? [],
+        ...(options.onMulticast !== undefined ? { onNotify: options.onMulticast } : {}),
         log
       })
       member = new Member({ id: identity.id, vp, node, transport, service, storage, clock, log, cluster })
