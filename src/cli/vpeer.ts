@@ -116,7 +116,8 @@ program.command('node')
       replacement: { replaceAfterTicks: Math.max(1, Math.round(o.replaceAfterMs / o.tickMs)) },
       log,
       trace: o.logLevel === 'debug',
-      dht: o.dht === true
+      dht: o.dht === true,
+      onMulticast: n => { log.info({ from: n.from, id: n.id, bytes: n.payload.byteLength, text: new TextDecoder().decode(n.payload.subarray(0, 256)) }, 'multicast received') }
     })
     let stopping = false
     const stop = (signal: string): void => {
@@ -143,14 +144,14 @@ program.command('group-key')
   })
 
 program.command('client')
-  .description('run one operation against the group and print its result as JSON: put KEY N | cas KEY EXPECTED|null N | get KEY | allow PEER [--admin] | revoke PEER | info | id')
+  .description('run one operation against the group and print its result as JSON: put KEY N | send KEY N | cas KEY EXPECTED|null N | get KEY | multicast TEXT | allow PEER [--admin] | revoke PEER | info | id')
   .option('--cluster <file>', 'the cluster file (member addresses)')
   .option('--group <key>', 'instead of --cluster: the group key (vpeer group-key), found through the DHT')
   .option('--bootstrap <multiaddr...>', 'with --group: any peer of the group\'s DHT (with /p2p/)')
   .option('--identity <file>', 'client identity (default: a fresh one; must be on the allow-list)')
   .option('--admin', 'with allow: make the peer an administrator')
   .option('--timeout-ms <ms>', 'give up after', int('--timeout-ms', 1, 3_600_000), 30_000)
-  .argument('<op>', 'put | cas | get | allow | revoke | info | id')
+  .argument('<op>', 'put | send | cas | get | multicast | allow | revoke | info | id (send: a put given to every voter at once; multicast: a notification every member logs, outside the log)')
   .argument('[args...]')
   .action(async (op: string, args: string[], o: { cluster?: string, group?: string, bootstrap?: string[], identity?: string, admin?: boolean, timeoutMs: number }) => {
     const identity = o.identity !== undefined ? await readIdentity(o.identity) : undefined
@@ -184,6 +185,8 @@ program.command('client')
       let out: unknown
       switch (op) {
         case 'put': out = await client.submit({ f: 'write', key: key(args[0]), value: num(args[1]) }, { signal }); break
+        case 'send': out = await client.send({ f: 'write', key: key(args[0]), value: num(args[1]) }, { signal }); break
+        case 'multicast': out = await client.multicast(new TextEncoder().encode(key(args[0])), { signal }); break
         case 'cas': out = await client.submit({ f: 'cas', key: key(args[0]), expected: args[1] === 'null' ? null : num(args[1]), value: num(args[2]) }, { signal }); break
         case 'get': out = { value: await client.read({ key: key(args[0]) }, { signal }) }; break
         case 'allow': await client.allow(key(args[0]), { admin: o.admin === true, signal }); out = { allowed: args[0], admin: o.admin === true }; break
