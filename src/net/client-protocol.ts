@@ -7,7 +7,9 @@
  * - submit: session nonce (string), seq (varint), command bytes;
  * - read: query bytes;
  * - info: nothing;
- * - access: session nonce, seq, op byte (1 allow, 2 revoke), peer id (string), admin flag byte.
+ * - access: session nonce, seq, op byte (1 allow, 2 revoke), peer id (string), admin flag byte;
+ * - chain: the epoch to start from (varint); answered with `ok` carrying a configuration chain
+ *   page (`config-chain.ts`), or an error.
  *
  * A response: version, kind, request id, then
  * - ok: result bytes (the application's encoding; JSON by default);
@@ -60,6 +62,7 @@ export type ClientRequest =
   | { readonly kind: 'read', readonly id: number, readonly query: Uint8Array }
   | { readonly kind: 'info', readonly id: number }
   | { readonly kind: 'access', readonly id: number, readonly nonce: string, readonly seq: number, readonly op: 'allow' | 'revoke', readonly peer: string, readonly admin: boolean }
+  | { readonly kind: 'chain', readonly id: number, readonly fromEpoch: number }
 
 export interface GroupView {
   /** The leader this member knows, or undefined. */
@@ -79,7 +82,7 @@ export type ClientResponse =
   | { readonly kind: 'error', readonly id: number, readonly code: string, readonly message: string }
   | ({ readonly kind: 'redirect' | 'info', readonly id: number } & GroupView)
 
-const REQ = { submit: 1, read: 2, info: 3, access: 4 } as const
+const REQ = { submit: 1, read: 2, info: 3, access: 4, chain: 5 } as const
 const RES = { ok: 1, error: 2, redirect: 3, info: 4 } as const
 
 const utf8 = new TextEncoder()
@@ -136,6 +139,7 @@ export function encodeRequest (r: ClientRequest): Uint8Array {
     case 'read': w.bytes(r.query, CLIENT_LIMITS.payloadBytesMax); break
     case 'info': break
     case 'access': w.string(r.nonce, CLIENT_LIMITS.stringBytesMax).varint(r.seq).byte(r.op === 'allow' ? 1 : 2).string(r.peer, CLIENT_LIMITS.stringBytesMax).byte(r.admin ? 1 : 0); break
+    case 'chain': w.varint(r.fromEpoch); break
   }
   return w.finish()
 }
@@ -233,6 +237,7 @@ export function decodeRequest (bytes: Uint8Array): ClientRequest {
       out = { kind: 'access', id, nonce, seq, op: op === 1 ? 'allow' : 'revoke', peer: r.string('peer', CLIENT_LIMITS.stringBytesMax), admin: r.flag('admin') }
       break
     }
+    case REQ.chain: out = { kind: 'chain', id, fromEpoch: r.varint('from epoch') }; break
     default: return r.fail(`unknown request kind ${kind}`)
   }
   r.end()
