@@ -10,7 +10,9 @@
  * - access: session nonce, seq, op byte (1 allow, 2 revoke), peer id (string), admin flag byte;
  * - deliver: as submit, but any member takes it (a follower proposes through its leader) and
  *   answers once the command is applied there: `send` gives it to every voter at once;
- * - notify: message id (bytes), payload bytes: a multicast notification, not ordered.
+ * - notify: message id (bytes), payload bytes: a multicast notification, not ordered;
+ * - chain: the epoch to start from (varint); answered with `ok` carrying a configuration chain
+ *   page (`config-chain.ts`), or an error.
  *
  * A response: version, kind, request id, then
  * - ok: result bytes (the application's encoding; JSON by default);
@@ -68,6 +70,7 @@ export type ClientRequest =
   | { readonly kind: 'access', readonly id: number, readonly nonce: string, readonly seq: number, readonly op: 'allow' | 'revoke', readonly peer: string, readonly admin: boolean }
   | { readonly kind: 'deliver', readonly id: number, readonly nonce: string, readonly seq: number, readonly command: Uint8Array }
   | { readonly kind: 'notify', readonly id: number, readonly messageId: Uint8Array, readonly payload: Uint8Array }
+  | { readonly kind: 'chain', readonly id: number, readonly fromEpoch: number }
 
 export interface GroupView {
   /** The leader this member knows, or undefined. */
@@ -89,7 +92,7 @@ export type ClientResponse =
   | { readonly kind: 'error', readonly id: number, readonly code: string, readonly message: string }
   | ({ readonly kind: 'redirect' | 'info', readonly id: number } & GroupView)
 
-const REQ = { submit: 1, read: 2, info: 3, access: 4, deliver: 10, notify: 11 } as const
+const REQ = { submit: 1, read: 2, info: 3, access: 4, chain: 5, deliver: 6, notify: 7 } as const
 const RES = { ok: 1, error: 2, redirect: 3, info: 4 } as const
 
 const utf8 = new TextEncoder()
@@ -153,6 +156,7 @@ export function encodeRequest (r: ClientRequest): Uint8Array {
     case 'read': w.bytes(r.query, CLIENT_LIMITS.payloadBytesMax); break
     case 'info': break
     case 'access': w.string(r.nonce, CLIENT_LIMITS.stringBytesMax).varint(r.seq).byte(r.op === 'allow' ? 1 : 2).string(r.peer, CLIENT_LIMITS.stringBytesMax).byte(r.admin ? 1 : 0); break
+    case 'chain': w.varint(r.fromEpoch); break
   }
   return w.finish()
 }
@@ -257,6 +261,7 @@ export function decodeRequest (bytes: Uint8Array): ClientRequest {
       out = { kind: 'access', id, nonce, seq, op: op === 1 ? 'allow' : 'revoke', peer: r.string('peer', CLIENT_LIMITS.stringBytesMax), admin: r.flag('admin') }
       break
     }
+    case REQ.chain: out = { kind: 'chain', id, fromEpoch: r.varint('from epoch') }; break
     default: return r.fail(`unknown request kind ${kind}`)
   }
   r.end()

@@ -23,6 +23,9 @@ import { errorFields, silentLogger } from '../alm/log.js'
 import { CLIENT_LIMITS, CLIENT_PROTOCOL, decodeRequest, encodeResponse } from './client-protocol.js'
 import type { ClientRequest, ClientResponse, GroupView } from './client-protocol.js'
 import type { PayloadCodec } from './payload-codec.js'
+import { CHAIN_LIMITS, encodeConfigChain } from './config-chain.js'
+import type { ChainGenesis } from './config-chain.js'
+import type { CertificateChain } from '../vpeer/index.js'
 
 /** What the service needs of the member's `VirtualPeer`. */
 export interface ServedPeer<Q, A> {
@@ -34,6 +37,8 @@ export interface ServedPeer<Q, A> {
   isClientAllowed (peer: string): boolean
   allowClient (peer: string, options: { admin?: boolean, issuer: string, session: { client: string, seq: number } } & AbortOptions): Promise<unknown>
   revokeClient (peer: string, options: { issuer: string, session: { client: string, seq: number } } & AbortOptions): Promise<unknown>
+  /** The signed configuration chain (`VirtualPeer.certificateChain`); absent or undefined: none served. */
+  certificateChain? (fromEpoch?: number, maxLinks?: number): CertificateChain | undefined
 }
 
 export interface ClientServiceOptions<Q, A> {
@@ -49,6 +54,8 @@ export interface ClientServiceOptions<Q, A> {
   readonly onNotify?: (notification: Notification) => void
   /** How many recent (client, message id) pairs are remembered to drop duplicates (default 65 536). */
   readonly notifyDedupMax?: number
+  /** The group's genesis, sent with every configuration chain page (absent: `chain` requests are refused). */
+  readonly genesis?: ChainGenesis
   readonly log?: NetLogger
 }
 
@@ -119,6 +126,18 @@ export class ClientService<Q, A> {
     }
   }
 
+  /** A page of the configuration chain from `fromEpoch`, or an error saying why there is none. */
+  private chainPage (id: number, fromEpoch: number): ClientResponse {
+    const genesis = this.opts.genesis
+    const chain = genesis === undefined ? undefined : this.opts.peer.certificateChain?.(fromEpoch, CHAIN_LIMITS.linksMax + 1)
+    if (genesis === undefined || chain === undefined) {
+      return { kind: 'error', id, code: 'ERR_CHAIN_UNAVAILABLE', message: `this member holds no configuration chain from epoch ${fromEpoch}` }
+    }
+    const more = chain.links.length > CHAIN_LIMITS.linksMax
+    const page = { genesis, base: chain.base, links: more ? chain.links.slice(0, CHAIN_LIMITS.linksMax) : chain.links, more }
+    return { kind: 'ok', id, result: encodeConfigChain(page) }
+  }
+
   private serve (stream: Stream, connection: Connection): void {
     const client = connection.remotePeer.toString()
     const frames = new FrameStream(stream, CLIENT_LIMITS.frameBytesMax)
@@ -169,6 +188,8 @@ export class ClientService<Q, A> {
       const result = await peer.submitEncoded({ client: `${client}/${request.nonce}`, seq: request.seq, data: request.command }, { signal })
       return { kind: 'ok', id: request.id, result: this.opts.payloads.encodeResult(result) }
     }
+    // Any member serves the chain it has applied (no redirect): the client verifies it anyway.
+    if (request.kind === 'chain') return this.chainPage(request.id, request.fromEpoch)
     if (peer.status().role !== 'leader') {
       this.counters.redirects++
       return { kind: 'redirect', id: request.id, ...this.view() }

@@ -20,6 +20,10 @@ export type { ClusterSpec } from './cluster-spec.js'
 export { freePort, initCluster } from './init.js'
 export { InvalidGroupKeyError, genesisBytes, groupKey, parseGroupKey } from './group-key.js'
 export type { InitOptions, InitResult } from './init.js'
+export {
+  CHAIN_LIMITS, ConfigChainError, decodeConfigChain, encodeConfigChain, fetchVerifiedConfiguration, judgeRedirect, libp2pCertificateSigner, verifyConfigChain, verifyPeerSignature
+} from './config-chain.js'
+export type { ChainGenesis, ConfigChainErrorCode, ConfigChainPage, FetchVerifiedOptions, RedirectVerdict, VerifiedConfiguration, VerifyChainOptions } from './config-chain.js'
 export { jsonPayloads } from './payload-codec.js'
 export type { PayloadCodec } from './payload-codec.js'
 export * from '../alm/index.js'

@@ -30,6 +30,7 @@ import type { ClusterSpec } from './cluster-spec.js'
 import { bootstrapConfiguration, dialAddresses } from './cluster-spec.js'
 import { jsonPayloads } from './payload-codec.js'
 import { groupKey } from './group-key.js'
+import { libp2pCertificateSigner } from './config-chain.js'
 import type { CID } from 'multiformats/cid'
 import type { PayloadCodec } from './payload-codec.js'
 
@@ -110,6 +111,9 @@ export class Member<C, R, Q, A> {
         log
       })
       const spares = cluster.spares
+      // Every configuration is signed by the replaced voters with their identity keys, in the
+      // context of this group's key (config-chain.ts), so outsiders can verify the membership.
+      const key = await groupKey(cluster)
       const replacement = options.replacement ?? true
       const vp = await VirtualPeer.create<C, R, Q, A>({
         id: identity.id,
@@ -120,6 +124,7 @@ export class Member<C, R, Q, A> {
         stateMachine: options.stateMachine,
         random: systemRandom(),
         access: { admins: cluster.admins },
+        certificates: libp2pCertificateSigner(identity.privateKey, key.bytes),
         // The runtime's and the core's trace build a line per event: only when asked for.
         ...(options.trace === true ? { trace: (line: string) => { log.debug({ trace: line }, 'trace') } } : {}),
         ...(options.codec !== undefined ? { codec: options.codec } : {}),
@@ -134,6 +139,7 @@ export class Member<C, R, Q, A> {
         payloads: options.payloads ?? jsonPayloads<Q, A>(),
         addressesOf: peer => member?.addressesOf(peer) ?? [],
         ...(options.onMulticast !== undefined ? { onNotify: options.onMulticast } : {}),
+        genesis: { group: cluster.group, voters: cluster.voters, admins: cluster.admins },
         log
       })
       member = new Member({ id: identity.id, vp, node, transport, service, storage, clock, log, cluster })
@@ -149,6 +155,7 @@ export class Member<C, R, Q, A> {
         const { index, from, bytes, chunks, ms } = e.detail
         log.info({ index, from, bytes, chunks, ms: Math.round(ms * 10) / 10, mbPerSec: Math.round(bytes / 1000 / Math.max(ms, 0.001) * 10) / 10 }, 'snapshot received')
       })
+      vp.addEventListener('certificate', e => { log.info({ epoch: e.detail.epoch, voters: e.detail.configuration.voters }, 'configuration certified') })
       vp.addEventListener('access', e => { log.info({ peer: e.detail.peer, allowed: e.detail.allowed, admin: e.detail.admin, issuer: e.detail.issuer }, 'allow-list changed') })
       vp.addEventListener('error', e => { log.error({ ...errorFields(e.detail.error) }, 'replica halted') })
       vp.addEventListener('leader', e => { log.info({ leader: e.detail.leader, role: e.detail.role }, 'leadership changed') })

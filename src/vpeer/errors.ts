@@ -121,3 +121,14 @@ export class AccessRefusedError extends VirtualPeerError {
     this.peer = peer
   }
 }
+
+/**
+ * A configuration certificate command was refused when applied (certificates.ts): a malformed
+ * command, an unknown epoch, a signer that was not a voter of the replaced configuration, a
+ * signature that does not verify (`ERR_CERTIFICATE_REFUSED`), or certificates are off in this
+ * group (`ERR_CERTIFICATES_OFF`). Nothing changed.
+ */
+export class CertificateRefusedError extends VirtualPeerError {
+  static override name = 'CertificateRefusedError'
+  constructor (message: string, code: 'ERR_CERTIFICATE_REFUSED' | 'ERR_CERTIFICATES_OFF' = 'ERR_CERTIFICATE_REFUSED') { super(message, code) }
+}

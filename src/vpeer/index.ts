@@ -10,6 +10,11 @@ export {
   isAccessPeerId, isAclCommand, aclClient, aclIssuer, encodeAclOp, decodeAclOp, decodeAccessState, applyAclCommand
 } from './access-list.js'
 export type { AccessEntry, AccessChange, AccessChangeResult, AccessRefusalReason, AccessState, AclOp, AclOutcome } from './access-list.js'
+export {
+  CertificateTable, CERT_CLIENT_PREFIX, CERTIFICATE_DOMAIN, MAX_CERTIFIED_LINKS, MAX_SIGNATURE_BYTES, MAX_CERTIFIED_MEMBERS,
+  certificateBytes, certCommand, isCertCommand, parseCertCommand, majorityOf, decodeCertificateState
+} from './certificates.js'
+export type { CertificateSigner, CertifiedLink, CertificateChain, CertificateState, CertificateApply, CertificateRefusal } from './certificates.js'
 export { SessionTable } from './sessions.js'
 export type { Outcome, SessionEntry } from './sessions.js'
 export { DEFAULT_SESSION_TTL_MS } from './sessions.js'

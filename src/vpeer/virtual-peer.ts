@@ -18,10 +18,12 @@ import { mark } from '../util/marks.js'
 import { throwIfAborted } from '../util/errors.js'
 import {
   AbortError, AccessControlOffError, AccessListFullError, ApplyError, BusyError, CommandTooLargeError, InvalidArgumentError, InvalidCommandError, LastAdminError, NoQuorumError,
-  NotAdminError, NotStartedError, ReconfigurationRejectedError, SessionExpiredError, StoppedError
+  CertificateRefusedError, NotAdminError, NotStartedError, ReconfigurationRejectedError, SessionExpiredError, StoppedError
 } from './errors.js'
 import { AccessList, RESERVED_CLIENT_PREFIX, aclClient, aclIssuer, applyAclCommand, encodeAclOp, isAccessPeerId, isAclCommand } from './access-list.js'
 import type { AccessChange, AccessEntry, AccessState, AclOp } from './access-list.js'
+import { CertificateTable, certCommand, isCertCommand, parseCertCommand } from './certificates.js'
+import type { CertificateChain, CertificateSigner } from './certificates.js'
 
 /** Turns application commands into the opaque bytes the log carries, and back. */
 export interface CommandCodec<C> {
@@ -107,6 +109,14 @@ export interface VirtualPeerInit<C, R, Q, A> {
    * access control is off, every client is allowed and access-list changes are refused.
    */
   readonly access?: { readonly admins: readonly string[] }
+  /**
+   * Configuration certificates (certificates.ts): this member signs every configuration the log
+   * installs while it was a voter of the one replaced, and every replica keeps the signed chain
+   * from the bootstrap configuration (`certificateChain`). Every member must run with it or
+   * without it, with the same `context`. Absent: no table, no signing; certificate commands are
+   * refused (`ERR_CERTIFICATES_OFF`).
+   */
+  readonly certificates?: CertificateSigner
 }
 
 export interface ClientSession {
@@ -184,6 +194,11 @@ export interface VirtualPeerEvents {
    * event per peer whose entry differs; no `issuer`).
    */
   access: CustomEvent<{ readonly peer: string, readonly allowed: boolean, readonly admin: boolean, readonly slot: Slot, readonly issuer?: string }>
+  /**
+   * The configuration of `epoch` became verifiable: a majority of the voters of the configuration
+   * it replaced have signed it (a certificate command applied at `slot`).
+   */
+  certificate: CustomEvent<{ readonly epoch: number, readonly configuration: Configuration, readonly slot: Slot }>
   /** A snapshot received from `from` was installed: the state jumped to `index` (`bytes` of state in `chunks`, `ms` from offer to install). */
   snapshot: CustomEvent<{ readonly index: Slot, readonly from: NodeId, readonly bytes: number, readonly chunks: number, readonly ms: number }>
 }
@@ -247,6 +262,10 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private readonly sessions: SessionTable<R>
   /** The client allow-list as applied here (undefined: access control is off). */
   private readonly access: AccessList | undefined
+  /** The configuration certificate table as applied here (undefined: certificates are off). */
+  private readonly certificates: CertificateTable | undefined
+  /** Epochs this member is signing right now (a signature on its way into the log). */
+  private readonly signing = new Set<number>()
   private readonly clientId: string
   private readonly pending = new Map<string, PendingCommand<R>>()
   private readonly reads = new Map<string, PendingRead<Q, A>>()
@@ -290,6 +309,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.codec = init.codec ?? jsonCodec<C>()
     this.sessions = new SessionTable<R>(init.sessionWindow ?? DEFAULT_SESSION_WINDOW, init.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS)
     this.access = init.access === undefined ? undefined : new AccessList(init.access.admins)
+    this.certificates = init.certificates === undefined ? undefined : new CertificateTable(init.configuration, init.certificates)
     this.clientId = init.clientId ?? `${init.id}#${init.random.int(0, 2 ** 31).toString(36)}${init.random.int(0, 2 ** 31).toString(36)}`
     this.tickMs = init.tickMs ?? DEFAULT_TICK_MS
     this.retryMs = init.retryMs ?? DEFAULT_RETRY_MS
@@ -304,6 +324,8 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       sessions: this.sessions,
       accessState: () => this.access?.toJSON(),
       restoreAccess: (state, index) => { this.restoreAccess(state, index) },
+      certificateState: () => this.certificates?.toJSON(),
+      restoreCertificates: (state, configs) => { this.certificates?.restore(state, newestOf(configs)) },
       stateMachine: init.stateMachine,
       running: () => this.state === 'running',
       applied: () => this.appliedIndex,
@@ -334,6 +356,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       // The state machine was restored in create(); the sessions and the applied index follow it.
       this.sessions.restore(loaded.blob.sessions, loaded.blob.sessionExpiry)
       this.access?.restore(loaded.blob.access)
+      this.certificates?.restore(loaded.blob.certificates, newestOf(loaded.blob.configs))
       this.appliedIndex = loaded.snapshot.meta.index
       this.snapshots.adopt(loaded.snapshot)
       init.observer?.installed?.(this.appliedIndex)
@@ -390,6 +413,9 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.cancels.push(this.init.clock.every(this.retryMs, () => { this.retryPending() }))
     const policy = this.init.replacement
     if (policy !== undefined) this.cancels.push(this.init.clock.every(this.tickMs * policy.checkEveryTicks, () => { this.replacementStep(policy) }))
+    // Signatures this member owes and did not get into the log at apply time (it was down, the
+    // change came in a snapshot, the submit failed): retried on a slow duty cycle.
+    if (this.certificates !== undefined) this.cancels.push(this.init.clock.every(this.retryMs * CERTIFICATE_DUTY_RETRIES, () => { this.signOwed() }))
     this.kick()
   }
 
@@ -925,6 +951,9 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
         // Access-list changes are the runtime's replicated state, never the application's.
         outcome = this.applyAcl(command, slot)
         this.sessions.record(command, outcome)
+      } else if (isCertCommand(command)) {
+        outcome = this.applyCertificate(command, slot)
+        this.sessions.record(command, outcome)
       } else {
         outcome = this.execute(command, slot, offset, proposedAtMs)
         this.sessions.record(command, outcome)
@@ -939,6 +968,10 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private reconfigOutcome (slot: Slot, o: ReconfigOutcome | undefined): Outcome<R> {
     if (o === undefined) return { ok: false, code: 'ERR_RECONFIGURATION_REJECTED', message: 'no outcome recorded' }
     if (!o.ok) return { ok: false, code: 'ERR_RECONFIGURATION_REJECTED', message: o.reason }
+    if (this.certificates !== undefined) {
+      this.certificates.record(o.configuration)
+      this.signOwed()
+    }
     this.emit('membership', { configuration: o.configuration, fromSlot: o.fromSlot, slot })
     return { ok: true, result: o.configuration as unknown as R }
   }
@@ -952,6 +985,67 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       this.emit('access', { peer: c.peer, allowed: c.allowed, admin: c.admin, slot, issuer: aclIssuer(command.client) ?? '' })
     }
     return { ok: true, result: c as unknown as R }
+  }
+
+  /**
+   * Applies a signature of a configuration (certificates.ts) against the table as it is at
+   * `slot`, the same on every replica. A refusal is an outcome, never a throw: it changes nothing.
+   */
+  private applyCertificate (command: Command, slot: Slot): Outcome<R> {
+    const table = this.certificates
+    if (table === undefined) return { ok: false, code: 'ERR_CERTIFICATES_OFF', message: 'configuration certificates are off in this group' }
+    const named = parseCertCommand(command)
+    if (named === undefined) return { ok: false, code: 'ERR_CERTIFICATE_REFUSED', message: 'malformed certificate command' }
+    const r = table.add(named.signer, named.epoch, command.data)
+    if (!r.ok) {
+      this.init.trace?.(`${this.id} certificate refused at ${slot}: ${r.message}`)
+      return { ok: false, code: 'ERR_CERTIFICATE_REFUSED', message: r.message }
+    }
+    if (r.completed) {
+      const configuration = table.toSign(named.epoch)?.next as Configuration
+      this.emit('certificate', { epoch: named.epoch, configuration, slot })
+    }
+    return { ok: true, result: { epoch: named.epoch, added: r.added } as unknown as R }
+  }
+
+  /**
+   * Signs the configurations this member owes a signature (it was a voter of the configuration
+   * each replaced) and submits the signatures, a few at a time. Called at apply (a change just
+   * installed) and on a duty timer. The signing runs after a microtask, never inside a Ready.
+   */
+  private signOwed (): void {
+    const table = this.certificates
+    const signer = this.init.certificates
+    if (table === undefined || signer === undefined || this.state !== 'running') return
+    for (const epoch of table.owedBy(this.id)) {
+      if (this.signing.size >= CERTIFICATES_IN_FLIGHT) return
+      if (this.signing.has(epoch)) continue
+      const target = table.toSign(epoch)
+      if (target === undefined) continue
+      this.signing.add(epoch)
+      void (async () => {
+        try {
+          const signature = await signer.sign(target.bytes)
+          if (this.state !== 'running' || table.hasSigned(this.id, epoch)) return
+          await this.submitCommand(certCommand(this.id, epoch, signature), {})
+        } catch (error) {
+          this.init.trace?.(`${this.id} signature of epoch ${epoch} not recorded (retried by the duty timer): ${error instanceof Error ? error.message : String(error)}`)
+        } finally {
+          this.signing.delete(epoch)
+        }
+      })()
+    }
+  }
+
+  /**
+   * The signed configuration chain as applied here: the configuration of `fromEpoch` (default:
+   * the oldest held, the bootstrap configuration unless the table was trimmed or rebased) and
+   * every complete link above it, in order, up to `maxLinks`; it stops before the first
+   * configuration not yet signed by a majority. Undefined when certificates are off, or when
+   * `fromEpoch` is above the newest configuration this replica holds.
+   */
+  certificateChain (fromEpoch?: number, maxLinks?: number): CertificateChain | undefined {
+    return this.certificates?.chain(fromEpoch, maxLinks)
   }
 
   /**
@@ -1008,6 +1102,16 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   }
 }
 
+/** Signatures of configurations being submitted at once by one member. */
+const CERTIFICATES_IN_FLIGHT = 4
+/** The duty timer that retries owed signatures runs every this many `retryMs`. */
+const CERTIFICATE_DUTY_RETRIES = 10
+
+/** The newest configuration of a snapshot's configuration list (the last entry). */
+function newestOf (configs: ReadonlyArray<{ readonly configuration: Configuration }>): Configuration {
+  return (configs.at(-1) as { configuration: Configuration }).configuration
+}
+
 function sessionKey (c: Command): string {
   return `${c.client}\u0000${c.seq}`
 }
@@ -1022,6 +1126,8 @@ function outcomeError (o: { code: string, message: string }): Error {
     case 'ERR_LAST_ADMIN': return new LastAdminError(o.message)
     case 'ERR_ACCESS_LIST_FULL': return new AccessListFullError(o.message)
     case 'ERR_ACCESS_CONTROL_OFF': return new AccessControlOffError(o.message)
+    case 'ERR_CERTIFICATE_REFUSED': return new CertificateRefusedError(o.message)
+    case 'ERR_CERTIFICATES_OFF': return new CertificateRefusedError(o.message, 'ERR_CERTIFICATES_OFF')
     default: return new ApplyError(o.message)
   }
 }

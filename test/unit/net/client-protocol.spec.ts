@@ -11,7 +11,8 @@ describe('the client protocol codec', () => {
     { kind: 'info', id: 3 },
     { kind: 'access', id: 4, nonce: 'n_-1', seq: 0, op: 'revoke', peer: '12D3KooWX', admin: false },
     { kind: 'deliver', id: 5, nonce: 'Zz', seq: 2 ** 40, command: bytes(9) },
-    { kind: 'notify', id: 6, messageId: bytes(1, 2, 3, 4), payload: new Uint8Array(1000).fill(7) }
+    { kind: 'notify', id: 6, messageId: bytes(1, 2, 3, 4), payload: new Uint8Array(1000).fill(7) },
+    { kind: 'chain', id: 7, fromEpoch: 12 }
   ]
   const view = { leader: 'L', leaderAddrs: ['/ip4/127.0.0.1/tcp/1/p2p/L'], epoch: 3, voters: ['L', 'B'], learners: ['C'], member: 'B', applied: 99, memberAddrs: ['/ip4/127.0.0.1/tcp/1/p2p/L', '/ip4/127.0.0.1/tcp/2/p2p/C'] }
   const responses: ClientResponse[] = [
@@ -38,10 +39,10 @@ describe('the client protocol codec', () => {
 
   it('refuses an empty or oversized message id, an unknown kind and a bad nonce', () => {
     expect(() => encodeRequest({ kind: 'notify', id: 1, messageId: bytes(), payload: bytes() })).toThrow(expect.objectContaining({ code: 'ERR_CLIENT_PROTOCOL' }))
-    // Hand-built: version 1, kind notify (11), id 1, message id of length 0, empty payload.
-    expect(() => decodeRequest(bytes(1, 11, 1, 0, 0))).toThrow(/empty message id/)
+    // Hand-built: version 1, kind notify (7), id 1, message id of length 0, empty payload.
+    expect(() => decodeRequest(bytes(1, 7, 1, 0, 0))).toThrow(/empty message id/)
     const long = new Uint8Array(CLIENT_LIMITS.messageIdBytesMax + 1)
-    expect(() => decodeRequest(bytes(1, 11, 1, long.byteLength, ...long, 0))).toThrow(expect.objectContaining({ code: 'ERR_CLIENT_PROTOCOL' }))
+    expect(() => decodeRequest(bytes(1, 7, 1, long.byteLength, ...long, 0))).toThrow(expect.objectContaining({ code: 'ERR_CLIENT_PROTOCOL' }))
     expect(() => decodeRequest(bytes(1, 99, 1))).toThrow(/unknown request kind/)
     const bad = encodeRequest({ kind: 'deliver', id: 1, nonce: 'ok', seq: 1, command: bytes() })
     bad[4] = '/'.charCodeAt(0) // the nonce 'ok' becomes 'o/': not a token

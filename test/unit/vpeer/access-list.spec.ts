@@ -182,7 +182,7 @@ describe('runtime blob version 3', () => {
     const access: AccessState = [[PEER, false], ['root', true]]
     expect(decodeRuntimeBlob(encodeRuntimeBlob([], configs, undefined, access)).access).toEqual(access)
     expect(decodeRuntimeBlob(encodeRuntimeBlob([], configs)).access).toBeUndefined()
-    expect(JSON.parse(new TextDecoder().decode(encodeRuntimeBlob([], configs))).v).toBe(3)
+    expect(JSON.parse(new TextDecoder().decode(encodeRuntimeBlob([], configs))).v).toBe(4)
   })
 
   it('still decodes versions 1 and 2 (no access list: genesis)', () => {
