@@ -19,6 +19,11 @@
  * - A client made by `connect` (group key + DHT bootstrap) re-resolves the group through the DHT
  *   whenever a whole round of the members it knows failed: it follows a virtual peer whose
  *   members are all replaced, as long as the DHT can reach the new ones.
+ * - A client that knows the group key (`connect`, or `create` with `group`) trusts no member
+ *   list a member shows it: it fetches the configuration chain (`config-chain.ts`), verifies it
+ *   from the genesis the key hashes, and talks only to the verified configuration's members. A
+ *   redirect to a leader outside it is refused unless the member proves a newer configuration;
+ *   a chain older than the one it verified is refused as a replay.
  * - Reads are linearizable (read-index at the leader).
  * - Everything takes an `AbortSignal`. An aborted submit may still be applied.
  */
@@ -41,6 +46,8 @@ import { CLIENT_LIMITS, CLIENT_PROTOCOL, decodeResponse, encodeRequest } from '.
 import type { ClientRequest, ClientResponse, GroupView } from './client-protocol.js'
 import { jsonPayloads } from './payload-codec.js'
 import { parseGroupKey } from './group-key.js'
+import { fetchVerifiedConfiguration, judgeRedirect } from './config-chain.js'
+import type { VerifiedConfiguration } from './config-chain.js'
 import type { CID } from 'multiformats/cid'
 import type { PayloadCodec } from './payload-codec.js'
 
@@ -80,6 +87,11 @@ export interface VirtualPeerClientOptions<C, R, Q, A> {
    * another group): the client opens streams on it and never stops it.
    */
   readonly node?: VpeerLibp2p
+  /**
+   * The group key (as `connect` takes it): verify membership from the genesis and talk only to
+   * verified members. `connect` always verifies; `create` does when this is given.
+   */
+  readonly group?: CID | string
   readonly log?: NetLogger
 }
 
@@ -142,8 +154,10 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
   private lastResolveMs = 0
   /** Consecutive failed attempts per member: members that keep failing are tried last. */
   private readonly failures = new Map<string, number>()
-  /** The newest configuration a member showed this client. */
+  /** The newest configuration a member showed this client (the verified one when verifying). */
   private config: { epoch: number, voters: readonly string[], learners: readonly string[] } | undefined
+  /** With a group key: the newest configuration verified from the genesis. */
+  private verification: { readonly key: CID, verified: VerifiedConfiguration | undefined } | undefined
   private readonly codec: CommandCodec<C>
   private readonly payloads: PayloadCodec<Q, A, R>
   private readonly attemptTimeoutMs: number
@@ -174,6 +188,7 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     this.log = options.log ?? silentLogger
     for (const text of options.members) this.learn(text)
     if (this.order.length === 0) throw new InvalidArgumentError('a client needs at least one member address with /p2p/<peer id>')
+    if (options.group !== undefined) this.verification = { key: typeof options.group === 'string' ? parseGroupKey(options.group) : options.group, verified: undefined }
   }
 
   /**
@@ -197,8 +212,14 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     try {
       const signal = options.signal ?? AbortSignal.timeout(options.deadlineMs ?? 30_000)
       const members = await findMembers(node, key, options.bootstrap, signal)
-      const client = new VirtualPeerClient<C, R, Q, A>(node, id, { ...options, members })
+      const client = new VirtualPeerClient<C, R, Q, A>(node, id, { ...options, group: key, members })
       client.resolver = async s => await findMembers(node, key, options.bootstrap, s)
+      try {
+        await client.verifyFrom(client.order, signal)
+      } catch (error) {
+        await client.close()
+        throw error
+      }
       return client
     } catch (error) {
       if (options.node === undefined) await node.stop()
@@ -216,7 +237,21 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     const { node, id } = options.node !== undefined
       ? { node: options.node, id: options.node.peerId.toString() }
       : await privateNode(options.identity, options.members, undefined)
-    return new VirtualPeerClient(node, id, options)
+    const client = new VirtualPeerClient<C, R, Q, A>(node, id, options)
+    if (client.verification !== undefined) {
+      try {
+        await client.verifyFrom(client.order, AbortSignal.timeout(client.deadlineMs))
+      } catch (error) {
+        await client.close()
+        throw error
+      }
+    }
+    return client
+  }
+
+  /** The configuration this client verified from the genesis (undefined when it does not verify). */
+  get verifiedConfiguration (): VerifiedConfiguration | undefined {
+    return this.verification?.verified
   }
 
   /** Orders `command` through the group; resolves with the state machine's result. Exactly once. */
@@ -337,7 +372,12 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
         continue
       }
       if (response.kind === 'info' || response.kind === 'redirect') {
-        this.noteView(response)
+        if (!await this.absorbView(peer, response, options.signal)) {
+          if (Date.now() > deadline) throw new GroupUnreachableError('no member showed a verifiable configuration')
+          if (this.leader === peer) this.leader = undefined
+          await this.pause(options.signal)
+          continue
+        }
         return viewOf(response)
       }
       if (response.kind === 'error') {
@@ -415,7 +455,12 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
           continue
         case 'redirect':
         case 'info':
-          this.noteView(response)
+          if (!await this.absorbView(peer, response, options.signal)) {
+            // A redirect that does not verify: this member is not followed.
+            if (this.leader === peer) this.leader = undefined
+            if (++hops % this.order.length === 0) await this.pause(options.signal)
+            continue
+          }
           if (response.leader === undefined || response.leader === peer) {
             // Nobody known, or a leader that redirects to itself (it just stepped down): wait.
             this.leader = undefined
@@ -492,14 +537,21 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     const n = this.order.length
     for (let i = 0; i < n; i++) {
       const peer = this.order[(this.cursor + i) % n] as string
-      if ((this.failures.get(peer) ?? 0) < 2) {
+      if ((this.failures.get(peer) ?? 0) < 2 && this.eligible(peer)) {
         this.cursor += i + 1
         return peer
       }
     }
-    const peer = this.order[this.cursor % n] as string
+    const pool = this.order.filter(p => this.eligible(p))
+    const peer = (pool.length > 0 ? pool : this.order)[this.cursor % (pool.length > 0 ? pool.length : n)] as string
     this.cursor++
     return peer
+  }
+
+  /** Whether this client may send requests to `peer`: any peer, or only verified members. */
+  private eligible (peer: string): boolean {
+    const v = this.verification?.verified
+    return this.verification === undefined || (v !== undefined && (v.voters.includes(peer) || v.learners.includes(peer)))
   }
 
   /**
@@ -513,7 +565,81 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
       const ids = (which === 'voters' ? c.voters : [...c.voters, ...c.learners]).filter(id => this.members.has(id))
       if (ids.length > 0) return ids
     }
-    return [...this.order]
+    return this.order.filter(p => this.eligible(p))
+  }
+
+  /**
+   * Takes a member's view in. Without verification, as it is. With it, the configuration comes
+   * from the verified chain only: a member claiming a newer epoch is asked for the chain, and a
+   * redirect to a leader that is not a verified voter is refused (false).
+   */
+  private async absorbView (peer: string, view: GroupView, signal: AbortSignal | undefined): Promise<boolean> {
+    const verification = this.verification
+    if (verification === undefined) { this.noteView(view); return true }
+    let verified = verification.verified
+    if (verified === undefined || view.epoch > verified.epoch) {
+      await this.verifyFrom([peer], signal).catch((error: unknown) => {
+        if (error instanceof AbortError) throw error
+        this.log.debug({ peer, ...errorFields(error) }, 'a member\'s configuration did not verify')
+      })
+      verified = verification.verified
+    }
+    if (verified === undefined) return false
+    const verdict = judgeRedirect(verified, view)
+    if (verdict.kind !== 'trusted') {
+      this.failures.set(peer, (this.failures.get(peer) ?? 0) + 1)
+      this.log.debug({ peer, leader: view.leader, epoch: view.epoch, verifiedEpoch: verified.epoch }, 'redirect refused: not a verified voter')
+      return false
+    }
+    const members = new Set([...verified.voters, ...verified.learners])
+    for (const a of [...view.leaderAddrs, ...view.memberAddrs]) {
+      const id = peerOf(a)
+      if (id !== undefined && members.has(id)) this.learn(a)
+    }
+    if (view.leader !== undefined && this.members.has(view.leader)) this.leader = view.leader
+    return true
+  }
+
+  /**
+   * Fetches and verifies the configuration chain from each of `peers` (at most 5, at once) and
+   * keeps the newest configuration verified. A provider whose chain is forged, broken or older
+   * than what this client already trusts adds nothing.
+   * @throws GroupUnreachableError if nothing was ever verified and no peer gave a valid chain
+   */
+  private async verifyFrom (peers: readonly string[], signal: AbortSignal | undefined): Promise<void> {
+    const verification = this.verification
+    if (verification === undefined) return
+    let lastError: unknown
+    await Promise.all(peers.slice(0, 5).map(async peer => {
+      try {
+        const trusted = verification.verified
+        const got = await fetchVerifiedConfiguration({
+          groupKey: verification.key,
+          ...(trusted !== undefined ? { trusted } : {}),
+          ...(signal !== undefined ? { signal } : {}),
+          request: async (fromEpoch, o) => {
+            const r = await this.attempt(peer, id => ({ kind: 'chain', id, fromEpoch }), o)
+            if (r.kind === 'ok') return r.result
+            if (r.kind === 'error') throw new RemoteError(r.code, r.message)
+            throw new RemoteError('ERR_CLIENT_PROTOCOL', `unexpected ${r.kind} answer to a chain request`)
+          }
+        })
+        const now = verification.verified
+        if (now === undefined || got.epoch > now.epoch) {
+          verification.verified = got
+          this.config = { epoch: got.epoch, voters: [...got.voters], learners: [...got.learners] }
+          if (this.leader !== undefined && !got.voters.includes(this.leader)) this.leader = undefined
+          this.log.debug({ peer, epoch: got.epoch, voters: got.voters }, 'configuration verified')
+        }
+      } catch (error) {
+        if (error instanceof AbortError) throw error
+        lastError = error
+        this.failures.set(peer, (this.failures.get(peer) ?? 0) + 1)
+      }
+    }))
+    if (verification.verified === undefined) {
+      throw new GroupUnreachableError('no provider showed a configuration chain that verifies from the genesis', { cause: lastError })
+    }
   }
 
   /**
@@ -526,9 +652,8 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
       throwIfAborted(signal)
       try {
         const r = await this.attempt(peer, id => ({ kind: 'info', id }), { signal })
-        if (r.kind === 'info' || r.kind === 'redirect') {
+        if ((r.kind === 'info' || r.kind === 'redirect') && await this.absorbView(peer, r, signal)) {
           this.failures.delete(peer)
-          this.noteView(r)
           return
         }
       } catch (error) {
@@ -554,6 +679,8 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
           const ids = new Set<string>()
           for (const a of found) { const id = this.learn(a); if (id !== undefined) ids.add(id) }
           for (const id of ids) this.failures.delete(id)
+          // Providers are only candidates: their chains decide who the members are now.
+          if (this.verification !== undefined) await this.verifyFrom([...ids], signal).catch((error: unknown) => { if (error instanceof AbortError) throw error })
           this.order = [...ids, ...this.order.filter(id => !ids.has(id))]
           this.cursor = 0
           this.log.debug({ providers: [...ids] }, 'group re-resolved through the DHT')
@@ -591,7 +718,6 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
             return
           }
           if (r.kind === 'error') { failed(new RemoteError(r.code, r.message)); return }
-          this.noteView(r)
           failed(new RemoteError('ERR_CLIENT_PROTOCOL', `unexpected ${r.kind} answer`))
         }, (error: unknown) => {
           if (error instanceof AbortError) {
@@ -630,6 +756,15 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     for (const a of view.memberAddrs) this.learn(a)
     if (this.config === undefined || view.epoch >= this.config.epoch) this.config = { epoch: view.epoch, voters: [...view.voters], learners: [...view.learners] }
     if (view.leader !== undefined && this.members.has(view.leader)) this.leader = view.leader
+  }
+}
+
+/** The peer id a multiaddr string ends in (/p2p/<id>), if any. */
+function peerOf (text: string): string | undefined {
+  try {
+    return parseMultiaddr(text).getComponents().find(c => c.name === 'p2p')?.value
+  } catch {
+    return undefined
   }
 }
 

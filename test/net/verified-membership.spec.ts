@@ -17,6 +17,7 @@ import { groupKey } from '../../src/net/group-key.js'
 import { initCluster } from '../../src/net/init.js'
 import type { InitResult } from '../../src/net/init.js'
 import { Member } from '../../src/net/member.js'
+import { VirtualPeerClient } from '../../src/net/client.js'
 import { certificateBytes } from '../../src/vpeer/certificates.js'
 import type { Configuration } from '../../src/paxos/index.js'
 import { KvStateMachine } from '../../src/sim/kv.js'
@@ -156,6 +157,47 @@ describe('verified membership over the client protocol', () => {
     const own = encodeConfigChain({ genesis: { ...genesis, voters: [stranger.identity.id] }, base: { ...self, epoch: 0 }, links: [], more: false })
     expect(() => verifyConfigChain(key, decodeConfigChain(own))).toThrow(expect.objectContaining({ code: 'ERR_CHAIN_GENESIS' }))
   })
+
+  it('a client that knows the group key verifies before it talks: a forged provider and its redirects are never followed', async () => {
+    const admin = await readIdentity(cluster.adminKey)
+    const strangerAddr = stranger.node.getMultiaddrs()[0]?.toString() as string
+    // Only the forged provider (serving the forged chain of the previous test): nothing verifies.
+    await expect(VirtualPeerClient.create<KvCommand, KvResult, KvQuery, KvAnswer>({ members: [strangerAddr], group: key, identity: admin, deadlineMs: 5000 }))
+      .rejects.toMatchObject({ code: 'ERR_GROUP_UNREACHABLE' })
+
+    // Now it replays a genuine old chain (the genesis page) and redirects everything else to itself.
+    let served = 0
+    await stranger.node.unhandle(CLIENT_PROTOCOL)
+    await stranger.node.handle(CLIENT_PROTOCOL, (stream) => {
+      const frames = new FrameStream(stream, CLIENT_LIMITS.frameBytesMax)
+      void (async () => {
+        for await (const body of frames.frames()) {
+          const request = decodeRequest(body)
+          if (request.kind === 'chain') {
+            frames.write(encodeResponse({ kind: 'ok', id: request.id, result: genesisPage }))
+            continue
+          }
+          served++
+          const self = stranger.identity.id
+          frames.write(encodeResponse({ kind: 'redirect', id: request.id, leader: self, leaderAddrs: [strangerAddr], epoch: 3, voters: [self], learners: [], member: self, applied: 0, memberAddrs: [strangerAddr] }))
+        }
+      })().catch(() => {})
+    })
+    const live = members.find(m => m.id !== victim) as Kv
+    const c = await VirtualPeerClient.create<KvCommand, KvResult, KvQuery, KvAnswer>({ members: [strangerAddr, live.addresses[0] as string], group: key, identity: admin })
+    try {
+      expect(c.verifiedConfiguration?.epoch).toBe(2)
+      const signal = AbortSignal.timeout(20_000)
+      for (let i = 0; i < 5; i++) expect(await c.submit({ f: 'write', key: 'v', value: i }, { signal })).toEqual({ ok: true })
+      expect(await c.send({ f: 'write', key: 'v', value: 9 }, { signal })).toEqual({ ok: true })
+      expect(await c.read({ key: 'v' }, { signal })).toBe(9)
+      expect((await c.whenLeader({ signal })).leader).not.toBe(stranger.identity.id)
+    } finally {
+      await c.close()
+    }
+    // Listed first, it was asked for its chain (stale: refused) and never for anything else.
+    expect(served).toBe(0)
+  }, 40_000)
 
   it('a forged redirect names a leader outside the verified voters; a real one names a verified voter', async () => {
     const live = members.find(m => m.id !== victim) as Kv
