@@ -147,7 +147,8 @@ export class Member<C, R, Q, A> {
         ? undefined
         : new SparePool({
           self: identity.id,
-          find: async signal => await findProviders(libp2p, keys.spare, { max: 32, timeoutMs: 3000, signal }),
+          // The lookup runs until its timeout once the local records are out: one refresh interval, within 0.5-3 s.
+          find: async signal => await findProviders(libp2p, keys.spare, { max: 32, timeoutMs: Math.min(3000, Math.max(500, options.spareRefreshMs ?? 5000)), signal }),
           probe: async (peer, signal) => await probeSpare(libp2p, peerIdFromString(peer.id), peer.addresses, keys.group, options.spareProbeTimeoutMs ?? 2000, signal),
           isAllowed: peer => member?.vp.isClientAllowed(peer) ?? false,
           learned: async (peer, addresses) => { await member?.learn(peer, addresses) },

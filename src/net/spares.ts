@@ -453,6 +453,11 @@ export interface SparePoolOptions {
   readonly fallback?: readonly NodeId[]
   /** Between two rounds, ms (default 5000). Also the grace of the uptime rule. */
   readonly refreshMs?: number
+  /**
+   * A candidate that has not answered for this long is no longer offered, ms (default
+   * 3 × refreshMs + 10 s: a round takes a lookup and a probe, each with its own timeout).
+   */
+  readonly staleAfterMs?: number
   /** Candidates probed in one round (default 32). */
   readonly candidatesMax?: number
   /** Monotonic clock, ms (default `performance.now`). */
@@ -479,6 +484,7 @@ export class SparePool {
   private readonly log: NetLogger
   private readonly now: () => number
   readonly refreshMs: number
+  private readonly staleAfterMs: number
   private readonly watched = new Map<NodeId, Watched>()
   private readonly uninvitedLogged = new Set<NodeId>()
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -491,6 +497,7 @@ export class SparePool {
     this.log = options.log ?? silentLogger
     this.now = options.now ?? (() => performance.now())
     this.refreshMs = options.refreshMs ?? 5000
+    this.staleAfterMs = options.staleAfterMs ?? 3 * this.refreshMs + 10_000
   }
 
   /** Starts the rounds (the first at once). */
@@ -512,7 +519,8 @@ export class SparePool {
    * overlap (`start` chains them); tests call it directly.
    */
   async refresh (): Promise<void> {
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.refreshMs * 2)])
+    // Only `stop` cuts a round short: the lookup and each probe have their own timeouts.
+    const signal = this.abort.signal
     let found: readonly FoundPeer[]
     try {
       found = (await this.opts.find(signal)).filter(p => p.id !== this.opts.self).slice(0, this.opts.candidatesMax ?? 32)
@@ -525,8 +533,9 @@ export class SparePool {
     const known = new Map(found.map(p => [p.id, p]))
     for (const [id, w] of this.watched) if (!known.has(id)) known.set(id, { id, addresses: w.addresses })
     await Promise.all([...known.values()].map(async peer => { await this.probeOne(peer, signal) }))
-    // A candidate that missed a round is forgotten: its watch starts again when it answers.
-    const stale = this.now() - this.refreshMs * 2 - 1000
+    // Every watched candidate was probed in this round, and one that failed was dropped (its
+    // watch starts again when it answers). This catches only a clock that jumped.
+    const stale = this.now() - this.staleAfterMs
     for (const [id, w] of this.watched) if (w.lastOk < stale) this.watched.delete(id)
   }
 
@@ -535,6 +544,7 @@ export class SparePool {
     try {
       info = await this.opts.probe(peer, signal)
     } catch (error) {
+      if (this.stopped) return
       if (this.watched.delete(peer.id)) this.log.info({ peer: peer.id, ...errorFields(error) }, 'spare dropped: probe failed')
       else this.log.debug({ peer: peer.id, ...errorFields(error) }, 'spare candidate did not answer')
       return
@@ -580,7 +590,8 @@ export class SparePool {
    * next call.
    */
   candidates (): NodeId[] {
-    const fresh = this.now() - this.refreshMs * 2 - 1000
+    // Rounds that stopped (a stalled lookup) must not keep offering what answered long ago.
+    const fresh = this.now() - this.staleAfterMs
     const pool = [...this.watched]
       .filter(([id, w]) => w.lastOk >= fresh && this.opts.isAllowed(id))
       .map(([id]) => ({ id, uptimeMs: this.uptimeOf(id) }))
@@ -699,6 +710,8 @@ export class SpareAnnouncer {
           this.log.debug({ address: ma.toString(), ...errorFields(error) }, 'bootstrap peer not reached')
         }
       }))
+      // Identify must finish before a peer enters the routing table (LIBP2P-NOTES pitfall 5).
+      for (let i = 0; i < 40 && dhtPeerCount(this.opts.node) === 0 && !signal.aborted; i++) await new Promise(resolve => setTimeout(resolve, 50))
       if (dhtPeerCount(this.opts.node) === 0) return false
     }
     try {
