@@ -18,6 +18,11 @@ export type { ClusterSpec } from './cluster-spec.js'
 export { freePort, initCluster } from './init.js'
 export { InvalidGroupKeyError, genesisBytes, groupKey, parseGroupKey } from './group-key.js'
 export type { InitOptions, InitResult } from './init.js'
+export {
+  SPARE_ERRORS, SPARE_LIMITS, SPARE_PROTOCOL, SpareAnnouncer, SparePool, SpareProbeError, SpareProtocolError, SpareService,
+  decodeSpareRequest, decodeSpareResponse, effectiveUptime, encodeSpareRequest, encodeSpareResponse, findProviders, probeSpare, resolvePeer, spareKey
+} from './spares.js'
+export type { FoundPeer, SpareAnnouncerOptions, SpareInfo, SparePoolOptions, SpareRequest, SpareResponse, SpareServiceOptions } from './spares.js'
 export { jsonPayloads } from './payload-codec.js'
 export type { PayloadCodec } from './payload-codec.js'
 export * from '../alm/index.js'

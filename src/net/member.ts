@@ -1,7 +1,7 @@
 /**
  * One member process of a virtual peer on a real network: a libp2p node, LevelDB storage, the
  * `VirtualPeer` runtime, the libp2p transport and the client service, wired together. A spare
- * (an identity the cluster file lists under `spares`) runs the same code: it is in no
+ * (an identity the cluster file lists under `spares`, or one found in the DHT) runs the same code: it is in no
  * configuration, answers nobody's protocol but the group's, and waits for a leader to add it.
  *
  * Who may speak the Paxos protocols to this node: the members of every configuration it knows
@@ -153,6 +153,7 @@ export class Member<C, R, Q, A> {
           isAllowed: peer => member?.vp.isClientAllowed(peer) ?? false,
           learned: async (peer, addresses) => { await member?.learn(peer, addresses) },
           fallback: spares,
+          active: () => member?.inConfiguration() ?? false,
           refreshMs: options.spareRefreshMs ?? 5000,
           log
         })

@@ -451,6 +451,11 @@ export interface SparePoolOptions {
   readonly learned?: (peer: NodeId, addresses: readonly Multiaddr[]) => Promise<void>
   /** The cluster file's spares, offered after the DHT's. */
   readonly fallback?: readonly NodeId[]
+  /**
+   * Whether to run rounds now (default always). A member in no configuration cannot lead, so
+   * its rounds would be wasted; it starts watching once it is in one.
+   */
+  readonly active?: () => boolean
   /** Between two rounds, ms (default 5000). Also the grace of the uptime rule. */
   readonly refreshMs?: number
   /**
@@ -521,6 +526,10 @@ export class SparePool {
   async refresh (): Promise<void> {
     // Only `stop` cuts a round short: the lookup and each probe have their own timeouts.
     const signal = this.abort.signal
+    if (this.opts.active?.() === false) {
+      this.watched.clear()
+      return
+    }
     let found: readonly FoundPeer[]
     try {
       found = (await this.opts.find(signal)).filter(p => p.id !== this.opts.self).slice(0, this.opts.candidatesMax ?? 32)

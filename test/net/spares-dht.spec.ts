@@ -33,6 +33,7 @@ async function until (what: string, check: () => boolean, timeoutMs: number): Pr
     if (Date.now() > end) throw new Error(`timed out waiting until ${what}`)
     await sleep(50)
   }
+  if (process.env.SPARES_DEBUG !== undefined) console.log(Math.round(performance.now()), 'reached:', what)
 }
 
 function recordingLog (): NetLogger & { lines: Array<{ level: string, message: string, fields: Record<string, unknown> }> } {
@@ -234,8 +235,8 @@ describe('spares from the DHT', () => {
         runtime: { tickMs: 10, snapshotEverySlots: 4, logRetentionSlots: 0 },
         replacement: { replaceAfterTicks: 100 },
         dht: true,
-        provideEveryMs: 500,
-        spareRefreshMs: 300,
+        provideEveryMs: 2000,
+        spareRefreshMs: 500,
         log: process.env.SPARES_DEBUG === undefined ? undefined as never : { debug: () => {}, info: (f, m) => { console.log(Math.round(performance.now()), name, m, JSON.stringify(f).slice(0, 200)) }, warn: (f, m) => { console.log(Math.round(performance.now()), name, 'WARN', m, JSON.stringify(f).slice(0, 200)) }, error: (f, m) => { console.log(name, 'ERR', m, JSON.stringify(f)) } },
         ...extra
       })
