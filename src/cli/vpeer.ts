@@ -104,6 +104,8 @@ program.command('node')
   .action(async (o: { dir: string, cluster: string, listen?: string[], tickMs: number, snapshotEvery: number, logRetention: number, replaceAfterMs: number, logLevel: string, cpuProf?: string, dht?: boolean, spare?: boolean, spareRefreshMs: number }) => {
     if (o.spare === true && o.dht !== true) throw new CommanderArgumentError('--spare needs --dht (spares announce themselves in the DHT)')
     const cluster = await readClusterSpec(o.cluster)
+    // A spare found in the DHT starts from an empty folder: its identity is created here.
+    await mkdir(o.dir, { recursive: true, mode: 0o700 })
     const identity = await loadOrCreateIdentity(join(o.dir, 'identity.key'))
     const listed = cluster.voters.includes(identity.id) || cluster.spares.includes(identity.id)
     if (!listed && o.spare !== true) {

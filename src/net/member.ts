@@ -273,7 +273,8 @@ export class Member<C, R, Q, A> {
         bootstrap: [...this.cluster.voters, ...this.cluster.spares].filter(id => id !== this.id).flatMap(id => dialAddresses(this.cluster, id)).map(parseMultiaddr),
         everyMs,
         onGroupPeers: peers => {
-          this.groupPeers = new Set(peers.map(p => p.id))
+          // A lookup that timed out finds nobody: keep the last answer rather than admit no one.
+          if (peers.length > 0) this.groupPeers = new Set(peers.map(p => p.id))
           this.refreshAllowed()
           for (const p of peers) if (p.addresses.length > 0) void this.learn(p.id, p.addresses).catch(() => {})
         },

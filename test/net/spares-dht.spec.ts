@@ -232,8 +232,8 @@ describe('spares from the DHT', () => {
         cluster: cluster.spec,
         stateMachine: new KvStateMachine(),
         // Snapshots every few slots and no log kept below them: a new member needs the snapshot.
-        runtime: { tickMs: 10, snapshotEverySlots: 4, logRetentionSlots: 0 },
-        replacement: { replaceAfterTicks: 100 },
+        runtime: { tickMs: 20, snapshotEverySlots: 4, logRetentionSlots: 0 },
+        replacement: { replaceAfterTicks: 50 },
         dht: true,
         provideEveryMs: 2000,
         spareRefreshMs: 500,
@@ -259,7 +259,7 @@ describe('spares from the DHT', () => {
       identity: await readIdentity(cluster.adminKey)
     })
     cleanup.push(async () => { await admin.close() })
-    const signal = AbortSignal.timeout(30_000)
+    const signal = AbortSignal.timeout(50_000)
     await admin.allow(early.id, { signal })
     await admin.allow(late.id, { signal })
     expect(await admin.submit({ f: 'write', key: 'x', value: 1 }, { signal })).toEqual({ ok: true })
@@ -296,5 +296,5 @@ describe('spares from the DHT', () => {
     expect(seen.has(early.id)).toBe(true)
     expect(seen.has(late.id)).toBe(false)
     expect(leader.vp.status().configuration.learners).toEqual([])
-  }, 45_000)
+  }, 60_000)
 })
