@@ -6,6 +6,7 @@
  *
  *   vpeer init --dir data/demo [--members 3] [--spares 1]
  *   vpeer node --dir data/demo/m1 --cluster data/demo/cluster.json
+ *   vpeer node --dir data/spare7 --cluster data/demo/cluster.json --dht --spare   (a spare found in the DHT)
  *   vpeer client --cluster data/demo/cluster.json --identity data/demo/admin.key put x 1
  */
 import '../util/polyfills.js'
@@ -97,27 +98,37 @@ program.command('node')
   .option('--replace-after-ms <ms>', 'a voter silent this long is replaced by a spare (while this node leads)', int('--replace-after-ms', 100, 86_400_000), 3000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
   .option('--dht', 'serve the group\'s private DHT and provide the group key there (clients then need only the key and one DHT address)')
+  .option('--spare', 'offer this node as a spare through the DHT (needs --dht): it may be absent from the cluster file, joins the DHT through the voters there, and waits for an administrator to allow its id and a leader to add it (default for a --dht node that is not a voter)')
+  .option('--spare-refresh-ms <ms>', 'how often every --dht member looks up and probes the spares in the DHT', int('--spare-refresh-ms', 100, 3_600_000), 5000)
   .option('--cpu-prof <dir>', 'profile this node\'s CPU (V8 sampling profiler) and write <dir>/<name>-<pid>.cpuprofile when it stops gracefully (SIGTERM/SIGINT)')
-  .action(async (o: { dir: string, cluster: string, listen?: string[], tickMs: number, snapshotEvery: number, logRetention: number, replaceAfterMs: number, logLevel: string, cpuProf?: string, dht?: boolean }) => {
+  .action(async (o: { dir: string, cluster: string, listen?: string[], tickMs: number, snapshotEvery: number, logRetention: number, replaceAfterMs: number, logLevel: string, cpuProf?: string, dht?: boolean, spare?: boolean, spareRefreshMs: number }) => {
+    if (o.spare === true && o.dht !== true) throw new CommanderArgumentError('--spare needs --dht (spares announce themselves in the DHT)')
     const cluster = await readClusterSpec(o.cluster)
+    // A spare found in the DHT starts from an empty folder: its identity is created here.
+    await mkdir(o.dir, { recursive: true, mode: 0o700 })
     const identity = await loadOrCreateIdentity(join(o.dir, 'identity.key'))
-    if (!cluster.voters.includes(identity.id) && !cluster.spares.includes(identity.id)) {
-      throw new CommanderArgumentError(`identity ${identity.id} (${join(o.dir, 'identity.key')}) is neither a voter nor a spare in ${o.cluster}`)
+    const listed = cluster.voters.includes(identity.id) || cluster.spares.includes(identity.id)
+    if (!listed && o.spare !== true) {
+      throw new CommanderArgumentError(`identity ${identity.id} (${join(o.dir, 'identity.key')}) is neither a voter nor a spare in ${o.cluster} (a spare found in the DHT runs with --dht --spare)`)
     }
+    // A spare the cluster file does not list listens on the voters' host, on a port the OS picks.
+    const listen = o.listen ?? (listed ? undefined : [(cluster.addresses[cluster.voters[0] as string]?.[0] ?? '/ip4/127.0.0.1/tcp/0').replace(/\/tcp\/\d+/, '/tcp/0')])
     const log = logger(o.logLevel, identity.id.slice(-8))
     const profiler = o.cpuProf !== undefined ? await startCpuProfile(resolve(o.cpuProf), basename(resolve(o.dir))) : undefined
     const member = await Member.start<KvCommand, KvResult, KvQuery, KvAnswer>({
       identity,
       dataDir: o.dir,
       cluster,
-      ...(o.listen !== undefined ? { listen: o.listen } : {}),
+      ...(listen !== undefined ? { listen } : {}),
       stateMachine: new KvStateMachine(),
       runtime: { tickMs: o.tickMs, snapshotEverySlots: o.snapshotEvery, logRetentionSlots: o.logRetention },
       replacement: { replaceAfterTicks: Math.max(1, Math.round(o.replaceAfterMs / o.tickMs)) },
       log,
       trace: o.logLevel === 'debug',
       dht: o.dht === true,
-      onMulticast: n => { log.info({ from: n.from, id: n.id, bytes: n.payload.byteLength, text: new TextDecoder().decode(n.payload.subarray(0, 256)) }, 'multicast received') }
+      onMulticast: n => { log.info({ from: n.from, id: n.id, bytes: n.payload.byteLength, text: new TextDecoder().decode(n.payload.subarray(0, 256)) }, 'multicast received') },
+      ...(o.spare === true ? { spare: true } : {}),
+      spareRefreshMs: o.spareRefreshMs
     })
     let stopping = false
     const stop = (signal: string): void => {

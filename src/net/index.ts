@@ -24,6 +24,11 @@ export {
   CHAIN_LIMITS, ConfigChainError, decodeConfigChain, encodeConfigChain, fetchVerifiedConfiguration, judgeRedirect, libp2pCertificateSigner, verifyConfigChain, verifyPeerSignature
 } from './config-chain.js'
 export type { ChainGenesis, ConfigChainErrorCode, ConfigChainPage, FetchVerifiedOptions, RedirectVerdict, VerifiedConfiguration, VerifyChainOptions } from './config-chain.js'
+export {
+  SPARE_ERRORS, SPARE_LIMITS, SPARE_PROTOCOL, SpareAnnouncer, SparePool, SpareProbeError, SpareProtocolError, SpareService,
+  decodeSpareRequest, decodeSpareResponse, effectiveUptime, encodeSpareRequest, encodeSpareResponse, findProviders, probeSpare, resolvePeer, spareKey
+} from './spares.js'
+export type { FoundPeer, SpareAnnouncerOptions, SpareInfo, SparePoolOptions, SpareRequest, SpareResponse, SpareServiceOptions } from './spares.js'
 export { jsonPayloads } from './payload-codec.js'
 export type { PayloadCodec } from './payload-codec.js'
 export * from '../alm/index.js'

@@ -1,13 +1,23 @@
 /**
  * One member process of a virtual peer on a real network: a libp2p node, LevelDB storage, the
  * `VirtualPeer` runtime, the libp2p transport and the client service, wired together. A spare
- * (an identity the cluster file lists under `spares`) runs the same code: it is in no
+ * (an identity the cluster file lists under `spares`, or one found in the DHT) runs the same code: it is in no
  * configuration, answers nobody's protocol but the group's, and waits for a leader to add it.
  *
  * Who may speak the Paxos protocols to this node: the members of every configuration it knows
  * (voters and learners, the newest one and any still in its α-window), and, while this node is
  * itself in none of them (a spare, or a member that was removed and does not know it yet), the
- * voters and spares of the cluster file, from whom it will learn. Nobody else.
+ * voters and spares of the cluster file and the peers that provide the group key in the DHT (the
+ * group's current members, as far as the DHT tells), from whom it will learn. Nobody else.
+ * The limit of that rule: any peer of the private DHT can provide the group key, so a spare in
+ * no configuration may accept Paxos messages from a peer that is not a member. It can mislead
+ * only a node that is not yet a member (a learner has no vote); certified configurations will
+ * close it.
+ *
+ * With the DHT on, spares come from there too (`spares.ts`): a spare provides the group's spare
+ * key and answers `/vpeer/spare/1.0.0`; every member keeps a `SparePool` of those it found,
+ * probed and watched, and the replacement policy takes its candidates from the pool (invited
+ * ones, by effective uptime), then from the cluster file's spares.
  */
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
@@ -33,6 +43,9 @@ import { groupKey } from './group-key.js'
 import { libp2pCertificateSigner } from './config-chain.js'
 import type { CID } from 'multiformats/cid'
 import type { PayloadCodec } from './payload-codec.js'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { SpareAnnouncer, SparePool, SpareService, findProviders, probeSpare, resolvePeer, spareKey } from './spares.js'
 
 export interface MemberOptions<C, R, Q, A> {
   readonly identity: Identity
@@ -60,6 +73,17 @@ export interface MemberOptions<C, R, Q, A> {
   readonly provideEveryMs?: number
   /** Multicast notifications sent to the group (`VirtualPeerClient.multicast`), once per message id. */
   readonly onMulticast?: (notification: Notification) => void
+  /**
+   * Offer this node as a spare through the DHT (with `dht`): while it is in no configuration it
+   * joins the DHT through the cluster file's voters, provides the group's spare key every
+   * `provideEveryMs` and answers the spare protocol. Default: true for an identity that is not
+   * among the cluster file's voters.
+   */
+  readonly spare?: boolean
+  /** The spare pool (with `dht`): between two lookups and probe rounds, ms (default 5000). */
+  readonly spareRefreshMs?: number
+  /** A spare probe that has not been answered after this long fails, ms (default 2000). */
+  readonly spareProbeTimeoutMs?: number
 }
 
 export class Member<C, R, Q, A> {
@@ -74,6 +98,15 @@ export class Member<C, R, Q, A> {
   private allowed = new Set<NodeId>()
   private readonly cluster: ClusterSpec
   private stopping: Promise<void> | undefined
+  /** With the DHT: the spares found there (every member watches them; the leader uses them). */
+  spares: SparePool | undefined
+  private spareService: SpareService | undefined
+  private announcer: SpareAnnouncer | undefined
+  /** Members of the group found in the DHT while this node is in no configuration (admitted). */
+  private groupPeers = new Set<NodeId>()
+  /** Addresses learned at run time (probes, the peer store, the DHT) of peers the cluster file does not list. */
+  private readonly learnedAddresses = new Map<NodeId, readonly Multiaddr[]>()
+  private readonly resolving = new Set<NodeId>()
 
   private constructor (parts: {
     id: NodeId, vp: VirtualPeer<C, R, Q, A>, node: VpeerLibp2p, transport: Libp2pTransport, service: ClientService<Q, A>,
@@ -95,6 +128,11 @@ export class Member<C, R, Q, A> {
     const { identity, cluster } = options
     const log = options.log ?? silentLogger
     const listen = options.listen ?? cluster.addresses[identity.id] ?? ['/ip4/127.0.0.1/tcp/0']
+    const startedAt = performance.now()
+    // Every configuration is signed by the replaced voters with their identity keys, in the
+    // context of this group's key (config-chain.ts), so outsiders can verify the membership.
+    const key = await groupKey(cluster)
+    const keys = options.dht === true ? { group: key, spare: await spareKey(key) } : undefined
     await mkdir(options.dataDir, { recursive: true })
     const storage = await LevelStorage.open(join(options.dataDir, 'db'))
     let node: VpeerLibp2p | undefined
@@ -111,9 +149,21 @@ export class Member<C, R, Q, A> {
         log
       })
       const spares = cluster.spares
-      // Every configuration is signed by the replaced voters with their identity keys, in the
-      // context of this group's key (config-chain.ts), so outsiders can verify the membership.
-      const key = await groupKey(cluster)
+      const libp2p = node
+      const pool = keys === undefined
+        ? undefined
+        : new SparePool({
+          self: identity.id,
+          // The lookup runs until its timeout once the local records are out: one refresh interval, within 0.5-3 s.
+          find: async signal => await findProviders(libp2p, keys.spare, { max: 32, timeoutMs: Math.min(3000, Math.max(500, options.spareRefreshMs ?? 5000)), signal }),
+          probe: async (peer, signal) => await probeSpare(libp2p, peerIdFromString(peer.id), peer.addresses, keys.group, options.spareProbeTimeoutMs ?? 2000, signal),
+          isAllowed: peer => member?.vp.isClientAllowed(peer) ?? false,
+          learned: async (peer, addresses) => { await member?.learn(peer, addresses) },
+          fallback: spares,
+          active: () => member?.inConfiguration() ?? false,
+          refreshMs: options.spareRefreshMs ?? 5000,
+          log
+        })
       const replacement = options.replacement ?? true
       const vp = await VirtualPeer.create<C, R, Q, A>({
         id: identity.id,
@@ -131,7 +181,7 @@ export class Member<C, R, Q, A> {
         ...options.runtime,
         ...(replacement === false
           ? {}
-          : { replacement: { ...DEFAULT_REPLACEMENT, ...(replacement === true ? {} : replacement), candidates: () => spares } })
+          : { replacement: { ...DEFAULT_REPLACEMENT, ...(replacement === true ? {} : replacement), candidates: () => pool?.candidates() ?? spares } })
       })
       const service = new ClientService<Q, A>({
         node,
@@ -143,9 +193,11 @@ export class Member<C, R, Q, A> {
         log
       })
       member = new Member({ id: identity.id, vp, node, transport, service, storage, clock, log, cluster })
+      member.spares = pool
       member.refreshAllowed()
       vp.addEventListener('membership', e => {
         member?.refreshAllowed()
+        member?.resolveMembers()
         const c = e.detail.configuration
         log.info({ epoch: c.epoch, voters: c.voters, learners: c.learners, fromSlot: e.detail.fromSlot }, 'membership changed')
       })
@@ -158,14 +210,21 @@ export class Member<C, R, Q, A> {
       vp.addEventListener('certificate', e => { log.info({ epoch: e.detail.epoch, voters: e.detail.configuration.voters }, 'configuration certified') })
       vp.addEventListener('access', e => { log.info({ peer: e.detail.peer, allowed: e.detail.allowed, admin: e.detail.admin, issuer: e.detail.issuer }, 'allow-list changed') })
       vp.addEventListener('error', e => { log.error({ ...errorFields(e.detail.error) }, 'replica halted') })
-      vp.addEventListener('leader', e => { log.info({ leader: e.detail.leader, role: e.detail.role }, 'leadership changed') })
+      vp.addEventListener('leader', e => {
+        // A new leader must reach every member, including those it never heard of before.
+        if (e.detail.role === 'leader') member?.resolveMembers()
+        log.info({ leader: e.detail.leader, role: e.detail.role }, 'leadership changed')
+      })
       for (const peer of [...cluster.voters, ...cluster.spares]) {
         if (peer !== identity.id) await transport.addPeer(peer, (cluster.addresses[peer] ?? []).map(parseMultiaddr))
       }
       await transport.start()
       await service.start()
       vp.start()
-      if (options.dht === true) await member.startProviding(options.provideEveryMs ?? 60_000)
+      if (keys !== undefined) {
+        await member.startProviding(options.provideEveryMs ?? 60_000)
+        await member.startSpares(keys, options.spare ?? !cluster.voters.includes(identity.id), options.provideEveryMs ?? 60_000, startedAt)
+      }
       log.info({ id: identity.id, addresses: node.getMultiaddrs().map(a => a.toString()), role: cluster.voters.includes(identity.id) ? 'voter' : 'spare' }, 'member started')
       return member
     } catch (error) {
@@ -208,15 +267,86 @@ export class Member<C, R, Q, A> {
     this.provideTimer.unref()
   }
 
+  /**
+   * The spare side (answering probes; announcing while willing and in no configuration) and
+   * the pool (every member watches the DHT's spares, so that a new leader has watched too).
+   */
+  private async startSpares (keys: { group: CID, spare: CID }, willing: boolean, everyMs: number, startedAt: number): Promise<void> {
+    const isSpare = (): boolean => willing && !this.inConfiguration()
+    this.spareService = new SpareService({ node: this.node, groupKey: keys.group, isSpare, uptimeMs: () => performance.now() - startedAt, log: this.log })
+    await this.spareService.start()
+    if (willing) {
+      this.announcer = new SpareAnnouncer({
+        node: this.node,
+        groupKey: keys.group,
+        spareKey: keys.spare,
+        isSpare,
+        bootstrap: [...this.cluster.voters, ...this.cluster.spares].filter(id => id !== this.id).flatMap(id => dialAddresses(this.cluster, id)).map(parseMultiaddr),
+        everyMs,
+        onGroupPeers: peers => {
+          // A lookup that timed out finds nobody: keep the last answer rather than admit no one.
+          if (peers.length > 0) this.groupPeers = new Set(peers.map(p => p.id))
+          this.refreshAllowed()
+          for (const p of peers) if (p.addresses.length > 0) void this.learn(p.id, p.addresses).catch(() => {})
+        },
+        log: this.log
+      })
+      this.announcer.start()
+    }
+    this.spares?.start()
+  }
+
+  /** Whether this node is in a configuration it knows (the newest or one still governing). */
+  private inConfiguration (): boolean {
+    const status = this.vp.status()
+    return [status.configuration, ...status.configurations.map(e => e.configuration)].some(c => c.voters.includes(this.id) || c.learners.includes(this.id))
+  }
+
+  /** Records where `peer` listens and tells the transport. */
+  private async learn (peer: NodeId, addresses: readonly Multiaddr[]): Promise<void> {
+    if (peer === this.id || addresses.length === 0) return
+    this.learnedAddresses.set(peer, addresses.slice(0, 32))
+    await this.transport.addPeer(peer, addresses)
+  }
+
+  /**
+   * Finds the addresses of configuration members this node has none for (a spare found by
+   * another member's pool): the peer store, else a DHT lookup. In the background; a member
+   * still unknown is tried again at the next membership or leadership change.
+   */
+  private resolveMembers (): void {
+    if (this.stopping !== undefined || this.node.services.dht === undefined) return
+    const status = this.vp.status()
+    for (const c of [status.configuration, ...status.configurations.map(e => e.configuration)]) {
+      for (const id of [...c.voters, ...c.learners]) {
+        if (id === this.id || this.resolving.has(id) || this.addressesOf(id).length > 0) continue
+        this.resolving.add(id)
+        void resolvePeer(this.node, id, 5000)
+          .then(async addresses => {
+            if (addresses.length > 0) await this.learn(id, addresses)
+            else this.log.warn({ peer: id }, 'no address known for a member of the configuration')
+          })
+          .catch((error: unknown) => { this.log.warn({ peer: id, ...errorFields(error) }, 'member address not resolved') })
+          .finally(() => { this.resolving.delete(id) })
+      }
+    }
+  }
+
   /** Whether `peer` may speak the Paxos protocols here (see the module comment). */
   isAllowed (peer: NodeId): boolean {
     return this.allowed.has(peer)
   }
 
-  /** Where `peer` listens, with /p2p/: this node's own addresses, else the cluster file's. */
+  /**
+   * Where `peer` listens, with /p2p/: this node's own addresses, else the cluster file's, else
+   * what it learned at run time (a spare's probe, the DHT).
+   */
   addressesOf (peer: NodeId): string[] {
     if (peer === this.id) return this.node.getMultiaddrs().map(a => a.toString())
-    return dialAddresses(this.cluster, peer)
+    const listed = dialAddresses(this.cluster, peer)
+    if (listed.length > 0) return listed
+    const learned = this.learnedAddresses.get(peer) ?? this.spares?.addressesOf(peer) ?? []
+    return learned.map(a => a.toString()).map(a => a.includes('/p2p/') ? a : `${a}/p2p/${peer}`)
   }
 
   /** Listen addresses with /p2p/ (port 0 resolved). */
@@ -230,7 +360,8 @@ export class Member<C, R, Q, A> {
     for (const c of [status.configuration, ...status.configurations.map(e => e.configuration)]) {
       for (const id of [...c.voters, ...c.learners]) next.add(id)
     }
-    if (!next.has(this.id)) for (const id of [...this.cluster.voters, ...this.cluster.spares]) next.add(id)
+    // A node in no configuration learns from the genesis and from the group's members in the DHT.
+    if (!next.has(this.id)) for (const id of [...this.cluster.voters, ...this.cluster.spares, ...this.groupPeers]) next.add(id)
     next.delete(this.id)
     this.allowed = next
   }
@@ -244,6 +375,9 @@ export class Member<C, R, Q, A> {
       if (this.provideTimer !== undefined) clearInterval(this.provideTimer)
       this.provideAbort.abort()
       await this.providing
+      await this.spares?.stop()
+      await this.announcer?.stop()
+      await this.spareService?.stop()
       await this.vp.stop()
       await this.service.stop()
       await this.transport.stop()
