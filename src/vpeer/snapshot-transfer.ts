@@ -259,6 +259,7 @@ export class SnapshotTransfer<R> {
     this.host.stateMachine.restore(state)
     this.host.sessions.restore(t.blob.sessions, t.blob.sessionExpiry)
     this.host.restoreAccess(t.blob.access, meta.index)
+    this.host.restoreOutbox?.(t.blob.outbox)
     node.installSnapshot(meta.index, t.blob.configs)
     this.manager.adopt({ meta, state })
     this.incoming = undefined

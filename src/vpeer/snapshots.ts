@@ -42,6 +42,8 @@ import type { Clock, Storage } from '../contracts/index.js'
 import type { Outcome, SessionEntry, SessionTable } from './sessions.js'
 import { decodeAccessState } from './access-list.js'
 import type { AccessState } from './access-list.js'
+import { decodeOutboxState } from './outbox.js'
+import type { OutboxState } from './outbox.js'
 
 export const DEFAULT_SNAPSHOT_EVERY_SLOTS = 10_000
 export const DEFAULT_LOG_RETENTION_SLOTS = 1000
@@ -64,6 +66,8 @@ export interface RuntimeSnapshotBlob<R> {
    * blobs and in groups without access control: a receiver then starts from its genesis list.
    */
   readonly access?: AccessState
+  /** The outbox of VP-to-VP outputs (version 4; outbox.ts). Absent in older blobs: empty. */
+  readonly outbox?: OutboxState
 }
 
 /** A snapshot this node holds: manifest plus state, immutable once built. */
@@ -74,9 +78,10 @@ export interface LocalSnapshot {
 
 /**
  * Version 2 added each session's last activity, the table's clock and its tombstones; version 3
- * the client allow-list (`access`: the list, or null in a group without access control).
+ * the client allow-list (`access`: the list, or null in a group without access control);
+ * version 4 the outbox of VP-to-VP outputs (`outbox`, `[]` when empty).
  */
-const BLOB_VERSION = 3
+const BLOB_VERSION = 4
 
 /**
  * Encodes the runtime's part of a snapshot as small versioned JSON. `SnapshotMeta.configuration`
@@ -88,9 +93,12 @@ export function encodeRuntimeBlob<R> (
   sessions: Array<SessionEntry<R>>,
   configs: readonly ConfigEntry[],
   sessionExpiry: RuntimeSnapshotBlob<R>['sessionExpiry'] = { clockMs: 0, tombstones: [] },
-  access?: AccessState
+  access?: AccessState,
+  outbox?: OutboxState
 ): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({ v: BLOB_VERSION, sessions, configs, sessionClock: sessionExpiry.clockMs, tombstones: sessionExpiry.tombstones, access: access ?? null }))
+  return new TextEncoder().encode(JSON.stringify({
+    v: BLOB_VERSION, sessions, configs, sessionClock: sessionExpiry.clockMs, tombstones: sessionExpiry.tombstones, access: access ?? null, outbox: outbox ?? []
+  }))
 }
 
 /** @throws CorruptSnapshotError on anything that is not a blob `encodeRuntimeBlob` could have made */
@@ -102,9 +110,9 @@ export function decodeRuntimeBlob<R> (bytes: Uint8Array): RuntimeSnapshotBlob<R>
     throw new CorruptSnapshotError('runtime blob is not JSON', { cause: error })
   }
   if (!isObject(raw)) throw new CorruptSnapshotError('runtime blob is not an object')
-  if (raw.v !== 1 && raw.v !== 2 && raw.v !== BLOB_VERSION) throw new CorruptSnapshotError(`runtime blob version ${String(raw.v)}`)
+  if (raw.v !== 1 && raw.v !== 2 && raw.v !== 3 && raw.v !== BLOB_VERSION) throw new CorruptSnapshotError(`runtime blob version ${String(raw.v)}`)
   const { sessions, configs } = raw
-  // Versions 2 and 3 share the session format.
+  // Versions 2 to 4 share the session format.
   const v2 = raw.v !== 1
   if (!Array.isArray(configs) || configs.length === 0) throw new CorruptSnapshotError('runtime blob has no configuration')
   let lastFrom = 0
@@ -135,13 +143,18 @@ export function decodeRuntimeBlob<R> (bytes: Uint8Array): RuntimeSnapshotBlob<R>
     sessionExpiry = { clockMs: sessionClock, tombstones: tombstones as Array<[string, number]> }
   }
   let access: AccessState | undefined
-  if (raw.v === BLOB_VERSION) {
+  if (raw.v === 3 || raw.v === 4) {
     // Present in every version-3 blob (null without access control): a missing key is damage.
     if (!('access' in raw)) throw new CorruptSnapshotError('runtime blob has no access list field')
     if (raw.access !== null) access = decodeAccessState(raw.access)
   }
+  let outbox: OutboxState | undefined
+  if (raw.v === 4) {
+    if (!('outbox' in raw)) throw new CorruptSnapshotError('runtime blob has no outbox field')
+    outbox = decodeOutboxState(raw.outbox)
+  }
   const blob = { sessions: sessions as SessionEntries<R>, configs: configs as ConfigEntry[], sessionExpiry }
-  return access === undefined ? blob : { ...blob, access }
+  return { ...blob, ...(access === undefined ? {} : { access }), ...(outbox === undefined || outbox.length === 0 ? {} : { outbox }) }
 }
 
 function isObject (v: unknown): v is Record<string, unknown> {
@@ -182,6 +195,10 @@ export interface SnapshotHost<R> {
   accessState: () => AccessState | undefined
   /** A received snapshot is being installed: replace the allow-list with its (undefined: genesis). */
   restoreAccess: (state: AccessState | undefined, index: Slot) => void
+  /** The outbox to put in a snapshot (outbox.ts); absent: none. */
+  outboxState?: () => OutboxState
+  /** A received snapshot is being installed: replace the outbox with its (undefined: empty). */
+  restoreOutbox?: (state: OutboxState | undefined) => void
   readonly stateMachine: { snapshot: () => Uint8Array, restore: (bytes: Uint8Array) => void }
   running: () => boolean
   /** The runtime's applied index (equal to the core's whenever no Ready is being carried out). */
@@ -302,7 +319,7 @@ export class SnapshotManager<R> {
     if (every <= 0 || this.building !== undefined || this.storing || applied - this.lastIndex < every) return
     const state = this.host.stateMachine.snapshot()
     const configs = this.host.node.snapshotConfigs(applied)
-    const blob = encodeRuntimeBlob(this.host.sessions.toJSON(), configs, this.host.sessions.expiryState(), this.host.accessState())
+    const blob = encodeRuntimeBlob(this.host.sessions.toJSON(), configs, this.host.sessions.expiryState(), this.host.accessState(), this.host.outboxState?.())
     const builder = new ManifestBuilder(applied, (configs[0] as ConfigEntry).configuration, blob, state, this.options.chunkBytes)
     this.lastIndex = applied
     mark('vpeer: snapshot copy taken')
