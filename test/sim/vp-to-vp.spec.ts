@@ -79,6 +79,7 @@ interface GroupOptions {
   readonly logRetentionSlots?: number
   readonly outbox?: Partial<OutboxLimits>
   readonly deliver?: boolean
+  readonly sessionTtlMs?: number
 }
 
 class World {
@@ -155,7 +156,8 @@ class Group {
       outboxDelivery: { maxBatch: 4, retryMinMs: 50, retryMaxMs: 400 },
       snapshotEverySlots: this.options.snapshotEverySlots ?? 0,
       logRetentionSlots: this.options.logRetentionSlots ?? 1000,
-      ...(this.options.outbox !== undefined ? { outbox: this.options.outbox } : {})
+      ...(this.options.outbox !== undefined ? { outbox: this.options.outbox } : {}),
+      ...(this.options.sessionTtlMs !== undefined ? { sessionTtlMs: this.options.sessionTtlMs } : {})
     })
     m.peer = peer
     m.sm = sm
@@ -308,9 +310,8 @@ describe('VP-to-VP messages (outbox, delivery, exactly once at the receiver)', (
     let crashed = false
     world.hook = async (id, _target, outputs, phase) => {
       if (phase === 'before' && !crashed && id === first && (outputs[0]?.seq ?? 0) >= 5) {
-        // Time for anything already submitted (an early acknowledgement) to commit, then the crash.
-        await new Promise<void>(resolve => { A.member(id).clock.after(2, resolve) })
-        await world.runFor(0)
+        // A slow network: time for anything already submitted (an early acknowledgement) to commit, then the crash.
+        await new Promise<void>(resolve => { A.member(id).clock.after(100, resolve) })
         crashed = true
         A.crash(id)
         throw new StoppedError()
@@ -399,6 +400,27 @@ describe('VP-to-VP messages (outbox, delivery, exactly once at the receiver)', (
     for (const id of A.ids) {
       expect(A.peer(id).outboxStatus().map(t => [t.target, t.nextSeq, t.pending]), id).toEqual([['B', 6, 5]])
       expect((A.member(id).sm as Emitter).query(), id).toEqual({ emitted: 5, refused: 2 })
+    }
+  })
+
+  it("a sender's session at the receiver never expires: outputs after a long quiet spell still apply", async () => {
+    const { world, A, B } = await twoGroups(18, {}, { sessionTtlMs: 1000 })
+    const leader = A.leader() as NodeId
+    await world.settle(A.peer(leader).submit({ tag: 'early', count: 3, to: 'B' }))
+    await world.until('acknowledged', () => acked(A, leader) === 3)
+    // B's own clients move B's log time past the session TTL (a client session would be a tombstone now).
+    const bLeader = B.leader() as NodeId
+    for (let i = 0; i < 13; i++) {
+      await world.settle(B.peer(bLeader).submit({ key: `local.${i}` }))
+      await world.runFor(100)
+    }
+    await world.settle(A.peer(leader).submit({ tag: 'late', count: 3, to: 'B' }))
+    await world.until('acknowledged', () => acked(A, leader) === 6)
+    await world.runFor(200)
+    for (const m of B.running()) {
+      const c = m.sm as Counter
+      const fromA = Object.keys(c.counts).filter(k => !k.startsWith('local.')).sort()
+      expect(fromA, m.id).toEqual([...keys('early', 3), ...keys('late', 3)].sort())
     }
   })
 
