@@ -57,9 +57,14 @@ export interface OutboxDeliveryOptions {
   readonly retryMinMs: number
   /** Longest retry delay (default 10 s). */
   readonly retryMaxMs: number
+  /**
+   * A `deliver` call that has not settled after this long is aborted (its signal fires) and
+   * counted as failed, so one hung call cannot stall its target forever (default 30 s).
+   */
+  readonly callTimeoutMs: number
 }
 
-export const DEFAULT_OUTBOX_DELIVERY: OutboxDeliveryOptions = Object.freeze({ maxBatch: 16, retryMinMs: 100, retryMaxMs: 10_000 })
+export const DEFAULT_OUTBOX_DELIVERY: OutboxDeliveryOptions = Object.freeze({ maxBatch: 16, retryMinMs: 100, retryMaxMs: 10_000, callTimeoutMs: 30_000 })
 
 /** What the driver needs from the VirtualPeer that owns it. */
 export interface OutboxDeliveryHost {
@@ -156,7 +161,25 @@ export class OutboxDelivery {
     const outputs = batch.map(e => ({ seq: e.seq, data: e.data }))
     // From a microtask, never from inside the Ready being carried out: `deliver` may run another
     // peer of this process, which may deliver back to this one.
-    const call = Promise.resolve().then(async () => await this.host.deliver(target, outputs, { group: this.host.group }, lead.controller.signal))
+    // Each call has its own signal: aborted with the leadership, or when the call times out.
+    const callController = new AbortController()
+    const onLeadershipLost = (): void => { callController.abort() }
+    lead.controller.signal.addEventListener('abort', onLeadershipLost, { once: true })
+    let cancelTimer = (): void => {}
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      cancelTimer = this.host.clock.after(this.options.callTimeoutMs, () => {
+        callController.abort()
+        reject(new Error(`deliver did not settle within ${this.options.callTimeoutMs} ms`))
+      })
+    })
+    timedOut.catch(() => {})
+    const call = Promise.race([
+      Promise.resolve().then(async () => await this.host.deliver(target, outputs, { group: this.host.group }, callController.signal)),
+      timedOut
+    ]).finally(() => {
+      cancelTimer()
+      lead.controller.signal.removeEventListener('abort', onLeadershipLost)
+    })
     call.then(
       through => {
         ch.delivering = false

@@ -380,6 +380,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     const options = { ...DEFAULT_OUTBOX_DELIVERY, ...this.init.outboxDelivery }
     if (!Number.isSafeInteger(options.maxBatch) || options.maxBatch < 1) throw new InvalidArgumentError(`outboxDelivery.maxBatch must be a positive integer, got ${String(options.maxBatch)}`)
     if (!(options.retryMinMs > 0) || !(options.retryMaxMs >= options.retryMinMs)) throw new InvalidArgumentError('outboxDelivery needs 0 < retryMinMs <= retryMaxMs')
+    if (!(options.callTimeoutMs > 0)) throw new InvalidArgumentError('outboxDelivery.callTimeoutMs must be positive')
     return new OutboxDelivery({
       group,
       outbox: this.outbox,

@@ -153,7 +153,7 @@ class Group {
       clientId: `${id}/${m.incarnation}`,
       group: this.name,
       ...(this.options.deliver === false ? {} : { deliver: this.deliverer(id) }),
-      outboxDelivery: { maxBatch: 4, retryMinMs: 50, retryMaxMs: 400 },
+      outboxDelivery: { maxBatch: 4, retryMinMs: 50, retryMaxMs: 400, callTimeoutMs: 1000 },
       snapshotEverySlots: this.options.snapshotEverySlots ?? 0,
       logRetentionSlots: this.options.logRetentionSlots ?? 1000,
       ...(this.options.outbox !== undefined ? { outbox: this.options.outbox } : {}),
@@ -422,6 +422,23 @@ describe('VP-to-VP messages (outbox, delivery, exactly once at the receiver)', (
       const fromA = Object.keys(c.counts).filter(k => !k.startsWith('local.')).sort()
       expect(fromA, m.id).toEqual([...keys('early', 3), ...keys('late', 3)].sort())
     }
+  })
+
+  it('a deliver call that hangs (and ignores its signal) times out and is retried', async () => {
+    const { world, A, B } = await twoGroups(19)
+    const leader = A.leader() as NodeId
+    let hung = 0
+    world.hook = async (_id, _target, _outputs, phase) => {
+      if (phase === 'before' && hung === 0) {
+        hung++
+        await new Promise<void>(() => {})
+      }
+    }
+    await world.settle(A.peer(leader).submit({ tag: 'h', count: 6, to: 'B' }))
+    await world.until('acknowledged despite the hung call', () => acked(A, leader) === 6, 5000)
+    await world.runFor(200)
+    expect(hung).toBe(1)
+    expectExactlyOnce(B, keys('h', 6))
   })
 
   it('is deterministic: the same seed gives the same delivery trace', async () => {
