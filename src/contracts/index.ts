@@ -105,6 +105,31 @@ export interface ApplyContext {
    * strictly increasing along the log (0 in slots written before proposal times existed).
    */
   readonly proposedAtMs: number
+  /**
+   * Set when the command is an output another VP sent to this one (`send` there): the sending
+   * group's name. Its `client` is then `'\u0000vp/' + fromGroup` and its `seq` the output's
+   * sequence number from that group to this one (1, 2, 3, … in the order they were sent, each
+   * applied once, in that order unless an earlier one is still in flight).
+   */
+  readonly fromGroup?: string
+  /**
+   * Emits `message` to the VP `group` as an output of this command (VP-to-VP messages). The
+   * output is committed with this slot: it is appended to the group's replicated outbox when
+   * `apply` returns (dropped if `apply` throws), and the group's leader delivers it to the target
+   * with this group's name and a per-target sequence number, so the target applies it exactly
+   * once, through leader crashes and redeliveries, as a command decoded by *its* codec. Delivery
+   * is asynchronous and one-way: the target's result does not come back (send a reply the same way).
+   *
+   * Deterministic: whether it is accepted depends only on replicated state, so every replica
+   * decides alike. Throws, inside `apply`:
+   * - `InvalidArgumentError` (`ERR_INVALID_ARGUMENT`): `group` is not a group name (1 to 256 of
+   *   `A-Z a-z 0-9 . _ : -`), or `message` is larger than the outbox's `maxMessageBytes`;
+   * - `OutboxFullError` (`ERR_OUTBOX_FULL`): the unacknowledged outputs to `group` or in all, or
+   *   the target groups, are at the outbox's limits (`VirtualPeerInit.outbox`); room returns
+   *   as targets acknowledge. Catch it to go on without the output, or let it fail the command;
+   * - `ApplyContextClosedError` (`ERR_APPLY_CONTEXT_CLOSED`): called after `apply` returned.
+   */
+  send (group: string, message: Uint8Array): void
 }
 
 /**

@@ -132,3 +132,19 @@ export class CertificateRefusedError extends VirtualPeerError {
   static override name = 'CertificateRefusedError'
   constructor (message: string, code: 'ERR_CERTIFICATE_REFUSED' | 'ERR_CERTIFICATES_OFF' = 'ERR_CERTIFICATE_REFUSED') { super(message, code) }
 }
+
+/**
+ * `ApplyContext.send` refused an output: the outbox holds its maximum of unacknowledged outputs
+ * (per target or in bytes) or of target groups (outbox.ts). Thrown inside `apply`, the same on
+ * every replica; nothing of the refused output was kept. Room returns as receivers acknowledge.
+ */
+export class OutboxFullError extends VirtualPeerError {
+  static override name = 'OutboxFullError'
+  constructor (message = 'the outbox is full') { super(message, 'ERR_OUTBOX_FULL') }
+}
+
+/** `ApplyContext.send` was called after the `apply` it was given to returned (outputs belong to a slot). */
+export class ApplyContextClosedError extends VirtualPeerError {
+  static override name = 'ApplyContextClosedError'
+  constructor (message = 'ApplyContext.send called outside the apply it belongs to') { super(message, 'ERR_APPLY_CONTEXT_CLOSED') }
+}

@@ -15,6 +15,13 @@ export {
   certificateBytes, certCommand, isCertCommand, parseCertCommand, majorityOf, decodeCertificateState
 } from './certificates.js'
 export type { CertificateSigner, CertifiedLink, CertificateChain, CertificateState, CertificateApply, CertificateRefusal } from './certificates.js'
+export {
+  Outbox, OutputStage, DEFAULT_OUTBOX_LIMITS, OUTBOX_CEILINGS, OUTPUT_CLIENT_PREFIX, OUTBOX_ACK_PREFIX, MAX_GROUP_NAME_CHARS,
+  isGroupName, outboxLimits, decodeOutboxState, outputClient, outputSender, outboxAckCommand, isOutboxAck, applyOutboxAck
+} from './outbox.js'
+export type { OutboxLimits, OutboxEntry, OutboxState, OutboxTargetStatus, OutboxAck, OutboxAckOutcome, StagedOutput } from './outbox.js'
+export { OutboxDelivery, DEFAULT_OUTBOX_DELIVERY } from './outbox-delivery.js'
+export type { DeliverFn, DeliveredOutput, OutboxDeliveryOptions, OutboxDeliveryHost } from './outbox-delivery.js'
 export { SessionTable } from './sessions.js'
 export type { Outcome, SessionEntry } from './sessions.js'
 export { DEFAULT_SESSION_TTL_MS } from './sessions.js'

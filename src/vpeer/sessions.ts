@@ -45,19 +45,33 @@ export const DEFAULT_SESSION_TTL_MS = 60 * 60 * 1000
  * The contract for clients: a command is not retried more than `ttlMs` after its session's last
  * command was applied (later, the retry is refused with `expired` for another `ttlMs`; later
  * still, it would run again as the first command of a new session).
+ *
+ * Sessions whose client `keep` accepts never expire (they keep their window): the sessions of
+ * other VPs delivering outputs (outbox.ts). A sending VP may go quiet for days and then
+ * redeliver an output its crashed leader had already delivered; an expired session would refuse
+ * every later output of that sender (a tombstone) or, later still, apply the redelivery twice.
+ * Their number is bounded by the groups allowed to deliver here, not by client traffic.
  */
 export class SessionTable<R> {
   /** Ordered by last activity, oldest first (a session that runs a command moves to the end). */
   private readonly sessions = new Map<string, Session<R>>()
+  /** Sessions that never expire (`keep`), in the order they first ran a command. */
+  private readonly kept = new Map<string, Session<R>>()
+  private readonly keep: ((client: string) => boolean) | undefined
   /** Forgotten sessions: client → when it was forgotten, oldest first. */
   private readonly tombstones = new Map<string, number>()
   readonly window: number
   readonly ttlMs: number
   private clockMs = 0
 
-  constructor (window: number, ttlMs = DEFAULT_SESSION_TTL_MS) {
+  constructor (window: number, ttlMs = DEFAULT_SESSION_TTL_MS, keep?: (client: string) => boolean) {
     this.window = window
     this.ttlMs = ttlMs
+    this.keep = keep
+  }
+
+  private isKept (client: string): boolean {
+    return this.keep?.(client) === true
   }
 
   /** The table's clock: the highest proposal time applied so far. */
@@ -86,8 +100,9 @@ export class SessionTable<R> {
 
   /** Returns the remembered outcome, 'expired', or undefined if the command must run now. */
   lookup (command: Command): Outcome<R> | 'expired' | undefined {
-    const s = this.sessions.get(command.client)
-    if (s === undefined) return this.tombstones.has(command.client) ? 'expired' : undefined
+    const kept = this.isKept(command.client)
+    const s = kept ? this.kept.get(command.client) : this.sessions.get(command.client)
+    if (s === undefined) return !kept && this.tombstones.has(command.client) ? 'expired' : undefined
     const known = s.results.get(command.seq)
     if (known !== undefined) return known
     if (command.seq <= s.maxSeq - this.window) return 'expired'
@@ -95,7 +110,18 @@ export class SessionTable<R> {
   }
 
   record (command: Command, outcome: Outcome<R>): void {
-    let s = this.sessions.get(command.client)
+    let s: Session<R> | undefined
+    if (this.isKept(command.client)) {
+      s = this.kept.get(command.client)
+      if (s === undefined) {
+        s = { maxSeq: 0, results: new Map(), lastActiveMs: this.clockMs }
+        this.kept.set(command.client, s)
+      }
+      s.lastActiveMs = this.clockMs
+      this.remember(s, command.seq, outcome)
+      return
+    }
+    s = this.sessions.get(command.client)
     if (s === undefined) {
       s = { maxSeq: 0, results: new Map(), lastActiveMs: this.clockMs }
     } else {
@@ -104,8 +130,12 @@ export class SessionTable<R> {
       s.lastActiveMs = this.clockMs
     }
     this.sessions.set(command.client, s)
-    s.results.set(command.seq, outcome)
-    if (command.seq > s.maxSeq) s.maxSeq = command.seq
+    this.remember(s, command.seq, outcome)
+  }
+
+  private remember (s: Session<R>, commandSeq: number, outcome: Outcome<R>): void {
+    s.results.set(commandSeq, outcome)
+    if (commandSeq > s.maxSeq) s.maxSeq = commandSeq
     const floor = s.maxSeq - this.window
     for (const seq of s.results.keys()) {
       if (seq > floor) break
@@ -115,7 +145,7 @@ export class SessionTable<R> {
 
   /** Sessions remembered. */
   get size (): number {
-    return this.sessions.size
+    return this.sessions.size + this.kept.size
   }
 
   /** Forgotten sessions whose client ids are still refused. */
@@ -133,17 +163,20 @@ export class SessionTable<R> {
     expiry: { readonly clockMs: number, readonly tombstones: ReadonlyArray<readonly [string, number]> } = { clockMs: 0, tombstones: [] }
   ): void {
     this.sessions.clear()
+    this.kept.clear()
     this.tombstones.clear()
     this.clockMs = expiry.clockMs
     for (const [client, maxSeq, results, lastActiveMs] of entries) {
-      this.sessions.set(client, { maxSeq, results: new Map(results), lastActiveMs: lastActiveMs ?? FRESH })
+      // A kept session is never visited by `advance`, so it cannot stay FRESH.
+      if (this.isKept(client)) this.kept.set(client, { maxSeq, results: new Map(results), lastActiveMs: lastActiveMs ?? expiry.clockMs })
+      else this.sessions.set(client, { maxSeq, results: new Map(results), lastActiveMs: lastActiveMs ?? FRESH })
     }
     for (const [client, at] of expiry.tombstones) this.tombstones.set(client, at)
   }
 
-  /** Plain data for snapshots and replica comparison, oldest activity first. */
+  /** Plain data for snapshots and replica comparison: expiring sessions oldest activity first, then the kept ones. */
   toJSON (): Array<SessionEntry<R>> {
-    return [...this.sessions].map(([client, s]) => [client, s.maxSeq, [...s.results], s.lastActiveMs])
+    return [...this.sessions, ...this.kept].map(([client, s]) => [client, s.maxSeq, [...s.results], s.lastActiveMs])
   }
 
   /** The table's clock and tombstones, for snapshots (`restore`'s second argument). */

@@ -260,6 +260,7 @@ export class SnapshotTransfer<R> {
     this.host.sessions.restore(t.blob.sessions, t.blob.sessionExpiry)
     this.host.restoreAccess(t.blob.access, meta.index)
     this.host.restoreCertificates?.(t.blob.certificates, t.blob.configs)
+    this.host.restoreOutbox?.(t.blob.outbox)
     node.installSnapshot(meta.index, t.blob.configs)
     this.manager.adopt({ meta, state })
     this.incoming = undefined

@@ -44,6 +44,8 @@ import { decodeAccessState } from './access-list.js'
 import type { AccessState } from './access-list.js'
 import { decodeCertificateState } from './certificates.js'
 import type { CertificateState } from './certificates.js'
+import { decodeOutboxState } from './outbox.js'
+import type { OutboxState } from './outbox.js'
 
 export const DEFAULT_SNAPSHOT_EVERY_SLOTS = 10_000
 export const DEFAULT_LOG_RETENTION_SLOTS = 1000
@@ -72,6 +74,8 @@ export interface RuntimeSnapshotBlob<R> {
    * configuration.
    */
   readonly certificates?: CertificateState
+  /** The outbox of VP-to-VP outputs (version 4; outbox.ts). Absent in older blobs: empty. */
+  readonly outbox?: OutboxState
 }
 
 /** A snapshot this node holds: manifest plus state, immutable once built. */
@@ -83,7 +87,8 @@ export interface LocalSnapshot {
 /**
  * Version 2 added each session's last activity, the table's clock and its tombstones; version 3
  * the client allow-list (`access`: the list, or null in a group without access control); version
- * 4 the certificate table (`certificates`: absent or null without certificates).
+ * 4 the certificate table (`certificates`: absent or null without certificates) and the outbox of
+ * VP-to-VP outputs (`outbox`, `[]` when empty).
  */
 const BLOB_VERSION = 4
 
@@ -98,10 +103,11 @@ export function encodeRuntimeBlob<R> (
   configs: readonly ConfigEntry[],
   sessionExpiry: RuntimeSnapshotBlob<R>['sessionExpiry'] = { clockMs: 0, tombstones: [] },
   access?: AccessState,
-  certificates?: CertificateState
+  certificates?: CertificateState,
+  outbox?: OutboxState
 ): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({
-    v: BLOB_VERSION, sessions, configs, sessionClock: sessionExpiry.clockMs, tombstones: sessionExpiry.tombstones, access: access ?? null,
+    v: BLOB_VERSION, sessions, configs, sessionClock: sessionExpiry.clockMs, tombstones: sessionExpiry.tombstones, access: access ?? null, outbox: outbox ?? [],
     ...(certificates !== undefined ? { certificates } : {})
   }))
 }
@@ -117,7 +123,7 @@ export function decodeRuntimeBlob<R> (bytes: Uint8Array): RuntimeSnapshotBlob<R>
   if (!isObject(raw)) throw new CorruptSnapshotError('runtime blob is not an object')
   if (raw.v !== 1 && raw.v !== 2 && raw.v !== 3 && raw.v !== BLOB_VERSION) throw new CorruptSnapshotError(`runtime blob version ${String(raw.v)}`)
   const { sessions, configs } = raw
-  // Versions 2 and 3 share the session format.
+  // Versions 2 to 4 share the session format.
   const v2 = raw.v !== 1
   if (!Array.isArray(configs) || configs.length === 0) throw new CorruptSnapshotError('runtime blob has no configuration')
   let lastFrom = 0
@@ -155,8 +161,18 @@ export function decodeRuntimeBlob<R> (bytes: Uint8Array): RuntimeSnapshotBlob<R>
   }
   // Version 4: the certificate table under its own key, absent (or null) without certificates.
   const certificates = raw.v === 4 && raw.certificates !== undefined && raw.certificates !== null ? decodeCertificateState(raw.certificates) : undefined
+  let outbox: OutboxState | undefined
+  if (raw.v === 4) {
+    if (!('outbox' in raw)) throw new CorruptSnapshotError('runtime blob has no outbox field')
+    outbox = decodeOutboxState(raw.outbox)
+  }
   const blob = { sessions: sessions as SessionEntries<R>, configs: configs as ConfigEntry[], sessionExpiry }
-  return { ...blob, ...(access !== undefined ? { access } : {}), ...(certificates !== undefined ? { certificates } : {}) }
+  return {
+    ...blob,
+    ...(access === undefined ? {} : { access }),
+    ...(certificates !== undefined ? { certificates } : {}),
+    ...(outbox === undefined || outbox.length === 0 ? {} : { outbox })
+  }
 }
 
 function isObject (v: unknown): v is Record<string, unknown> {
@@ -201,6 +217,10 @@ export interface SnapshotHost<R> {
   certificateState?: () => CertificateState | undefined
   /** A received snapshot is being installed: replace the certificate table with its (see `CertificateTable.restore`). */
   restoreCertificates?: (state: CertificateState | undefined, configs: readonly ConfigEntry[]) => void
+  /** The outbox to put in a snapshot (outbox.ts); absent: none. */
+  outboxState?: () => OutboxState
+  /** A received snapshot is being installed: replace the outbox with its (undefined: empty). */
+  restoreOutbox?: (state: OutboxState | undefined) => void
   readonly stateMachine: { snapshot: () => Uint8Array, restore: (bytes: Uint8Array) => void }
   running: () => boolean
   /** The runtime's applied index (equal to the core's whenever no Ready is being carried out). */
@@ -321,7 +341,7 @@ export class SnapshotManager<R> {
     if (every <= 0 || this.building !== undefined || this.storing || applied - this.lastIndex < every) return
     const state = this.host.stateMachine.snapshot()
     const configs = this.host.node.snapshotConfigs(applied)
-    const blob = encodeRuntimeBlob(this.host.sessions.toJSON(), configs, this.host.sessions.expiryState(), this.host.accessState(), this.host.certificateState?.())
+    const blob = encodeRuntimeBlob(this.host.sessions.toJSON(), configs, this.host.sessions.expiryState(), this.host.accessState(), this.host.certificateState?.(), this.host.outboxState?.())
     const builder = new ManifestBuilder(applied, (configs[0] as ConfigEntry).configuration, blob, state, this.options.chunkBytes)
     this.lastIndex = applied
     mark('vpeer: snapshot copy taken')

@@ -1,7 +1,7 @@
 import { isReconfigCommand, PaxosNode, reconfigCommand } from '../paxos/index.js'
 import type { Command, CommittedSlot, ConfigChange, Configuration, NodeId, NodeStatus, PaxosConfigInit, RandomSource, Ready, ReconfigOutcome, RoleKind, Slot, Value } from '../paxos/index.js'
 import { CorruptSnapshotError } from '../migration/errors.js'
-import type { AbortOptions, Clock, StateMachine, Storage, Transport } from '../contracts/index.js'
+import type { AbortOptions, ApplyContext, Clock, StateMachine, Storage, Transport } from '../contracts/index.js'
 import { DEFAULT_SESSION_TTL_MS, SessionTable } from './sessions.js'
 import { planReplacement } from './replacement.js'
 import type { ReplacementPolicy } from './replacement.js'
@@ -18,8 +18,12 @@ import { mark } from '../util/marks.js'
 import { throwIfAborted } from '../util/errors.js'
 import {
   AbortError, AccessControlOffError, AccessListFullError, ApplyError, BusyError, CommandTooLargeError, InvalidArgumentError, InvalidCommandError, LastAdminError, NoQuorumError,
-  CertificateRefusedError, NotAdminError, NotStartedError, ReconfigurationRejectedError, SessionExpiredError, StoppedError
+  CertificateRefusedError, NotAdminError, NotStartedError, OutboxFullError, ReconfigurationRejectedError, SessionExpiredError, StoppedError
 } from './errors.js'
+import { OUTPUT_CLIENT_PREFIX, Outbox, applyOutboxAck, isGroupName, isOutboxAck, outboxAckCommand, outboxLimits, outputClient, outputSender } from './outbox.js'
+import type { OutboxLimits, OutboxTargetStatus, OutputStage } from './outbox.js'
+import { DEFAULT_OUTBOX_DELIVERY, OutboxDelivery } from './outbox-delivery.js'
+import type { DeliverFn, DeliveredOutput, OutboxDeliveryOptions } from './outbox-delivery.js'
 import { AccessList, RESERVED_CLIENT_PREFIX, aclClient, aclIssuer, applyAclCommand, encodeAclOp, isAccessPeerId, isAclCommand } from './access-list.js'
 import type { AccessChange, AccessEntry, AccessState, AclOp } from './access-list.js'
 import { CertificateTable, certCommand, isCertCommand, parseCertCommand } from './certificates.js'
@@ -117,6 +121,24 @@ export interface VirtualPeerInit<C, R, Q, A> {
    * refused (`ERR_CERTIFICATES_OFF`).
    */
   readonly certificates?: CertificateSigner
+  /**
+   * This group's name as other VPs know it (e.g. its group key): the sender identity its
+   * outputs are delivered with (`ApplyContext.send`). Required with `deliver`.
+   */
+  readonly group?: string
+  /**
+   * Delivers this group's outputs to other VPs while this member leads (outbox-delivery.ts),
+   * e.g. through the network to a member of the target group, which calls `receiveOutputs`.
+   * Absent: this member never delivers (outputs still accumulate in the replicated outbox).
+   */
+  readonly deliver?: DeliverFn
+  /** Batching and retry of `deliver` (outbox-delivery.ts); local, may differ between members. */
+  readonly outboxDelivery?: Partial<OutboxDeliveryOptions>
+  /**
+   * Bounds of the replicated outbox (outbox.ts): a `send` beyond them is refused with
+   * `OutboxFullError`. Every member must use the same values.
+   */
+  readonly outbox?: Partial<OutboxLimits>
 }
 
 export interface ClientSession {
@@ -230,6 +252,8 @@ interface PendingCommand<_R> {
   readonly submittedAt: number
   proposedAt: number
   readonly cleanup: () => void
+  /** Resolve with the Outcome itself, never reject for a failed apply (receiveOutputs). */
+  readonly raw: boolean
 }
 
 interface PendingRead<Q, A> {
@@ -266,6 +290,10 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private readonly certificates: CertificateTable | undefined
   /** Epochs this member is signing right now (a signature on its way into the log). */
   private readonly signing = new Set<number>()
+  /** Outputs to other VPs, replicated (outbox.ts). */
+  private readonly outbox: Outbox
+  /** Delivers them while this member leads (undefined: no `deliver` given). */
+  private readonly delivery: OutboxDelivery | undefined
   private readonly clientId: string
   private readonly pending = new Map<string, PendingCommand<R>>()
   private readonly reads = new Map<string, PendingRead<Q, A>>()
@@ -307,7 +335,9 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.id = init.id
     this.node = node
     this.codec = init.codec ?? jsonCodec<C>()
-    this.sessions = new SessionTable<R>(init.sessionWindow ?? DEFAULT_SESSION_WINDOW, init.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS)
+    // Other VPs' sessions never expire (sessions.ts): their leaders may redeliver any time later.
+    this.sessions = new SessionTable<R>(init.sessionWindow ?? DEFAULT_SESSION_WINDOW, init.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS, c => c.startsWith(OUTPUT_CLIENT_PREFIX))
+    this.outbox = new Outbox(outboxLimits(init.outbox))
     this.access = init.access === undefined ? undefined : new AccessList(init.access.admins)
     this.certificates = init.certificates === undefined ? undefined : new CertificateTable(init.configuration, init.certificates)
     this.clientId = init.clientId ?? `${init.id}#${init.random.int(0, 2 ** 31).toString(36)}${init.random.int(0, 2 ** 31).toString(36)}`
@@ -326,6 +356,8 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       restoreAccess: (state, index) => { this.restoreAccess(state, index) },
       certificateState: () => this.certificates?.toJSON(),
       restoreCertificates: (state, configs) => { this.certificates?.restore(state, newestOf(configs)) },
+      outboxState: () => this.outbox.toJSON(),
+      restoreOutbox: state => { this.outbox.restore(state) },
       stateMachine: init.stateMachine,
       running: () => this.state === 'running',
       applied: () => this.appliedIndex,
@@ -352,15 +384,36 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       stallMs: this.retryMs * 10,
       offerIntervalMs: this.retryMs
     })
+    this.delivery = init.deliver === undefined ? undefined : this.createDelivery(init.deliver)
     if (loaded !== undefined) {
       // The state machine was restored in create(); the sessions and the applied index follow it.
       this.sessions.restore(loaded.blob.sessions, loaded.blob.sessionExpiry)
       this.access?.restore(loaded.blob.access)
       this.certificates?.restore(loaded.blob.certificates, newestOf(loaded.blob.configs))
+      this.outbox.restore(loaded.blob.outbox)
       this.appliedIndex = loaded.snapshot.meta.index
       this.snapshots.adopt(loaded.snapshot)
       init.observer?.installed?.(this.appliedIndex)
     }
+  }
+
+  private createDelivery (deliver: DeliverFn): OutboxDelivery {
+    const group = this.init.group
+    if (!isGroupName(group)) throw new InvalidArgumentError(`deliver needs a valid group name (got ${JSON.stringify(String(group).slice(0, 64))})`)
+    const options = { ...DEFAULT_OUTBOX_DELIVERY, ...this.init.outboxDelivery }
+    if (!Number.isSafeInteger(options.maxBatch) || options.maxBatch < 1) throw new InvalidArgumentError(`outboxDelivery.maxBatch must be a positive integer, got ${String(options.maxBatch)}`)
+    if (!(options.retryMinMs > 0) || !(options.retryMaxMs >= options.retryMinMs)) throw new InvalidArgumentError('outboxDelivery needs 0 < retryMinMs <= retryMaxMs')
+    if (!(options.callTimeoutMs > 0)) throw new InvalidArgumentError('outboxDelivery.callTimeoutMs must be positive')
+    return new OutboxDelivery({
+      group,
+      outbox: this.outbox,
+      clock: this.init.clock,
+      random: this.init.random,
+      deliver,
+      leading: () => this.state === 'running' && this.node.softState().role === 'leader',
+      ack: async (target, through, signal) => await this.submitCommand(outboxAckCommand(target, through), { signal }),
+      trace: line => { this.init.trace?.(`${this.id} ${line}`) }
+    }, options)
   }
 
   /**
@@ -565,6 +618,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.failure = error
     for (const cancel of this.cancels.splice(0)) cancel()
     this.snapshots.stop()
+    this.delivery?.stop()
     for (const p of this.pending.values()) { p.cleanup(); p.reject(error) }
     this.pending.clear()
     for (const r of this.reads.values()) { r.cleanup(); r.reject(error) }
@@ -680,7 +734,61 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     return await this.submitCommand<Configuration>(reconfigCommand(this.clientId, ++this.seq, { expectEpoch, change }), options)
   }
 
-  private async submitCommand<T> (cmd: Command, options: AbortOptions): Promise<T> {
+  /**
+   * Applies outputs another VP sent to this one (the receiving end of `ApplyContext.send`):
+   * output `seq` of group `sender` runs as the command of client `'\u0000vp/' + sender` with that
+   * seq, decoded by this peer's codec, so each is applied exactly once however often it is
+   * delivered (by a sending leader that crashed and its successor). Those sessions never expire.
+   * `outputs` are consecutive seqs, ascending, at most `sessionWindow` of them (the window also
+   * bounds what a sender may have in flight, see outbox-delivery.ts).
+   *
+   * Resolves with the highest seq such that every output up to it was taken here: applied (or
+   * refused by the state machine, alike on every replica; or answered from the session table as
+   * a repeat). Rejects, with the first output's error, only if not even the first was taken
+   * (`NoQuorumError`, `AbortError`, `StoppedError`: whether it applied is unknown; deliver again).
+   *
+   * The caller vouches for `sender`: the network layer must authenticate the sending group (a
+   * member of it) before calling this. Client commands cannot reach these sessions:
+   * `submitEncoded` refuses the reserved namespace.
+   * @throws InvalidArgumentError on an invalid group name, or outputs that are empty, too many,
+   *   not consecutive ascending safe integers ≥ 1, or not Uint8Arrays
+   * @throws CommandTooLargeError if an output exceeds the batch size limit (nothing was submitted)
+   */
+  async receiveOutputs (sender: string, outputs: readonly DeliveredOutput[], options: AbortOptions = {}): Promise<number> {
+    this.assertRunning()
+    if (!isGroupName(sender)) throw new InvalidArgumentError(`invalid sender group ${JSON.stringify(String(sender).slice(0, 64))}`)
+    if (!Array.isArray(outputs) || outputs.length === 0 || outputs.length > this.sessions.window) {
+      throw new InvalidArgumentError(`between 1 and ${this.sessions.window} outputs (the session window) per call`)
+    }
+    const first = (outputs[0] as DeliveredOutput).seq
+    for (let i = 0; i < outputs.length; i++) {
+      const o = outputs[i] as DeliveredOutput
+      if (typeof o !== 'object' || o === null || !Number.isSafeInteger(o.seq) || o.seq < 1 || o.seq !== first + i) {
+        throw new InvalidArgumentError('outputs must carry consecutive ascending seqs from 1 on')
+      }
+      if (!(o.data instanceof Uint8Array)) throw new InvalidArgumentError('output data must be a Uint8Array')
+      if (o.data.byteLength > this.node.config.batchBytesMax) throw new CommandTooLargeError(`output ${o.seq} of ${sender} exceeds the batch size limit`)
+    }
+    const client = outputClient(sender)
+    // A copy of each: the bytes go into the log, and a transport's buffer may be reused.
+    const settled = await Promise.allSettled(outputs.map(async o => await this.submitCommand<Outcome<R>>({ client, seq: o.seq, data: o.data.slice() }, options, true)))
+    let through = first - 1
+    for (const s of settled) {
+      // A command too large for a batch was never proposed: not taken.
+      if (s.status === 'rejected' || (!s.value.ok && s.value.code === 'ERR_COMMAND_TOO_LARGE')) break
+      through++
+    }
+    if (through >= first) return through
+    const head = settled[0] as PromiseSettledResult<Outcome<R>>
+    throw head.status === 'rejected' ? head.reason : new CommandTooLargeError()
+  }
+
+  /** The replicated outbox as applied here: one record per target group ever sent to, in ascending order. */
+  outboxStatus (): OutboxTargetStatus[] {
+    return this.outbox.status()
+  }
+
+  private async submitCommand<T> (cmd: Command, options: AbortOptions, raw = false): Promise<T> {
     const key = sessionKey(cmd)
     throwIfAborted(options.signal)
     const existing = this.pending.get(key)
@@ -697,7 +805,8 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
         reject,
         submittedAt: now,
         proposedAt: now,
-        cleanup: () => options.signal?.removeEventListener('abort', onAbort)
+        cleanup: () => options.signal?.removeEventListener('abort', onAbort),
+        raw
       }
       options.signal?.addEventListener('abort', onAbort, { once: true })
       this.pending.set(key, entry)
@@ -902,6 +1011,8 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       if (entry !== undefined) entry.requested = false
     }
     this.serveReads()
+    // New outputs or acknowledgements, or a change of role: the leader delivers, others stop.
+    if (rd.committed.length > 0 || rd.softState !== undefined) this.delivery?.poke()
     if (rd.softState !== undefined) {
       if (rd.softState.leader === undefined) this.noLeaderSinceMs ??= this.init.clock.nowMs()
       else this.noLeaderSinceMs = undefined
@@ -928,6 +1039,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     }
     this.emit('applied', { index })
     this.serveReads()
+    this.delivery?.poke()
   }
 
   private applySlot ({ slot, value, reconfigs }: CommittedSlot): void {
@@ -939,6 +1051,12 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       const command = value.commands[offset] as Command
       const known = this.sessions.lookup(command)
       let outcome: Outcome<R>
+      if (isOutboxAck(command)) {
+        // Idempotent (a monotonic max), so no session: a repeat or an old one changes nothing.
+        outcome = applyOutboxAck(this.outbox, command) as Outcome<R>
+        this.settle(sessionKey(command), outcome)
+        continue
+      }
       if (isReconfigCommand(command)) {
         // Membership changes are the core's business: it decided them when the slot committed.
         outcome = known !== undefined && known !== 'expired' ? known : this.reconfigOutcome(slot, reconfigs?.get(offset))
@@ -1072,10 +1190,17 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     } catch (error) {
       return { ok: false, code: 'ERR_INVALID_COMMAND', message: error instanceof Error ? error.message : String(error) }
     }
+    const stage = this.outbox.stage()
     try {
-      return { ok: true, result: this.init.stateMachine.apply(decoded, { slot, offset, client: command.client, seq: command.seq, proposedAtMs }) }
+      const result = this.init.stateMachine.apply(decoded, new RuntimeApplyContext(slot, offset, command, proposedAtMs, stage))
+      // The outputs belong to the slot: appended only once the command applied.
+      stage.commit(slot)
+      return { ok: true, result }
     } catch (error) {
-      return { ok: false, code: 'ERR_APPLY', message: error instanceof Error ? error.message : String(error) }
+      stage.close()
+      // A refused output the state machine let through keeps its code (the same on every replica).
+      const code = error instanceof OutboxFullError ? error.code : 'ERR_APPLY'
+      return { ok: false, code, message: error instanceof Error ? error.message : String(error) }
     }
   }
 
@@ -1084,7 +1209,8 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     if (p === undefined) return
     this.pending.delete(key)
     p.cleanup()
-    if (outcome.ok) p.resolve(outcome.result)
+    if (p.raw) p.resolve(outcome)
+    else if (outcome.ok) p.resolve(outcome.result)
     else p.reject(outcomeError(outcome))
   }
 
@@ -1112,6 +1238,35 @@ function newestOf (configs: ReadonlyArray<{ readonly configuration: Configuratio
   return (configs.at(-1) as { configuration: Configuration }).configuration
 }
 
+/**
+ * What `apply` gets. `send` stages outputs in the apply's `OutputStage`, held in a private field
+ * so that the context's own properties stay plain data (state machines may store or compare it).
+ */
+class RuntimeApplyContext implements ApplyContext {
+  readonly slot: number
+  readonly offset: number
+  readonly client: string
+  readonly seq: number
+  readonly proposedAtMs: number
+  declare readonly fromGroup?: string
+  readonly #stage: OutputStage
+
+  constructor (slot: Slot, offset: number, command: Command, proposedAtMs: number, stage: OutputStage) {
+    this.slot = slot
+    this.offset = offset
+    this.client = command.client
+    this.seq = command.seq
+    this.proposedAtMs = proposedAtMs
+    const from = outputSender(command.client)
+    if (from !== undefined) (this as { fromGroup?: string }).fromGroup = from
+    this.#stage = stage
+  }
+
+  send (group: string, message: Uint8Array): void {
+    this.#stage.send(group, message)
+  }
+}
+
 function sessionKey (c: Command): string {
   return `${c.client}\u0000${c.seq}`
 }
@@ -1128,6 +1283,7 @@ function outcomeError (o: { code: string, message: string }): Error {
     case 'ERR_ACCESS_CONTROL_OFF': return new AccessControlOffError(o.message)
     case 'ERR_CERTIFICATE_REFUSED': return new CertificateRefusedError(o.message)
     case 'ERR_CERTIFICATES_OFF': return new CertificateRefusedError(o.message, 'ERR_CERTIFICATES_OFF')
+    case 'ERR_OUTBOX_FULL': return new OutboxFullError(o.message)
     default: return new ApplyError(o.message)
   }
 }

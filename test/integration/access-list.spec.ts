@@ -284,7 +284,7 @@ describe('the allow-list in snapshots', () => {
   it('a member starting from a version-2 snapshot (no list) starts from the genesis list', async () => {
     const storage = new MemoryStorage()
     const sm = new KvStateMachine()
-    sm.apply({ f: 'write', key: 'old', value: 1 }, { slot: 1, offset: 0, client: 'x', seq: 1, proposedAtMs: 0 })
+    sm.apply({ f: 'write', key: 'old', value: 1 }, { slot: 1, offset: 0, client: 'x', seq: 1, proposedAtMs: 0, send: () => { throw new Error('no outputs here') } })
     const configuration: Configuration = { epoch: 0, voters: ['a'], learners: [] }
     const v2 = new TextEncoder().encode(JSON.stringify({ v: 2, sessions: [], configs: [{ fromSlot: 1, configuration }], sessionClock: 0, tombstones: [] }))
     const state = sm.snapshot()

@@ -23,7 +23,7 @@ export async function forgedSnapshotWorld (seed = 3): Promise<{ cluster: SimClus
   for (let i = 0; i < 5; i++) await runUntilSettled(cluster.scheduler, lp.submit({ f: 'write', key: 'k1', value: i }))
   const victim = cluster.ids.find(id => id !== leader) as string
   const sm = new KvStateMachine()
-  sm.apply({ f: 'write', key: 'k1', value: 666 }, { slot: 1, offset: 0, client: 'evil', seq: 1, proposedAtMs: 0 })
+  sm.apply({ f: 'write', key: 'k1', value: 666 }, { slot: 1, offset: 0, client: 'evil', seq: 1, proposedAtMs: 0, send: () => { throw new Error('no outputs here') } })
   const state = sm.snapshot()
   const configuration = { epoch: 9, voters: ['evil'], learners: [] }
   const meta = buildManifest(1000, configuration, encodeRuntimeBlob([], [{ fromSlot: 1001, configuration }]), state, 65_536)

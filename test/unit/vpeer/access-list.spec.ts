@@ -182,6 +182,7 @@ describe('runtime blob version 3', () => {
     const access: AccessState = [[PEER, false], ['root', true]]
     expect(decodeRuntimeBlob(encodeRuntimeBlob([], configs, undefined, access)).access).toEqual(access)
     expect(decodeRuntimeBlob(encodeRuntimeBlob([], configs)).access).toBeUndefined()
+    // Version 4 (the outbox, outbox.ts) keeps the access list as version 3 had it.
     expect(JSON.parse(new TextDecoder().decode(encodeRuntimeBlob([], configs))).v).toBe(4)
   })
 
