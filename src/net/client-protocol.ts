@@ -12,7 +12,10 @@
  *   answers once the command is applied there: `send` gives it to every voter at once;
  * - notify: message id (bytes), payload bytes: a multicast notification, not ordered;
  * - chain: the epoch to start from (varint); answered with `ok` carrying a configuration chain
- *   page (`config-chain.ts`), or an error.
+ *   page (`config-chain.ts`), or an error;
+ * - outputs: the sending group's key (string), count, then per output its seq (varint) and data
+ *   (bytes): another VP's leader delivering committed outputs (VP-to-VP messages); answered with
+ *   `ok` carrying the seq taken through (varint).
  *
  * A response: version, kind, request id, then
  * - ok: result bytes (the application's encoding; JSON by default);
@@ -45,6 +48,8 @@ export const CLIENT_LIMITS = Object.freeze({
   messageBytesMax: 4096,
   /** Members in one list, addresses of the leader. */
   listMax: 1024,
+  /** Outputs in one `outputs` request (their data together is bounded by payloadBytesMax). */
+  outputsMax: 1024,
   /** Bytes of a multicast message id. */
   messageIdBytesMax: 64,
   /** Bytes of one frame. */
@@ -71,6 +76,7 @@ export type ClientRequest =
   | { readonly kind: 'deliver', readonly id: number, readonly nonce: string, readonly seq: number, readonly command: Uint8Array }
   | { readonly kind: 'notify', readonly id: number, readonly messageId: Uint8Array, readonly payload: Uint8Array }
   | { readonly kind: 'chain', readonly id: number, readonly fromEpoch: number }
+  | { readonly kind: 'outputs', readonly id: number, readonly group: string, readonly outputs: ReadonlyArray<{ readonly seq: number, readonly data: Uint8Array }> }
 
 export interface GroupView {
   /** The leader this member knows, or undefined. */
@@ -92,7 +98,7 @@ export type ClientResponse =
   | { readonly kind: 'error', readonly id: number, readonly code: string, readonly message: string }
   | ({ readonly kind: 'redirect' | 'info', readonly id: number } & GroupView)
 
-const REQ = { submit: 1, read: 2, info: 3, access: 4, chain: 5, deliver: 6, notify: 7 } as const
+const REQ = { submit: 1, read: 2, info: 3, access: 4, chain: 5, deliver: 6, notify: 7, outputs: 8 } as const
 const RES = { ok: 1, error: 2, redirect: 3, info: 4 } as const
 
 const utf8 = new TextEncoder()
@@ -157,6 +163,14 @@ export function encodeRequest (r: ClientRequest): Uint8Array {
     case 'info': break
     case 'access': w.string(r.nonce, CLIENT_LIMITS.stringBytesMax).varint(r.seq).byte(r.op === 'allow' ? 1 : 2).string(r.peer, CLIENT_LIMITS.stringBytesMax).byte(r.admin ? 1 : 0); break
     case 'chain': w.varint(r.fromEpoch); break
+    case 'outputs': {
+      if (r.outputs.length === 0 || r.outputs.length > CLIENT_LIMITS.outputsMax) throw new ClientProtocolError(`${r.outputs.length} outputs: 1 to ${CLIENT_LIMITS.outputsMax} per request`, 0)
+      const total = r.outputs.reduce((n, o) => n + o.data.byteLength, 0)
+      if (total > CLIENT_LIMITS.payloadBytesMax) throw new ClientProtocolError(`${total} bytes of outputs exceed the limit of ${CLIENT_LIMITS.payloadBytesMax}`, 0)
+      w.string(r.group, CLIENT_LIMITS.stringBytesMax).varint(r.outputs.length)
+      for (const o of r.outputs) w.varint(o.seq).bytes(o.data, CLIENT_LIMITS.payloadBytesMax)
+      break
+    }
   }
   return w.finish()
 }
@@ -262,6 +276,22 @@ export function decodeRequest (bytes: Uint8Array): ClientRequest {
       break
     }
     case REQ.chain: out = { kind: 'chain', id, fromEpoch: r.varint('from epoch') }; break
+    case REQ.outputs: {
+      const group = r.string('group', CLIENT_LIMITS.stringBytesMax)
+      const count = r.varint('output count')
+      if (count === 0 || count > CLIENT_LIMITS.outputsMax || count > r.remaining) r.fail(`output count ${count} is out of bounds`)
+      const outputs: Array<{ seq: number, data: Uint8Array }> = []
+      let total = 0
+      for (let i = 0; i < count; i++) {
+        const seq = r.varint('output seq')
+        const data = r.data('output data', CLIENT_LIMITS.payloadBytesMax)
+        total += data.byteLength
+        if (total > CLIENT_LIMITS.payloadBytesMax) r.fail('outputs exceed the payload limit')
+        outputs.push({ seq, data })
+      }
+      out = { kind: 'outputs', id, group, outputs }
+      break
+    }
     default: return r.fail(`unknown request kind ${kind}`)
   }
   r.end()
@@ -292,4 +322,17 @@ export function decodeResponse (bytes: Uint8Array): ClientResponse {
   }
   r.end()
   return out
+}
+
+/** The seq an `outputs` request was taken through: the `ok` result, one varint. */
+export function encodeThrough (through: number): Uint8Array {
+  return new Parts().varint(through).finish()
+}
+
+/** @throws ClientProtocolError on anything but one canonical varint */
+export function decodeThrough (bytes: Uint8Array): number {
+  const r = new Reader(bytes)
+  const through = r.varint('through')
+  r.end()
+  return through
 }

@@ -11,7 +11,10 @@
  * - a notify (`multicast`) goes to `onNotify` once per (client, message id) within a window of
  *   the last `notifyDedupMax` ids, and is acknowledged even when it was a duplicate;
  * - at the leader it runs through the `VirtualPeer` under the session `<peerId>/<nonce>`: the
- *   client part is the PeerId Noise authenticated, so nobody can submit in another's session.
+ *   client part is the PeerId Noise authenticated, so nobody can submit in another's session;
+ * - a chain request is answered for anyone (membership is what outsiders must be able to verify);
+ * - outputs of another VP are taken from a peer that is a verified voter of the sending group
+ *   (`output-senders.ts`) when the sending group's key is on the allow-list, whoever the peer.
  * A malformed frame closes that client's stream with a logged reason; every other client goes on.
  */
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
@@ -20,12 +23,13 @@ import type { AbortOptions } from '../contracts/index.js'
 import { FrameStream } from '../alm/frame-stream.js'
 import type { NetLogger } from '../alm/log.js'
 import { errorFields, silentLogger } from '../alm/log.js'
-import { CLIENT_LIMITS, CLIENT_PROTOCOL, decodeRequest, encodeResponse } from './client-protocol.js'
+import { CLIENT_LIMITS, CLIENT_PROTOCOL, decodeRequest, encodeResponse, encodeThrough } from './client-protocol.js'
 import type { ClientRequest, ClientResponse, GroupView } from './client-protocol.js'
 import type { PayloadCodec } from './payload-codec.js'
 import { CHAIN_LIMITS, encodeConfigChain } from './config-chain.js'
 import type { ChainGenesis } from './config-chain.js'
 import type { CertificateChain } from '../vpeer/index.js'
+import { OutputSenders, requestChainPage } from './output-senders.js'
 
 /** What the service needs of the member's `VirtualPeer`. */
 export interface ServedPeer<Q, A> {
@@ -39,6 +43,8 @@ export interface ServedPeer<Q, A> {
   revokeClient (peer: string, options: { issuer: string, session: { client: string, seq: number } } & AbortOptions): Promise<unknown>
   /** The signed configuration chain (`VirtualPeer.certificateChain`); absent or undefined: none served. */
   certificateChain? (fromEpoch?: number, maxLinks?: number): CertificateChain | undefined
+  /** Applies another VP's outputs once each (`VirtualPeer.receiveOutputs`); absent: refused. */
+  receiveOutputs? (sender: string, outputs: ReadonlyArray<{ readonly seq: number, readonly data: Uint8Array }>, options?: AbortOptions): Promise<number>
 }
 
 export interface ClientServiceOptions<Q, A> {
@@ -56,6 +62,8 @@ export interface ClientServiceOptions<Q, A> {
   readonly notifyDedupMax?: number
   /** The group's genesis, sent with every configuration chain page (absent: `chain` requests are refused). */
   readonly genesis?: ChainGenesis
+  /** Checks who delivers another VP's outputs (default: chains asked of the delivering peer on `node`). */
+  readonly outputSenders?: OutputSenders
   readonly log?: NetLogger
 }
 
@@ -82,6 +90,7 @@ export class ClientService<Q, A> {
   private readonly opts: ClientServiceOptions<Q, A>
   private readonly log: NetLogger
   private readonly streams = new Set<FrameStream>()
+  private readonly senders: OutputSenders
   private readonly counters = { requests: 0, redirects: 0, refused: 0, badFrames: 0, notified: 0, duplicateNotifications: 0 }
   /** Recent (client, message id) keys in arrival order: a Map keeps insertion order, so the oldest goes first. */
   private readonly seenNotifications = new Map<string, true>()
@@ -90,6 +99,7 @@ export class ClientService<Q, A> {
   constructor (options: ClientServiceOptions<Q, A>) {
     this.opts = options
     this.log = options.log ?? silentLogger
+    this.senders = options.outputSenders ?? new OutputSenders({ fetchPage: async (p, from, o) => await requestChainPage(options.node, p, from, o) })
   }
 
   async start (): Promise<void> {
@@ -175,6 +185,9 @@ export class ClientService<Q, A> {
 
   private async handle (client: string, request: ClientRequest, signal: AbortSignal): Promise<ClientResponse> {
     const peer = this.opts.peer
+    // Any member serves the chain it has applied, to anyone: the client verifies it anyway.
+    if (request.kind === 'chain') return this.chainPage(request.id, request.fromEpoch)
+    if (request.kind === 'outputs') return await this.outputs(client, request, signal)
     if (!peer.isClientAllowed(client)) {
       this.counters.refused++
       this.log.info({ client, request: request.kind }, 'client refused: not on the allow-list')
@@ -188,8 +201,6 @@ export class ClientService<Q, A> {
       const result = await peer.submitEncoded({ client: `${client}/${request.nonce}`, seq: request.seq, data: request.command }, { signal })
       return { kind: 'ok', id: request.id, result: this.opts.payloads.encodeResult(result) }
     }
-    // Any member serves the chain it has applied (no redirect): the client verifies it anyway.
-    if (request.kind === 'chain') return this.chainPage(request.id, request.fromEpoch)
     if (peer.status().role !== 'leader') {
       this.counters.redirects++
       return { kind: 'redirect', id: request.id, ...this.view() }
@@ -212,6 +223,30 @@ export class ClientService<Q, A> {
         return { kind: 'ok', id: request.id, result: this.opts.payloads.encodeResult(result) }
       }
     }
+  }
+
+  /**
+   * Another VP's leader delivers committed outputs: the sending group must be on the allow-list
+   * and the peer one of its verified voters; the runtime applies each output once (its session
+   * is the sending group's, never expiring), whichever member of the receiving group takes it.
+   */
+  private async outputs (client: string, request: Extract<ClientRequest, { kind: 'outputs' }>, signal: AbortSignal): Promise<ClientResponse> {
+    const peer = this.opts.peer
+    if (peer.receiveOutputs === undefined) return { kind: 'error', id: request.id, code: 'ERR_OUTPUTS_UNSUPPORTED', message: 'this member takes no outputs of other groups' }
+    if (!peer.isClientAllowed(request.group)) {
+      this.counters.refused++
+      this.log.info({ client, group: request.group }, 'outputs refused: the sending group is not on the allow-list')
+      return { kind: 'error', id: request.id, code: 'ERR_ACCESS_REFUSED', message: `group ${request.group} is not on this group's allow-list` }
+    }
+    try {
+      await this.senders.check(request.group, client, { signal })
+    } catch (error) {
+      this.counters.refused++
+      this.log.info({ client, group: request.group, ...errorFields(error) }, 'outputs refused: the peer is no verified voter of the sending group')
+      throw error
+    }
+    const through = await peer.receiveOutputs(request.group, request.outputs, { signal })
+    return { kind: 'ok', id: request.id, result: encodeThrough(through) }
   }
 
   private notify (client: string, request: Extract<ClientRequest, { kind: 'notify' }>): ClientResponse {

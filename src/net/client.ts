@@ -42,7 +42,7 @@ import { createVpeerNode, isLoopback, parseMultiaddr } from '../alm/node-factory
 import type { VpeerLibp2p } from '../alm/node-factory.js'
 import type { NetLogger } from '../alm/log.js'
 import { errorFields, silentLogger } from '../alm/log.js'
-import { CLIENT_LIMITS, CLIENT_PROTOCOL, decodeResponse, encodeRequest } from './client-protocol.js'
+import { CLIENT_LIMITS, CLIENT_PROTOCOL, decodeResponse, decodeThrough, encodeRequest } from './client-protocol.js'
 import type { ClientRequest, ClientResponse, GroupView } from './client-protocol.js'
 import { jsonPayloads } from './payload-codec.js'
 import { parseGroupKey } from './group-key.js'
@@ -205,7 +205,7 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     readonly bootstrap: readonly string[]
   } & AbortOptions): Promise<VirtualPeerClient<C, R, Q, A>> {
     const key = typeof options.group === 'string' ? parseGroupKey(options.group) : options.group
-    if (options.bootstrap.length === 0) throw new InvalidArgumentError('connect needs at least one bootstrap address')
+    if (options.bootstrap.length === 0 && options.node === undefined) throw new InvalidArgumentError('connect needs at least one bootstrap address (or a node already in the DHT)')
     const { node, id } = options.node !== undefined
       ? { node: options.node, id: options.node.peerId.toString() }
       : await privateNode(options.identity, options.bootstrap, 'client')
@@ -329,6 +329,25 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     if (acknowledged.size === 0) throw new GroupUnreachableError('no member acknowledged the notification', { cause: lastError })
     const members = this.currentMembers('all')
     return { id, acknowledged: [...acknowledged], missing: members.filter(p => !acknowledged.has(p)) }
+  }
+
+  /**
+   * Hands committed outputs of the group `sender` (VP-to-VP messages, `ApplyContext.send`) to
+   * this client's group: any member takes them once it has verified that this client's peer is
+   * a voter of `sender` and `sender` is on its allow-list. Resolves with the seq taken through;
+   * outputs beyond the protocol's payload limit wait for the next call.
+   */
+  async deliverOutputs (sender: string, outputs: ReadonlyArray<{ readonly seq: number, readonly data: Uint8Array }>, options: AbortOptions = {}): Promise<number> {
+    if (outputs.length === 0) throw new InvalidArgumentError('no outputs to deliver')
+    let bytes = 0
+    let n = 0
+    for (const o of outputs) {
+      if (n > 0 && (n >= CLIENT_LIMITS.outputsMax || bytes + o.data.byteLength > CLIENT_LIMITS.payloadBytesMax)) break
+      bytes += o.data.byteLength
+      n++
+    }
+    const batch = outputs.slice(0, n)
+    return decodeThrough(await this.call(id => ({ kind: 'outputs', id, group: sender, outputs: batch }), options))
   }
 
   /** A linearizable read at the leader. */
@@ -800,7 +819,8 @@ async function findMembers (node: VpeerLibp2p, key: CID, bootstrap: readonly str
       lastError = error
     }
   }
-  if (dialed === 0) throw new GroupUnreachableError('no bootstrap peer could be reached', { cause: lastError })
+  // A node given no bootstrap is already in the DHT (a member's own node).
+  if (dialed === 0 && bootstrap.length > 0) throw new GroupUnreachableError('no bootstrap peer could be reached', { cause: lastError })
   for (;;) {
     if (signal.aborted) throw new GroupUnreachableError(`no provider of group ${key.toString()} found`, { cause: lastError ?? signal.reason })
     const found = new Set<string>()

@@ -17,7 +17,7 @@ import { parseGroupKey } from './group-key.js'
 import type { CID } from 'multiformats/cid'
 
 export interface GroupSenderOptions<C, R> extends Omit<VirtualPeerClientOptions<C, R, unknown, unknown>, 'members' | 'node' | 'payloads'> {
-  /** Multiaddrs (with /p2p/) of any peers of the DHT the groups provide themselves in. */
+  /** Multiaddrs (with /p2p/) of any peers of the DHT the groups provide themselves in (may be empty with `node`). */
   readonly bootstrap: readonly string[]
   /** Speak through this node (never stopped here) instead of a private DHT client node. */
   readonly node?: VpeerLibp2p
@@ -33,8 +33,8 @@ export class GroupSender<C, R> {
   }
 
   static async create<C, R> (options: GroupSenderOptions<C, R>): Promise<GroupSender<C, R>> {
-    if (options.bootstrap.length === 0) throw new InvalidArgumentError('a GroupSender needs at least one bootstrap address')
     if (options.node !== undefined) return new GroupSender(options.node, false, options)
+    if (options.bootstrap.length === 0) throw new InvalidArgumentError('a GroupSender needs at least one bootstrap address (or a node already in the DHT)')
     const identity: Identity = options.identity ?? await generateIdentity()
     const dial = options.bootstrap.every(a => isLoopback(parseMultiaddr(a))) ? 'loopback' : 'any'
     const node = await createVpeerNode({ privateKey: identity.privateKey, listen: [], dial, dht: 'client' })

@@ -35,6 +35,7 @@ import { DEFAULT_FRAME_BYTES_MAX, decodeWireMessage, encodeWireMessage } from '.
 import type { NetLogger } from '../alm/log.js'
 import { errorFields, silentLogger } from '../alm/log.js'
 import { ClientService } from './client-service.js'
+import { GroupSender } from './group-sender.js'
 import type { Notification } from './client-service.js'
 import type { ClusterSpec } from './cluster-spec.js'
 import { bootstrapConfiguration, dialAddresses } from './cluster-spec.js'
@@ -175,6 +176,19 @@ export class Member<C, R, Q, A> {
         random: systemRandom(),
         access: { admins: cluster.admins },
         certificates: libp2pCertificateSigner(identity.privateKey, key.bytes),
+        // VP-to-VP messages: outputs go out under this group's key; with the DHT, this member
+        // delivers them while it leads, finding the target group by its key (verified chain).
+        group: key.toString(),
+        ...(options.dht === true
+          ? {
+              deliver: async (target: string, outputs: ReadonlyArray<{ seq: number, data: Uint8Array }>, sender: { readonly group: string }, signal: AbortSignal) => {
+                const groups = member?.groups
+                if (groups === undefined) throw new Error('the member is not started')
+                const client = await groups.client(target, { signal })
+                return await client.deliverOutputs(sender.group, outputs, { signal })
+              }
+            }
+          : {}),
         // The runtime's and the core's trace build a line per event: only when asked for.
         ...(options.trace === true ? { trace: (line: string) => { log.debug({ trace: line }, 'trace') } } : {}),
         ...(options.codec !== undefined ? { codec: options.codec } : {}),
@@ -194,6 +208,7 @@ export class Member<C, R, Q, A> {
       })
       member = new Member({ id: identity.id, vp, node, transport, service, storage, clock, log, cluster })
       member.spares = pool
+      if (options.dht === true) member.groups = await GroupSender.create<unknown, unknown>({ node, bootstrap: [], log })
       member.refreshAllowed()
       vp.addEventListener('membership', e => {
         member?.refreshAllowed()
@@ -233,6 +248,9 @@ export class Member<C, R, Q, A> {
       throw error
     }
   }
+
+  /** Other groups this member reaches through the DHT (to deliver VP-to-VP outputs; with `dht`). */
+  groups: GroupSender<unknown, unknown> | undefined
 
   /** The group key this member provides (set when the DHT is on). */
   groupKey: CID | undefined
@@ -379,6 +397,7 @@ export class Member<C, R, Q, A> {
       await this.announcer?.stop()
       await this.spareService?.stop()
       await this.vp.stop()
+      await this.groups?.close()
       await this.service.stop()
       await this.transport.stop()
       await this.node.stop()

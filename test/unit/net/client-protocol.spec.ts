@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CLIENT_LIMITS, decodeRequest, decodeResponse, encodeRequest, encodeResponse } from '../../../src/net/client-protocol.js'
+import { CLIENT_LIMITS, decodeRequest, decodeResponse, decodeThrough, encodeRequest, encodeResponse, encodeThrough } from '../../../src/net/client-protocol.js'
 import type { ClientRequest, ClientResponse } from '../../../src/net/client-protocol.js'
 
 const bytes = (...b: number[]): Uint8Array => Uint8Array.from(b)
@@ -12,7 +12,8 @@ describe('the client protocol codec', () => {
     { kind: 'access', id: 4, nonce: 'n_-1', seq: 0, op: 'revoke', peer: '12D3KooWX', admin: false },
     { kind: 'deliver', id: 5, nonce: 'Zz', seq: 2 ** 40, command: bytes(9) },
     { kind: 'notify', id: 6, messageId: bytes(1, 2, 3, 4), payload: new Uint8Array(1000).fill(7) },
-    { kind: 'chain', id: 7, fromEpoch: 12 }
+    { kind: 'chain', id: 7, fromEpoch: 12 },
+    { kind: 'outputs', id: 8, group: 'bafkreiexample', outputs: [{ seq: 5, data: bytes(1) }, { seq: 6, data: bytes() }] }
   ]
   const view = { leader: 'L', leaderAddrs: ['/ip4/127.0.0.1/tcp/1/p2p/L'], epoch: 3, voters: ['L', 'B'], learners: ['C'], member: 'B', applied: 99, memberAddrs: ['/ip4/127.0.0.1/tcp/1/p2p/L', '/ip4/127.0.0.1/tcp/2/p2p/C'] }
   const responses: ClientResponse[] = [
@@ -35,6 +36,19 @@ describe('the client protocol codec', () => {
     for (const r of responses.map(encodeResponse)) {
       for (let n = 0; n < r.byteLength; n++) expect(() => decodeResponse(r.subarray(0, n))).toThrow(expect.objectContaining({ code: 'ERR_CLIENT_PROTOCOL' }))
     }
+  })
+
+  it('bounds outputs: none, too many, or too many bytes are refused both ways; the through seq is one varint', () => {
+    expect(() => encodeRequest({ kind: 'outputs', id: 1, group: 'g', outputs: [] })).toThrow(expect.objectContaining({ code: 'ERR_CLIENT_PROTOCOL' }))
+    const many = Array.from({ length: CLIENT_LIMITS.outputsMax + 1 }, (_, i) => ({ seq: i + 1, data: bytes() }))
+    expect(() => encodeRequest({ kind: 'outputs', id: 1, group: 'g', outputs: many })).toThrow(expect.objectContaining({ code: 'ERR_CLIENT_PROTOCOL' }))
+    const big = [{ seq: 1, data: new Uint8Array(CLIENT_LIMITS.payloadBytesMax) }, { seq: 2, data: bytes(1) }]
+    expect(() => encodeRequest({ kind: 'outputs', id: 1, group: 'g', outputs: big })).toThrow(expect.objectContaining({ code: 'ERR_CLIENT_PROTOCOL' }))
+    // Hand-built: version, kind outputs (8), id 1, group 'g', count 0.
+    expect(() => decodeRequest(bytes(1, 8, 1, 1, 103, 0))).toThrow(/output count 0/)
+    for (const n of [0, 1, 127, 128, 2 ** 40]) expect(decodeThrough(encodeThrough(n))).toBe(n)
+    expect(() => decodeThrough(bytes(0x80, 0))).toThrow(expect.objectContaining({ code: 'ERR_CLIENT_PROTOCOL' }))
+    expect(() => decodeThrough(bytes(1, 2))).toThrow(expect.objectContaining({ code: 'ERR_CLIENT_PROTOCOL' }))
   })
 
   it('refuses an empty or oversized message id, an unknown kind and a bad nonce', () => {
