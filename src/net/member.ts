@@ -36,12 +36,14 @@ import type { NetLogger } from '../alm/log.js'
 import { errorFields, silentLogger } from '../alm/log.js'
 import { ClientService } from './client-service.js'
 import { GroupSender } from './group-sender.js'
+import type { VerifiedConfiguration } from './config-chain.js'
+import { requestChainPage } from './output-senders.js'
 import type { Notification } from './client-service.js'
 import type { ClusterSpec } from './cluster-spec.js'
 import { bootstrapConfiguration, dialAddresses } from './cluster-spec.js'
 import { jsonPayloads } from './payload-codec.js'
 import { groupKey } from './group-key.js'
-import { libp2pCertificateSigner } from './config-chain.js'
+import { fetchVerifiedConfiguration, libp2pCertificateSigner } from './config-chain.js'
 import type { CID } from 'multiformats/cid'
 import type { PayloadCodec } from './payload-codec.js'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -105,6 +107,8 @@ export class Member<C, R, Q, A> {
   private announcer: SpareAnnouncer | undefined
   /** Members of the group found in the DHT while this node is in no configuration (admitted). */
   private groupPeers = new Set<NodeId>()
+  /** The group's configuration as verified from providers' chains (while this node is a spare). */
+  private verifiedGroup: VerifiedConfiguration | undefined
   /** Addresses learned at run time (probes, the peer store, the DHT) of peers the cluster file does not list. */
   private readonly learnedAddresses = new Map<NodeId, readonly Multiaddr[]>()
   private readonly resolving = new Set<NodeId>()
@@ -302,16 +306,41 @@ export class Member<C, R, Q, A> {
         bootstrap: [...this.cluster.voters, ...this.cluster.spares].filter(id => id !== this.id).flatMap(id => dialAddresses(this.cluster, id)).map(parseMultiaddr),
         everyMs,
         onGroupPeers: peers => {
-          // A lookup that timed out finds nobody: keep the last answer rather than admit no one.
-          if (peers.length > 0) this.groupPeers = new Set(peers.map(p => p.id))
-          this.refreshAllowed()
           for (const p of peers) if (p.addresses.length > 0) void this.learn(p.id, p.addresses).catch(() => {})
+          // Providing the group key proves nothing: admit the members of the configuration their
+          // chains verify to (config-chain.ts). A lookup that found nobody keeps the last answer.
+          if (peers.length > 0) void this.verifyGroupPeers(keys.group, peers.map(p => p.id))
         },
         log: this.log
       })
       this.announcer.start()
     }
     this.spares?.start()
+  }
+
+  /**
+   * Fetches the configuration chain from up to five providers of the group key and admits the
+   * voters and learners of the newest configuration verified from the genesis.
+   */
+  private async verifyGroupPeers (key: CID, providers: readonly string[]): Promise<void> {
+    for (const peer of providers.slice(0, 5)) {
+      if (this.stopping !== undefined) return
+      try {
+        const trusted = this.verifiedGroup
+        const got = await fetchVerifiedConfiguration({
+          groupKey: key,
+          ...(trusted !== undefined ? { trusted } : {}),
+          signal: AbortSignal.any([this.provideAbort.signal, AbortSignal.timeout(5000)]),
+          request: async (fromEpoch, o) => await requestChainPage(this.node, peer, fromEpoch, o)
+        })
+        if (trusted === undefined || got.epoch > trusted.epoch) this.verifiedGroup = got
+      } catch (error) {
+        this.log.debug({ peer, ...errorFields(error) }, 'a provider of the group key showed no chain that verifies')
+      }
+    }
+    const v = this.verifiedGroup
+    if (v !== undefined) this.groupPeers = new Set([...v.voters, ...v.learners])
+    this.refreshAllowed()
   }
 
   /** Whether this node is in a configuration it knows (the newest or one still governing). */
