@@ -20,6 +20,10 @@
  * a subset of the live nodes, the real VP can die earlier than the model on a seed, never later:
  * real ≤ model per seed, and the paired difference is exactly what the protocol's own delays
  * (detection, catch-up, commits, elections) cost.
+ *
+ * Issue 10, part 4 (`spareChoice`): the same run with members chosen from a churning population
+ * of peers with Weibull lifetimes (population.ts's `ChoiceSchedule`), the policy ranking its
+ * candidates with rankSpares by uptime or at random.
  */
 import type { NodeId } from '../../src/paxos/types.js'
 import type { Violation } from '../../src/sim/checkers.js'

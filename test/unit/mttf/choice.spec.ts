@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
 import { parseChoiceCli } from '../../../simulations/mttf/choice-args.js'
 import { choiceChartSpec, choiceMarkdown, expModelR, modelLifetime, modelPoint, realPoint, runSeed, type ChoicePointParams } from '../../../simulations/mttf/choice-study.js'
 import { MttfError } from '../../../simulations/mttf/errors.js'
@@ -6,6 +9,7 @@ import { ChoiceSchedule, gammaFn, Population, sampleGamma, samplePoisson, sample
 import { Rng } from '../../../simulations/mttf/prng.js'
 import { runRealVp, type RealRunResult } from '../../../simulations/mttf/real.js'
 import { specToSvg } from '../../../simulations/mttf/render.js'
+import { killAllTrees, runTree } from './process-tree.js'
 
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
 
@@ -251,4 +255,32 @@ describe('sim:mttf:choice flags', () => {
   ])('rejects %j', (argv) => {
     expect(() => parseChoiceCli(argv)).toThrow(expect.objectContaining({ code: 'ERR_MTTF_BAD_FLAG' }))
   })
+})
+
+describe('sim:mttf:choice end to end', () => {
+  const ROOT = resolve(import.meta.dirname, '../../..')
+  afterEach(() => { killAllTrees() })
+
+  it('writes choice.json, choice.md and choice.svg, and exits 2 on a bad flag', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'choice-cli-'))
+    try {
+      const cli = join(ROOT, 'simulations/mttf/choice-cli.ts')
+      const env = { ...process.env, CI: '1' }
+      const r = await runTree(cli, ['--members', '3', '--shapes', '0.5', '--lambda-r', '1', '--model-lambda-r', '1', '--runs', '1', '--model-runs', '40', '--workers', '1', '--out', dir],
+        { cwd: ROOT, env, timeoutMs: 60_000 })
+      expect(r.timedOut).toBe(false)
+      expect(r.status).toBe(0)
+      const out = JSON.parse(r.stdout) as { model: unknown[], real: Array<{ runs: number }> }
+      expect(out.model).toHaveLength(1)
+      expect(out.real).toHaveLength(1)
+      expect(out.real[0]?.runs).toBe(1)
+      for (const f of ['choice.json', 'choice.md', 'choice.svg']) expect(existsSync(join(dir, f))).toBe(true)
+      expect(JSON.parse(readFileSync(join(dir, 'choice.json'), 'utf8'))).toEqual(out)
+      const bad = await runTree(cli, ['--shapes', 'x'], { cwd: ROOT, env, timeoutMs: 30_000 })
+      expect(bad.status).toBe(2)
+      expect(bad.stderr).toContain('--shapes')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
 })
