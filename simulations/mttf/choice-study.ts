@@ -251,7 +251,7 @@ export function choiceChartSpec (model: readonly ModelRow[], real: readonly Real
   const xs = data.map(d => d.x)
   const ys = data.flatMap(d => [d.lo ?? 1, d.hi ?? 1, 1]).filter(y => y > 0)
   const x = { field: 'x', type: 'quantitative', scale: { type: 'log', domain: [Math.min(...xs) / 1.3, Math.max(...xs) * 1.3] }, title: 'peer MTTF / R (mean peer lifetime over repair time)' } as const
-  const y = { field: 'ratio', type: 'quantitative', scale: { type: 'log', domain: [Math.min(...ys) / 1.1, Math.max(...ys) * 1.1] }, title: 'VP MTTF, uptime choice / random choice' } as const
+  const y = { field: 'ratio', type: 'quantitative', scale: { type: 'log', nice: false, domain: [Math.min(...ys) / 1.1, Math.max(...ys) * 1.1] }, title: 'VP MTTF, uptime choice / random choice' } as const
   const color = { field: 'k', type: 'nominal', title: 'Weibull shape' } as const
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
