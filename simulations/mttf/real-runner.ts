@@ -33,7 +33,14 @@ export interface RunnerConfig {
 /** real-cli.ts's defaults; cli.ts runs with these (only runs, seed and workers vary). */
 export const RUNNER_DEFAULTS = { repairMs: 2000, horizonX: 8, stallR: 5 } as const
 
-export interface RealPoint { readonly members: number, readonly lambdaR: number, readonly dist: RepairDist, readonly horizonMs: number }
+export interface RealPoint {
+  readonly members: number
+  readonly lambdaR: number
+  readonly dist: RepairDist
+  readonly horizonMs: number
+  /** Passed through to every run of the point (part 4: the member-choice population, a lighter client load). */
+  readonly options?: Pick<RealRunOptions, 'spareChoice' | 'clients' | 'thinkMsMax'>
+}
 
 export interface RealTask { readonly point: number, readonly run: number, readonly options: RealRunOptions }
 
@@ -74,7 +81,8 @@ export async function runRealPoints (cfg: RunnerConfig, points: readonly RealPoi
           dist: pt.dist,
           horizonMs: pt.horizonMs,
           stallMs: cfg.stallR * cfg.repairMs,
-          ...(cfg.detectTicks !== undefined ? { replaceAfterTicks: cfg.detectTicks } : {})
+          ...(cfg.detectTicks !== undefined ? { replaceAfterTicks: cfg.detectTicks } : {}),
+          ...pt.options
         }
       })
     }

@@ -20,14 +20,22 @@
  * a subset of the live nodes, the real VP can die earlier than the model on a seed, never later:
  * real ≤ model per seed, and the paired difference is exactly what the protocol's own delays
  * (detection, catch-up, commits, elections) cost.
+ *
+ * Issue 10, part 4 (`spareChoice`): the same run with members chosen from a churning population
+ * of peers with Weibull lifetimes (population.ts's `ChoiceSchedule`), the policy ranking its
+ * candidates with rankSpares by uptime or at random.
  */
 import type { NodeId } from '../../src/paxos/types.js'
 import type { Violation } from '../../src/sim/checkers.js'
 import { SimClient } from '../../src/sim/client.js'
 import { SimCluster } from '../../src/sim/cluster.js'
 import type { HistoryEvent } from '../../src/sim/lincheck/index.js'
+import { rankSpares, type SpareChoice } from '../../src/vpeer/spare-choice.js'
 import type { RepairDist } from './model.js'
+import { ChoiceSchedule, drawRepair, randomSource, scheduleLifetime, type ScheduleEvent, type VpSchedule } from './population.js'
 import { Rng } from './prng.js'
+
+export { drawRepair, type ScheduleEvent } from './population.js'
 
 export type RealRunErrorCode = 'ERR_REAL_BAD_OPTIONS' | 'ERR_REAL_SAFETY' | 'ERR_REAL_INTERNAL'
 
@@ -82,7 +90,21 @@ export interface RealRunOptions {
   readonly warmupMs?: number
   /** Observation step: configurations and commits are sampled this often, ms (default 10). */
   readonly pollMs?: number
+  /**
+   * Issue 10, part 4: members come from a churning population of candidate peers with Weibull
+   * lifetimes, chosen by `rankSpares` (see population.ts), instead of each spare being a fresh
+   * node with an exponential lifetime. Absent: the exponential model of part 3.
+   */
+  readonly spareChoice?: SpareChoiceOptions
   readonly trace?: (line: string) => void
+}
+
+export interface SpareChoiceOptions {
+  readonly choice: SpareChoice
+  /** Weibull shape k of every peer's lifetime (mean: peerMttfMs). */
+  readonly shape: number
+  /** Mean number of live candidate peers. */
+  readonly poolSize: number
 }
 
 /** What happened to one replaced voter, virtual ms relative to the events named. */
@@ -116,8 +138,13 @@ export interface RealRunResult {
   /** (a) Structural: failure clocks start → a majority of the newest configuration is dead. */
   readonly lifetimeMs: number | undefined
   readonly censored: boolean
-  /** The model's lifetime on the same failure/repair schedule (never censored; ≥ lifetimeMs). */
+  /**
+   * The model's lifetime on the same failure/repair schedule (≥ lifetimeMs). Never censored in
+   * the exponential study; with `spareChoice` it is computed up to 4 × the horizon only (heavy
+   * tails), and `modelCensored` says whether it got there.
+   */
   readonly modelLifetimeMs: number
+  readonly modelCensored?: boolean
   /**
    * (b) Operational: failure clocks start → the last commit before a stall of ≥ stallMs that
    * lasts to the end of the run. Undefined when censored (the run never stalled that long).
@@ -152,26 +179,6 @@ export interface RealRunResult {
   readonly virtualMs: number
 }
 
-/** One G draw, ms, from the model's distribution with parameter R. */
-export function drawRepair (rng: Rng, dist: RepairDist, repairMs: number): number {
-  switch (dist) {
-    case 'exp': return rng.exp(1 / repairMs)
-    case 'fixed': return repairMs
-    case 'uniform': return rng.next() * repairMs
-  }
-}
-
-/**
- * A node fails (permanently), or a spare appears. Nodes are numbered in the order the schedule
- * creates them: 0..N−1 the initial members, then one per failure (its spare). Times are ms from
- * the moment the failure clocks start.
- */
-export interface ScheduleEvent {
-  readonly atMs: number
-  readonly kind: 'crash' | 'spare'
-  readonly node: number
-}
-
 export interface ScheduleParams {
   readonly seed: number
   readonly members: number
@@ -186,7 +193,7 @@ export interface ScheduleParams {
  * later. Failure and repair draws come from separate streams, so the same seed gives the same
  * failure times for every repair distribution (common random numbers across dists too).
  */
-export class FailureSchedule {
+export class FailureSchedule implements VpSchedule {
   private readonly failures: Rng
   private readonly repairs: Rng
   private readonly pending: ScheduleEvent[] = []
@@ -227,14 +234,13 @@ export class FailureSchedule {
  * nodes are alive — the model of simulations/mttf with parallel repair. Pure and cheap.
  */
 export function modelLifetimeMs (p: ScheduleParams): number {
-  const schedule = new FailureSchedule(p)
-  const majority = Math.floor(p.members / 2) + 1
-  let live = p.members
-  for (;;) {
-    const e = schedule.next()
-    live += e.kind === 'crash' ? -1 : 1
-    if (live < majority) return e.atMs
-  }
+  return scheduleLifetime(new FailureSchedule(p), p.members).lifetimeMs
+}
+
+/** The schedule of a run: part 3's exponential one, or part 4's member choice from a population. */
+function makeSchedule (o: RealRunOptions): VpSchedule {
+  const params: ScheduleParams = { seed: o.seed, members: o.members, peerMttfMs: o.peerMttfMs, repairMs: o.repairMs, dist: o.dist }
+  return o.spareChoice === undefined ? new FailureSchedule(params) : new ChoiceSchedule({ ...params, ...o.spareChoice })
 }
 
 interface ConfigView { readonly epoch: number, readonly voters: readonly NodeId[], readonly learners: readonly NodeId[] }
@@ -257,6 +263,12 @@ function validate (o: RealRunOptions): void {
     if (!(v > 0) || !Number.isFinite(v)) bad(`${k} must be positive and finite, got ${v}`)
   }
   if (o.dist !== 'exp' && o.dist !== 'fixed' && o.dist !== 'uniform') bad(`unknown dist ${String(o.dist)}`)
+  const c = o.spareChoice
+  if (c !== undefined) {
+    if (c.choice !== 'uptime' && c.choice !== 'random') bad(`unknown spare choice ${String(c.choice)}`)
+    if (!(c.shape >= 0.2 && c.shape <= 5)) bad(`spareChoice.shape must be in [0.2, 5], got ${c.shape}`)
+    if (!(c.poolSize >= 1 && c.poolSize <= 500)) bad(`spareChoice.poolSize must be in [1, 500], got ${c.poolSize}`)
+  }
 }
 
 /**
@@ -271,6 +283,12 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
   const replaceAfterTicks = o.replaceAfterTicks ?? Math.max(6, Math.round(o.repairMs / 20 / tickMs))
   const stallMs = o.stallMs ?? 20 * o.repairMs
   const pollMs = o.pollMs ?? 10
+  // Set once the failure clocks start (t0): the schedule node behind each cluster node gives its
+  // uptime, which the policy ranks candidates by.
+  let t0 = 0
+  const birthOf = new Map<NodeId, number>()
+  const choice = o.spareChoice
+  const policyRandom = randomSource(new Rng(o.seed, 'real:policy'))
   const cluster: SimCluster = new SimCluster({
     seed: o.seed,
     nodes: o.members,
@@ -283,7 +301,17 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
       replaceAfterTicks,
       checkEveryTicks: o.checkEveryTicks ?? 2,
       // Only spares that have appeared (and are alive) can be handed out: this is where G enters.
-      candidates: () => cluster.upIds()
+      // With a member-choice policy the pool is ranked exactly as the runtime would rank the DHT's
+      // candidates: rankSpares by uptime (exact here), or shuffled.
+      candidates: choice === undefined
+        ? () => cluster.upIds()
+        : () => {
+            const now = s.now() - t0
+            return rankSpares(cluster.upIds().map(id => {
+              const birth = birthOf.get(id)
+              return { id, uptimeMs: birth === undefined ? undefined : now - birth }
+            }), choice.choice, policyRandom)
+          }
     },
     ...(o.trace !== undefined ? { trace: o.trace } : {})
   })
@@ -297,12 +325,13 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
   await cluster.start()
   const loops = clients.map(async c => { await c.run() })
   await s.runUntilAsync(s.now() + (o.warmupMs ?? 1000))
-  const t0 = s.now()
+  t0 = s.now()
   const horizonAt = t0 + o.horizonMs
-  const params: ScheduleParams = { seed: o.seed, members: o.members, peerMttfMs: o.peerMttfMs, repairMs: o.repairMs, dist: o.dist }
-  const schedule = new FailureSchedule(params)
+  const schedule = makeSchedule(o)
   // Schedule node k ↔ cluster node: the bootstrap voters, then spares in the order they appear.
   const idOf = new Map<number, NodeId>(cluster.bootstrapVoters.map((id, i) => [i, id]))
+  const births = schedule instanceof ChoiceSchedule ? schedule : undefined
+  for (const [k, id] of idOf) if (births !== undefined) birthOf.set(id, births.peer(k).birthMs)
 
   const crashes: CrashRecord[] = []
   const crashedAt = new Map<NodeId, number>()
@@ -398,6 +427,7 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
         // The model's repair: a fresh spare becomes available G after a failure.
         const id = await cluster.addSpare()
         idOf.set(e.node, id)
+        if (births !== undefined) birthOf.set(id, births.peer(e.node).birthMs)
         sparesAdded++
         appearedAt.set(id, now)
       }
@@ -445,12 +475,16 @@ export async function runRealVp (o: RealRunOptions): Promise<RealRunResult> {
     if (c !== undefined && crashes.some(x => x.id === id && x.wasLeader)) leaderDetectionMs.push(t - c)
   }
   const finalVoters = finalConfig?.voters ?? []
+  // The model on the same schedule. Heavy tails make it occasionally very long: cap it where it
+  // no longer matters (every estimator truncates at the horizon).
+  const shadow = scheduleLifetime(makeSchedule(o), o.members, o.spareChoice === undefined ? Infinity : 4 * o.horizonMs)
   return {
     seed: o.seed,
     members: o.members,
     lifetimeMs: deathAtMs,
     censored,
-    modelLifetimeMs: modelLifetimeMs(params),
+    modelLifetimeMs: shadow.lifetimeMs,
+    ...(o.spareChoice !== undefined ? { modelCensored: shadow.censored } : {}),
     operationalMs,
     disagreements,
     crashes,
