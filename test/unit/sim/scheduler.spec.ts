@@ -165,16 +165,22 @@ describe('Scheduler', () => {
     await flushMicrotasks()
   })
 
-  it('runs 1e5 events well under a second', () => {
+  // Speed is a benchmark's business (bench:core), never a timing assert: this checks that 1e5
+  // interleaved events all run, in virtual-time order.
+  it('runs 1e5 interleaved events, each at or after the one before', () => {
     const s = new Scheduler()
     const prng = new Prng(1)
     let count = 0
-    const tick = (): void => { if (++count < 100_000) s.after(prng.float() * 10, tick) }
+    let last = 0
+    let ordered = true
+    const tick = (): void => {
+      if (s.now() < last) ordered = false
+      last = s.now()
+      if (++count < 100_000) s.after(prng.float() * 10, tick)
+    }
     for (let i = 0; i < 100; i++) s.after(prng.float() * 10, tick)
-    const start = performance.now()
     s.runUntilIdle()
-    const elapsed = performance.now() - start
     expect(count).toBeGreaterThanOrEqual(100_000)
-    expect(elapsed).toBeLessThan(500)
+    expect(ordered).toBe(true)
   })
 })
