@@ -23,6 +23,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { CID } from 'multiformats/cid'
 import { generateIdentity, readIdentity } from '../src/alm/identity.js'
@@ -130,7 +131,12 @@ export interface StartupStats {
   /** Process heap and RSS after start-up, MB. */
   readonly heapMB: number
   readonly rssMB: number
+  /** This process's event-loop delay during start-up, ms (how starved every node in it was). */
+  readonly eventLoopDelayMs: { readonly p50: number, readonly p99: number, readonly max: number }
 }
+
+/** Plain DHT nodes created at once. */
+const START_BATCH = 5
 
 const r1 = (x: number): number => Math.round(x * 10) / 10
 
@@ -209,6 +215,11 @@ export class GroupCluster {
   /** Running members (voters, learners and spares). */
   liveMembers (): KvMember[] {
     return this.nodes.flatMap(n => n.alive && n.member !== undefined ? [n.member] : [])
+  }
+
+  /** A node's listen address with /p2p/. */
+  addressOf (nameOrId: string): string {
+    return addressOf(this.entry(nameOrId).libp2p)
   }
 
   /** A plain DHT node's address with /p2p/: the one the fewest members dialed directly. */
@@ -324,17 +335,34 @@ export class GroupCluster {
 
   private async boot (): Promise<void> {
     const t0 = performance.now()
+    const delay = monitorEventLoopDelay({ resolution: 10 })
+    delay.enable()
+    try {
+      await this.bootNodes(t0)
+    } finally {
+      delay.disable()
+    }
+    const ms = (ns: number): number => r1(ns / 1e6)
+    this.startup = { ...(this.startup as StartupStats), eventLoopDelayMs: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) } }
+  }
+
+  private async bootNodes (t0: number): Promise<void> {
     const { degree } = this.o
-    // Created in parallel, then node i dials `degree` random nodes among 0..i-1: connected
-    // whatever order the dials complete in, and no node is a hub.
-    const created = await Promise.all(Array.from({ length: this.o.dhtNodes }, async (_, i) => {
-      const identity = await generateIdentity()
-      const libp2p = await createVpeerNode({ privateKey: identity.privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], dht: 'server' })
-      return { name: `d${i + 1}`, id: identity.id, role: 'dht' as const, libp2p, member: undefined, alive: true }
-    }))
-    this.nodes.push(...created)
-    this.o.signal?.throwIfAborted()
-    await Promise.all(created.map(async (n, i) => { await this.dialRandom(n.libp2p, created.slice(0, i), degree) }))
+    // Node i dials `degree` random nodes among 0..i-1: connected whatever order the dials
+    // complete in, and no node is a hub. Created a few at a time: all at once, their handshakes
+    // and self-queries pile up and time out on a loaded machine.
+    for (let i = 0; i < this.o.dhtNodes; i += START_BATCH) {
+      this.o.signal?.throwIfAborted()
+      const earlier = [...this.nodes]
+      const batch = await Promise.all(Array.from({ length: Math.min(START_BATCH, this.o.dhtNodes - i) }, async (_, j) => {
+        const identity = await generateIdentity()
+        const libp2p = await createVpeerNode({ privateKey: identity.privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], dht: 'server' })
+        const entry: NodeEntry = { name: `d${i + j + 1}`, id: identity.id, role: 'dht', libp2p, member: undefined, alive: true }
+        this.nodes.push(entry)
+        return entry
+      }))
+      await Promise.all(batch.map(async (n, j) => { await this.dialRandom(n.libp2p, [...earlier, ...batch.slice(0, j)], degree) }))
+    }
     this.say(`${this.o.dhtNodes} plain DHT nodes up (each dialed ${degree} random earlier ones) in ${Math.round(performance.now() - t0)} ms`)
     const plain = this.nodes.filter(n => n.role === 'dht')
     const start = async (name: string, role: 'voter' | 'spare', identity: Identity, dataDir: string): Promise<void> => {
@@ -389,7 +417,8 @@ export class GroupCluster {
       nodesMs: Math.round(nodesMs),
       routingTables: { ...tables, readyMs: Math.round(readyMs) },
       heapMB: r1(mem.heapUsed / 1e6),
-      rssMB: r1(mem.rss / 1e6)
+      rssMB: r1(mem.rss / 1e6),
+      eventLoopDelayMs: { p50: 0, p99: 0, max: 0 }
     }
     this.say(`DHT of ${total} nodes: every routing table holds ≥ ${want} peers (min ${tables.min}, median ${tables.p50}, max ${tables.max}) ${Math.round(readyMs)} ms after the first node started; leader elected; heap ${this.startup.heapMB} MB, RSS ${this.startup.rssMB} MB`)
   }
@@ -402,7 +431,19 @@ export class GroupCluster {
       pool[i] = pool[j] as NodeEntry
       pool[j] = t
     }
-    await Promise.all(pool.slice(0, count).map(async n => { await node.dial(parseMultiaddr(addressOf(n.libp2p)), { signal: AbortSignal.timeout(10_000) }) }))
+    await Promise.all(pool.slice(0, count).map(async n => {
+      const target = parseMultiaddr(addressOf(n.libp2p))
+      // A handshake can time out while the process is busy starting nodes: retried, then fatal.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await node.dial(target, { signal: AbortSignal.timeout(10_000) })
+          return
+        } catch (error) {
+          if (attempt >= 3 || this.o.signal?.aborted === true) throw error
+          await sleep(200 * attempt)
+        }
+      }
+    }))
   }
 }
 
