@@ -175,7 +175,7 @@ export const MEASURED_CALL: { readonly name: string, readonly call: (client: KvC
   call: async (client, i, signal) => await client.submit({ f: 'write', key: `send/${i}`, value: i }, { signal })
 }
 
-const PROVIDE_EVERY_MS = 5000
+const PROVIDE_EVERY_MS = 10_000
 const REPLACE_AFTER_MS = 1000
 
 class SizeBench {
