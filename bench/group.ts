@@ -122,6 +122,8 @@ export interface ChangeRun {
   readonly replaceMs: number
   /** Replacement committed → a fresh client's `info()` shows the new voters. */
   readonly freshClientMs: number
+  /** … of which its `connect` (bootstrap dial, provider lookup). */
+  readonly connectMs: number
 }
 
 export interface SizeResult {
@@ -245,6 +247,7 @@ class SizeBench {
       const joined = after.voters.find(v => !before.voters.includes(v)) ?? '?'
       const want = [...after.voters].sort().join()
       const client = await this.cluster.connectClient({ bootstrap: this.randomBootstrap(), signal: AbortSignal.timeout(60_000) })
+      const connectMs = performance.now() - committedAt
       let freshClientMs: number
       try {
         for (;;) {
@@ -256,9 +259,9 @@ class SizeBench {
       } finally {
         await client.close()
       }
-      const run = { killed: this.cluster.nameOf(victim), joined: this.cluster.nameOf(joined), replaceMs: r1(committedAt - killedAt), freshClientMs: r1(freshClientMs) }
+      const run = { killed: this.cluster.nameOf(victim), joined: this.cluster.nameOf(joined), replaceMs: r1(committedAt - killedAt), freshClientMs: r1(freshClientMs), connectMs: r1(connectMs) }
       runs.push(run)
-      this.log(`  change ${t + 1}/${this.o.changes}: ${run.killed} stopped for good, ${run.joined} committed in its place after ${run.replaceMs} ms; a fresh client saw the new voters ${run.freshClientMs} ms after the commit`)
+      this.log(`  change ${t + 1}/${this.o.changes}: ${run.killed} stopped for good, ${run.joined} committed in its place after ${run.replaceMs} ms; a fresh client saw the new voters ${run.freshClientMs} ms after the commit (connected after ${run.connectMs} ms)`)
     }
     return runs
   }
@@ -285,7 +288,7 @@ export async function run (o: Options, log: (line: string) => void): Promise<Gro
   for (const size of o.sizes) {
     const spares = o.changes
     const plain = size - VOTERS - spares
-    log(`DHT of ${size}: ${plain} plain nodes, ${VOTERS} voters, ${spares} spares`)
+    log(`DHT of ${size}: ${plain} plain nodes, ${VOTERS} voters, ${spares} spare${spares === 1 ? '' : 's'}`)
     const cluster = await GroupCluster.start({ dhtNodes: plain, voters: VOTERS, spares, provideEveryMs: PROVIDE_EVERY_MS, replaceAfterMs: REPLACE_AFTER_MS, progress: line => { log(`  ${line}`) } })
     try {
       const startup = cluster.startup as StartupStats

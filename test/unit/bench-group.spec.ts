@@ -2,10 +2,37 @@ import { describe, expect, it } from 'vitest'
 import { cli, formatResult, markdownTable, MEASURED_CALL, parseOptions, summarize, USAGE, VOTERS } from '../../bench/group.js'
 import type { GroupBenchResult, SizeResult } from '../../bench/group.js'
 
-// A run needs a DHT of libp2p nodes and members in this process (tens of seconds of CPU on the
-// 2-core machine): the options, the summariser and the report are tested here; the run itself by
-// `npm run bench:group -- --quick`, and the harness under it by test/net/group-dht.spec.ts.
 describe('bench/group.ts', () => {
+  // The smallest real run: a DHT of 9 (3 plain nodes, 5 voters, 1 spare), one client, 3 sends,
+  // one change. Structure and sanity only; the figures are never asserted.
+  it('runs end to end on a tiny DHT and reports sane figures', async () => {
+    const out: string[] = []
+    const progress: string[] = []
+    const code = await cli(['--quick', '--sizes', '9', '--reps', '1', '--sends', '3', '--changes', '1'], t => out.push(t), t => progress.push(t))
+    expect(code).toBe(0)
+    const r = JSON.parse(out.join('')) as GroupBenchResult
+    expect(r.bench).toBe('group')
+    expect(r.node).toBe(process.version)
+    expect(r.params).toMatchObject({ quick: true, sizes: [9], reps: 1, sends: 3, changes: 1, voters: VOTERS })
+    expect(r.sizes).toHaveLength(1)
+    const s = r.sizes[0] as SizeResult
+    expect(s).toMatchObject({ dhtNodes: 9, plain: 3, voters: VOTERS, spares: 1 })
+    expect(s.startup.routingTables.min).toBeGreaterThanOrEqual(8)
+    expect(s.firstWrite.runs).toHaveLength(1)
+    const first = s.firstWrite.runs[0]
+    expect(first?.connectMs).toBeGreaterThan(0)
+    expect(first?.firstWriteMs).toBeGreaterThan(first?.connectMs ?? Infinity)
+    expect(first?.bootstrap).toMatch(/^d[123]$/)
+    expect(s.send).toMatchObject({ call: MEASURED_CALL.name, errors: 0 })
+    expect(s.send.latencyMs.count).toBe(3)
+    expect(s.send.latencyMs.p50).toBeGreaterThan(0)
+    const change = s.change?.runs[0]
+    expect(change?.killed).toMatch(/^m[1-5]$/)
+    expect(change?.joined).toBe('s1')
+    expect(change?.freshClientMs).toBeGreaterThanOrEqual(change?.connectMs ?? Infinity)
+    expect(progress.join('')).toMatch(/change 1\/1/)
+  }, 120_000)
+
   it('parses its options and refuses bad ones', () => {
     expect(parseOptions([])).toEqual({ format: 'json', quick: false, sizes: [20, 50], reps: 5, sends: 200, changes: 3 })
     expect(parseOptions(['--quick', '--markdown'])).toEqual({ format: 'markdown', quick: true, sizes: [12], reps: 2, sends: 20, changes: 1 })
@@ -53,7 +80,7 @@ describe('bench/group.ts', () => {
         connectMs: summarize([200, 300])
       },
       send: { call: MEASURED_CALL.name, latencyMs: summarize([4, 5, 6]), errors: 0 },
-      change: fresh === null ? null : { runs: fresh.map(ms => ({ killed: 'm2', joined: 's1', replaceMs: 2500, freshClientMs: ms })), freshClientMs: summarize(fresh), replaceMs: summarize(fresh.map(() => 2500)) },
+      change: fresh === null ? null : { runs: fresh.map(ms => ({ killed: 'm2', joined: 's1', replaceMs: 2500, freshClientMs: ms, connectMs: ms / 2 })), freshClientMs: summarize(fresh), replaceMs: summarize(fresh.map(() => 2500)) },
       cpuSeconds: 12
     })
     const r: GroupBenchResult = {
