@@ -250,6 +250,18 @@ export class GroupCluster {
     return best
   }
 
+  /**
+   * The next original voter to stop in a turnover: one that does not lead while there is one,
+   * so the leader goes last (a client then learns of no new member through redirects, only
+   * through the DHT). Undefined once no original votes.
+   */
+  nextOriginalVictim (): NodeId | undefined {
+    const voters = this.configuration().voters
+    const live = this.originalVoters.filter(id => voters.includes(id) && this.entry(id).alive)
+    const leader = this.leader()?.id
+    return live.find(id => id !== leader) ?? live[0]
+  }
+
   /** The live member that leads, if any. */
   leader (): KvMember | undefined {
     return this.liveMembers().find(m => m.vp.status().role === 'leader')

@@ -37,7 +37,9 @@ describe('an idle client that knows only the group key finds the VP again after 
     client = await cluster.connectClient({ signal: AbortSignal.timeout(30_000) })
     expect(await client.submit({ f: 'write', key: 'before', value: 1 }, { signal: AbortSignal.timeout(20_000) })).toEqual({ ok: true })
 
-    for (const victim of originals) {
+    for (let k = 0; k < originals.length; k++) {
+      const victim = cluster.nextOriginalVictim()
+      if (victim === undefined) throw new Error('no original voter left to stop')
       await cluster.kill(victim)
       await cluster.waitForReplacement(victim, { timeoutMs: 30_000 })
     }
