@@ -1,12 +1,13 @@
 /**
- * `npm run demo:group [-- --dht-nodes N] [--voters N]`: a virtual peer followed by its group key
+ * `npm run demo:group [-- --dht N] [--voters N]`: a virtual peer followed by its group key
  * alone (issue 10).
  *
  * It starts a private DHT of plain libp2p nodes on 127.0.0.1, a VP of 5 members and 5 spares
  * inside it (all in this process, simulations/group-cluster.ts), and prints the group key. A
  * client that knows only that key and the address of one plain node (not a member) finds the
  * members through the DHT and writes, one write after another. Then each original member is
- * stopped for good, one at a time: the leader replaces it by a spare, and the demo prints who
+ * stopped for good, one at a time and the leader last (so no redirect tells the client about a
+ * new member: it must find them through the DHT): the leader replaces it by a spare, and the demo prints who
  * left, who joined and how long it took, and how many writes the same client got through
  * meanwhile. At the end none of the members the client found at the start is left; the client
  * still writes, and reads every acknowledged write back. Everything is removed on exit.
@@ -21,8 +22,8 @@ const USAGE = `usage: npm run demo:group -- [options]
 A private DHT of libp2p nodes on 127.0.0.1 (one process), a virtual peer of members and spares
 inside it, and a client that knows only the group key and one DHT node's address. Every original
 member is stopped for good, one at a time; the client follows the group as spares replace them.
-  --dht-nodes N   plain DHT nodes besides the members and spares (default 20)
-  --voters N      members of the virtual peer (default 5; as many spares are started)
+  --dht N         DHT nodes in all: the members, as many spares, and plain nodes (default 20)
+  --voters N      members of the virtual peer (default 5)
   --help          this text
 Takes about a minute. Exit codes: 0 every check passed, 1 a check failed, 2 bad options`
 
@@ -62,16 +63,17 @@ class Writer {
 async function main (): Promise<number> {
   let args
   try {
-    args = parseArgs({ options: { 'dht-nodes': { type: 'string' }, voters: { type: 'string' }, help: { type: 'boolean' } }, strict: true })
+    args = parseArgs({ options: { dht: { type: 'string' }, voters: { type: 'string' }, help: { type: 'boolean' } }, strict: true })
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n\n${USAGE}\n`)
     return 2
   }
   if (args.values.help === true) { process.stdout.write(`${USAGE}\n`); return 0 }
-  const dhtNodes = Number(args.values['dht-nodes'] ?? 20)
+  const dht = Number(args.values.dht ?? 20)
   const voters = Number(args.values.voters ?? 5)
-  if (!Number.isSafeInteger(dhtNodes) || dhtNodes < 1 || dhtNodes > 200) { process.stderr.write(`--dht-nodes must be 1-200\n\n${USAGE}\n`); return 2 }
   if (!Number.isSafeInteger(voters) || voters < 3 || voters > 9) { process.stderr.write(`--voters must be 3-9\n\n${USAGE}\n`); return 2 }
+  if (!Number.isSafeInteger(dht) || dht < 2 * voters + 1 || dht > 200) { process.stderr.write(`--dht must be ${2 * voters + 1}-200 (the members, the spares and at least one plain node)\n\n${USAGE}\n`); return 2 }
+  const dhtNodes = dht - 2 * voters
 
   const out = (line: string): void => { process.stdout.write(`${line}\n`) }
   const t0 = performance.now()
@@ -94,7 +96,10 @@ async function main (): Promise<number> {
     out(`${at()} it found the members through the DHT in ${connectMs} ms and its first write committed ${Math.round(performance.now() - connectStarted)} ms after it started`)
 
     const originals = [...cluster.originalVoters]
-    for (const [i, victim] of originals.entries()) {
+    out(`${at()} stopping the original members for good, one at a time, the leader last`)
+    for (let i = 0; i < originals.length; i++) {
+      const victim = cluster.nextOriginalVictim()
+      if (victim === undefined) break
       const before = cluster.configuration()
       const wasLeader = cluster.leader()?.id === victim
       const ackedBefore = writer.acked.length
@@ -104,7 +109,11 @@ async function main (): Promise<number> {
       const after = await cluster.waitForReplacement(victim, { timeoutMs: 60_000 })
       const joined = after.voters.filter(v => !before.voters.includes(v))
       out(`${at()}      ${joined.map(name).join(' ')} replaced it after ${Math.round(performance.now() - killedAt)} ms: ${describe(after, name)}`)
-      if (!await writer.until(3, 30_000)) { out(`FAIL: the client did not write again within 30 s of the replacement (${writer.lastError})`); return 1 }
+      if (!await writer.until(3, 30_000)) {
+        const known = originals.filter(id => !cluster.list().find(n => n.id === id)?.alive)
+        out(`FAIL: the client did not write again within 30 s of the replacement (${writer.lastError})${known.length === originals.length ? '; every member it found at connect is gone, and it did not look the group up in the DHT again' : ''}`)
+        return 1
+      }
       out(`${at()}      the client kept writing: ${writer.acked.length - ackedBefore} writes acknowledged since the stop${writer.failed > 0 ? ` (${writer.failed} attempts failed so far)` : ''}`)
     }
 
