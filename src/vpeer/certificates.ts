@@ -81,7 +81,8 @@ export interface CertificateState {
   readonly base: ConfigTuple
   readonly links: Array<[...ConfigTuple, Array<[NodeId, string]>]>
 }
-type ConfigTuple = [number, NodeId[], NodeId[]]
+/** A configuration in a snapshot: [epoch, voters, learners]. */
+export type ConfigTuple = [number, NodeId[], NodeId[]]
 
 /**
  * The canonical bytes a voter signs for the change `previous` → `next` in the group `context`.

@@ -14,7 +14,7 @@ export {
   CertificateTable, CERT_CLIENT_PREFIX, CERTIFICATE_DOMAIN, MAX_CERTIFIED_LINKS, MAX_SIGNATURE_BYTES, MAX_CERTIFIED_MEMBERS,
   certificateBytes, certCommand, isCertCommand, parseCertCommand, majorityOf, decodeCertificateState
 } from './certificates.js'
-export type { CertificateSigner, CertifiedLink, CertificateChain, CertificateState, CertificateApply, CertificateRefusal } from './certificates.js'
+export type { CertificateSigner, CertifiedLink, CertificateChain, CertificateState, ConfigTuple, CertificateApply, CertificateRefusal } from './certificates.js'
 export {
   Outbox, OutputStage, DEFAULT_OUTBOX_LIMITS, OUTBOX_CEILINGS, OUTPUT_CLIENT_PREFIX, OUTBOX_ACK_PREFIX, MAX_GROUP_NAME_CHARS,
   isGroupName, outboxLimits, decodeOutboxState, outputClient, outputSender, outboxAckCommand, isOutboxAck, applyOutboxAck

@@ -335,7 +335,7 @@ export class OutputStage {
 /**
  * Checks that `raw` (parsed JSON of unknown origin: a stored or received snapshot) is an outbox
  * `Outbox.toJSON` could have produced within `OUTBOX_CEILINGS`: valid target names in strictly
- * ascending order, 0 ≤ acked < nextSeq, entries exactly acked + 1 … nextSeq − 1 in order, each
+ * ascending order, 0 ≤ acked, acked below nextSeq, entries exactly acked + 1 … nextSeq − 1 in order, each
  * with a slot and canonical base64 data within the size ceilings.
  * @throws CorruptSnapshotError on anything else
  */
