@@ -70,6 +70,17 @@ export interface SpareSource {
 /** The static pool: spares named in the cluster file, with their addresses. */
 export const CLUSTER_FILE_SPARES: SpareSource = { name: 'cluster-file', inClusterFile: true }
 
+/**
+ * Spares that are not in the cluster file: each announces itself under the group's spare key in
+ * the DHT (`vpeer node --dht --spare`), the administrator invites it (allow-list), and the
+ * leader's spare pool finds, probes and ranks them by observed uptime.
+ */
+export const DHT_SPARES: SpareSource = {
+  name: 'dht',
+  inClusterFile: false,
+  memberOptions: role => role === 'spare' ? { spare: true, spareRefreshMs: 1000 } : { spareRefreshMs: 1000 }
+}
+
 export interface GroupClusterOptions {
   /** Plain DHT server nodes (not members); the DHT holds these plus every voter and spare. */
   readonly dhtNodes: number
@@ -424,6 +435,19 @@ export class GroupCluster {
     const readyMs = performance.now() - t0
     const tables = this.routingTables()
     await this.waitForConfiguration(c => c.voters.length === this.o.voters, { what: 'leader', ...(this.o.signal !== undefined ? { signal: this.o.signal } : {}) })
+    if (!this.spareSource.inClusterFile && this.spareIdentities.length > 0) {
+      // DHT spares must be invited before a leader adds them: their keys go on the allow-list.
+      const admin = await VirtualPeerClient.create<KvCommand, KvResult, KvQuery, KvAnswer>({
+        members: this.nodes.filter(n => n.role === 'voter').map(n => addressOf(n.libp2p)),
+        identity: await readIdentity(this.init.adminKey)
+      })
+      try {
+        for (const s of this.spareIdentities) await admin.allow(s.identity.id, { signal: AbortSignal.timeout(30_000) })
+      } finally {
+        await admin.close()
+      }
+      this.say(`${this.spareIdentities.length} DHT spares invited (allow-list)`)
+    }
     const mem = process.memoryUsage()
     this.startup = {
       totalMs: Math.round(performance.now() - t0),

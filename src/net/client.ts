@@ -620,7 +620,7 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
   }
 
   /**
-   * Fetches and verifies the configuration chain from each of `peers` (at most 5, at once) and
+   * Fetches and verifies the configuration chain from `peers` (five at once, until a batch verifies something new) and
    * keeps the newest configuration verified. A provider whose chain is forged, broken or older
    * than what this client already trusts adds nothing.
    * @throws GroupUnreachableError if nothing was ever verified and no peer gave a valid chain
@@ -629,7 +629,22 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     const verification = this.verification
     if (verification === undefined) return
     let lastError: unknown
-    await Promise.all(peers.slice(0, 5).map(async peer => {
+    // Five at a time: stale providers (removed or dead members whose records have not expired)
+    // fail fast, and the first batch that verifies anything ends the search.
+    for (let i = 0; i < peers.length; i += 5) {
+      const before = verification.verified?.epoch
+      await this.verifyBatch(peers.slice(i, i + 5), signal, error => { lastError = error })
+      if (verification.verified !== undefined && verification.verified.epoch !== before) break
+    }
+    if (verification.verified === undefined) {
+      throw new GroupUnreachableError('no provider showed a configuration chain that verifies from the genesis', { cause: lastError })
+    }
+  }
+
+  private async verifyBatch (peers: readonly string[], signal: AbortSignal | undefined, onError: (error: unknown) => void): Promise<void> {
+    const verification = this.verification
+    if (verification === undefined) return
+    await Promise.all(peers.map(async peer => {
       try {
         const trusted = verification.verified
         const got = await fetchVerifiedConfiguration({
@@ -652,13 +667,10 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
         }
       } catch (error) {
         if (error instanceof AbortError) throw error
-        lastError = error
+        onError(error)
         this.failures.set(peer, (this.failures.get(peer) ?? 0) + 1)
       }
     }))
-    if (verification.verified === undefined) {
-      throw new GroupUnreachableError('no provider showed a configuration chain that verifies from the genesis', { cause: lastError })
-    }
   }
 
   /**

@@ -1,36 +1,83 @@
 /**
- * Issue 10 part 6, the DHT side: a virtual peer of 5 inside one private DHT of 20 nodes on
- * 127.0.0.1 (10 plain nodes, the 5 voters, 5 spares, all in this process:
- * simulations/group-cluster.ts), found by clients that know only the group key and the address
- * of one plain node.
+ * Issue 10 part 6: a virtual peer of 5 inside one private DHT of 20 nodes on 127.0.0.1 (10 plain
+ * nodes, the 5 voters, 5 spares that are in no cluster file but announce themselves in the DHT
+ * and were invited; all in this process: simulations/group-cluster.ts). Every original voter is
+ * replaced for good, one at a time (the leader last), by a spare the leader found in the DHT.
  *
- * Every original voter is replaced for good, one at a time (the leader last), by a spare the
- * leader takes from the pool; after each replacement a FRESH client, given only the key and a
- * bootstrap address, finds the new member set through the DHT and writes. At the end no voter
- * is an original one, and a last fresh client reads back every write.
- *
- * The same long-lived client following the whole turnover is group-dht-follow.pending.ts (it
- * needs the client to go back to the DHT, which it does not do yet).
+ * Three clients know only the group key and the address of a plain node, never a member's:
+ * - a writer writes throughout; when the last original member it knew is gone it can reach the
+ *   new members only through the DHT (it re-resolves the key and verifies their chain);
+ * - an idle client writes once before the turnover and once after it;
+ * - after each replacement a fresh client finds the new member set and writes.
+ * At the end no voter is an original one, and every write the writer saw acknowledged reads back.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { GroupCluster } from '../../simulations/group-cluster.js'
+import { DHT_SPARES, GroupCluster } from '../../simulations/group-cluster.js'
 import type { KvClient } from '../../simulations/group-cluster.js'
 
-describe('a VP of 5 in a private DHT of 20, reached by its group key alone', () => {
+/** Writes `w/<i>` = i one after the other until stopped; keeps what was acknowledged. */
+class Writer {
+  readonly acked: number[] = []
+  readonly failures: string[] = []
+  private next = 0
+  private stopped = false
+  private readonly done: Promise<void>
+
+  constructor (private readonly client: KvClient) {
+    this.done = this.loop()
+  }
+
+  private async loop (): Promise<void> {
+    while (!this.stopped) {
+      const i = this.next++
+      try {
+        const r = await this.client.submit({ f: 'write', key: `w/${i}`, value: i }, { signal: AbortSignal.timeout(20_000) })
+        if (r.ok) this.acked.push(i)
+        else this.failures.push(`w/${i}: not ok`)
+      } catch (error) {
+        // Unknown outcome: it may still have been applied; only acknowledged writes are checked.
+        this.failures.push(`w/${i}: ${(error as { code?: string }).code ?? ''} ${(error as Error).message}`)
+      }
+      await sleep(10)
+    }
+  }
+
+  /** Resolves once `more` further writes were acknowledged (fails after `timeoutMs`). */
+  async progress (more: number, timeoutMs: number, what: string): Promise<void> {
+    const target = this.acked.length + more
+    const deadline = Date.now() + timeoutMs
+    while (this.acked.length < target) {
+      if (Date.now() > deadline) {
+        throw new Error(`${what}: the client acknowledged ${this.acked.length - (target - more)} of ${more} writes within ${timeoutMs} ms; last failures: ${this.failures.slice(-3).join(' | ')}`)
+      }
+      await sleep(20)
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    await this.done
+  }
+}
+
+describe('a VP of 5 in a private DHT of 20, reached and followed by its group key alone', () => {
   let cluster: GroupCluster
   const clients: KvClient[] = []
+  let writer: Writer | undefined
 
   beforeAll(async () => {
-    cluster = await GroupCluster.start({ dhtNodes: 10, voters: 5, spares: 5 })
-  }, 90_000)
+    cluster = await GroupCluster.start({ dhtNodes: 10, voters: 5, spares: 5, spareSource: DHT_SPARES })
+  }, 120_000)
 
   afterAll(async () => {
+    await writer?.stop()
     for (const c of clients) await c.close()
     await cluster?.stop()
   }, 60_000)
 
   /** A client that knows only the group key and one plain node's address. */
-  async function fresh (): Promise<KvClient> {
+  async function keyOnly (): Promise<KvClient> {
     const bootstrap = cluster.bootstrapAddress()
     const ids = cluster.list().filter(n => n.role !== 'dht').map(n => n.id)
     expect(ids.some(id => bootstrap.endsWith(`/p2p/${id}`))).toBe(false)
@@ -39,45 +86,57 @@ describe('a VP of 5 in a private DHT of 20, reached by its group key alone', () 
     return client
   }
 
-  it('is one DHT of 20 with populated routing tables, and the bootstrap peer is no member', () => {
+  it('every original voter replaced for good by DHT spares; the same clients follow, fresh ones find the new members', async () => {
     expect(cluster.size).toBe(20)
-    const roles = cluster.list().map(n => n.role)
-    expect(roles.filter(r => r === 'dht')).toHaveLength(10)
-    expect(roles.filter(r => r === 'voter')).toHaveLength(5)
-    expect(roles.filter(r => r === 'spare')).toHaveLength(5)
-    // Every node knows at least 8 others: a lookup from the bootstrap walks the DHT.
     expect(cluster.startup?.routingTables.min).toBeGreaterThanOrEqual(8)
-    expect(cluster.routingTables().min).toBeGreaterThanOrEqual(8)
-    expect(cluster.configuration().voters).toEqual(cluster.originalVoters)
-  })
-
-  it('every original voter replaced for good, one at a time; after each change a fresh key-only client finds the new members and writes', async () => {
     const originals = [...cluster.originalVoters]
-    let written = 0
-    const first = await fresh()
-    expect(await first.submit({ f: 'write', key: 'k0', value: 0 }, { signal: AbortSignal.timeout(20_000) })).toEqual({ ok: true })
-    written++
+    // The spares are in no cluster file: the leader can only have found them in the DHT.
+    expect(cluster.spec.spares).toEqual([])
+    const spares = cluster.list().filter(n => n.role === 'spare').map(n => n.id)
+
+    writer = new Writer(await keyOnly())
+    const idle = await keyOnly()
+    expect(await idle.submit({ f: 'write', key: 'idle', value: 1 }, { signal: AbortSignal.timeout(20_000) })).toEqual({ ok: true })
+    await writer.progress(3, 20_000, 'first writes')
 
     for (let k = 0; k < originals.length; k++) {
       const victim = cluster.nextOriginalVictim()
       if (victim === undefined) throw new Error('no original voter left to stop')
       await cluster.kill(victim)
-      const c = await cluster.waitForReplacement(victim, { timeoutMs: 30_000 })
+      const c = await cluster.waitForReplacement(victim, { timeoutMs: 45_000 })
       expect(c.voters).not.toContain(victim)
-      const client = await fresh()
-      const view = await client.whenLeader({ signal: AbortSignal.timeout(20_000) })
-      expect([...view.voters].sort()).toEqual([...c.voters].sort())
-      expect(await client.submit({ f: 'write', key: `k${written}`, value: written }, { signal: AbortSignal.timeout(20_000) })).toEqual({ ok: true })
-      written++
+      await writer.progress(2, 30_000, `after ${cluster.nameOf(victim)} was replaced`)
+      const fresh = await keyOnly()
+      expect([...(fresh.verifiedConfiguration?.voters ?? [])].sort()).toEqual([...cluster.configuration().voters].sort())
+      expect(await fresh.submit({ f: 'write', key: `fresh/${k}`, value: k }, { signal: AbortSignal.timeout(20_000) })).toEqual({ ok: true })
     }
 
     const final = cluster.configuration()
     expect(final.voters).toHaveLength(5)
-    for (const id of final.voters) expect(originals).not.toContain(id)
-    for (const id of originals) expect(cluster.list().find(n => n.id === id)?.alive).toBe(false)
-    const last = await fresh()
-    const view = await last.whenLeader({ signal: AbortSignal.timeout(20_000) })
+    for (const id of final.voters) {
+      expect(originals).not.toContain(id)
+      expect(spares).toContain(id)
+    }
+    await writer.progress(3, 30_000, 'after the turnover')
+    await writer.stop()
+
+    // The idle client knew only dead members: it goes back to the DHT.
+    expect(await idle.submit({ f: 'write', key: 'idle', value: 2 }, { signal: AbortSignal.timeout(30_000) })).toEqual({ ok: true })
+    const view = await idle.whenLeader({ signal: AbortSignal.timeout(20_000) })
     expect(final.voters).toContain(view.leader)
-    for (let i = 0; i < written; i++) expect(await last.read({ key: `k${i}` }, { signal: AbortSignal.timeout(20_000) })).toBe(i)
-  }, 150_000)
+
+    const acked = writer.acked
+    let cursor = 0
+    const wrong: string[] = []
+    const reader = idle
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (cursor < acked.length) {
+        const i = acked[cursor++] as number
+        const v = await reader.read({ key: `w/${i}` }, { signal: AbortSignal.timeout(20_000) })
+        if (v !== i) wrong.push(`w/${i} = ${String(v)}`)
+      }
+    }))
+    expect(wrong).toEqual([])
+    expect(await reader.read({ key: 'idle' }, { signal: AbortSignal.timeout(20_000) })).toBe(2)
+  }, 300_000)
 })
