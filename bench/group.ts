@@ -24,7 +24,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
-import { GroupCluster } from '../simulations/group-cluster.js'
+import { DHT_SPARES, GroupCluster } from '../simulations/group-cluster.js'
 import type { KvClient, StartupStats } from '../simulations/group-cluster.js'
 import type { Configuration } from '../src/paxos/index.js'
 import { UsageError, parseCli, parseFlags } from './cli-errors.js'
@@ -289,7 +289,7 @@ export async function run (o: Options, log: (line: string) => void): Promise<Gro
     const spares = o.changes
     const plain = size - VOTERS - spares
     log(`DHT of ${size}: ${plain} plain nodes, ${VOTERS} voters, ${spares} spare${spares === 1 ? '' : 's'}`)
-    const cluster = await GroupCluster.start({ dhtNodes: plain, voters: VOTERS, spares, provideEveryMs: PROVIDE_EVERY_MS, replaceAfterMs: REPLACE_AFTER_MS, progress: line => { log(`  ${line}`) } })
+    const cluster = await GroupCluster.start({ dhtNodes: plain, voters: VOTERS, spares, spareSource: DHT_SPARES, provideEveryMs: PROVIDE_EVERY_MS, replaceAfterMs: REPLACE_AFTER_MS, progress: line => { log(`  ${line}`) } })
     try {
       const startup = cluster.startup as StartupStats
       const bench = new SizeBench(cluster, o, log)

@@ -14,7 +14,7 @@
  */
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { GroupCluster, describe } from '../simulations/group-cluster.js'
+import { DHT_SPARES, GroupCluster, describe } from '../simulations/group-cluster.js'
 import type { KvClient } from '../simulations/group-cluster.js'
 
 const USAGE = `usage: npm run demo:group -- [options]
@@ -79,7 +79,7 @@ async function main (): Promise<number> {
   const t0 = performance.now()
   const at = (): string => `[${((performance.now() - t0) / 1000).toFixed(1).padStart(5)} s]`
   out(`${at()} starting ${dhtNodes} plain DHT nodes, ${voters} members and ${voters} spares on 127.0.0.1`)
-  const cluster = await GroupCluster.start({ dhtNodes, voters, spares: voters, progress: line => { out(`${at()}   ${line}`) } })
+  const cluster = await GroupCluster.start({ dhtNodes, voters, spares: voters, spareSource: DHT_SPARES, progress: line => { out(`${at()}   ${line}`) } })
   let client: KvClient | undefined
   let writer: Writer | undefined
   try {
