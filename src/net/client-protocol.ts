@@ -31,7 +31,8 @@
  * The session's client id is never taken from the wire: the member builds it from the
  * authenticated PeerId and the nonce (`<peerId>/<nonce>`), so no client can submit as another.
  */
-import { ByteReader, varintBytes } from '../util/byte-reader.js'
+import { ByteReader } from '../util/byte-reader.js'
+import { ByteWriter } from '../util/byte-writer.js'
 import { CodedError } from '../util/errors.js'
 import type { CodedErrorOptions } from '../util/errors.js'
 
@@ -101,7 +102,6 @@ export type ClientResponse =
 const REQ = { submit: 1, read: 2, info: 3, access: 4, chain: 5, deliver: 6, notify: 7, outputs: 8 } as const
 const RES = { ok: 1, error: 2, redirect: 3, info: 4 } as const
 
-const utf8 = new TextEncoder()
 const utf8Strict = new TextDecoder('utf-8', { fatal: true })
 
 export function isValidNonce (nonce: string): boolean {
@@ -111,41 +111,14 @@ export function isValidNonce (nonce: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // Writing: fields are collected as parts and joined once.
 
-class Parts {
-  private readonly parts: Uint8Array[] = []
-  private size = 0
-
-  byte (b: number): this { return this.push(Uint8Array.of(b)) }
-  varint (value: number): this {
-    if (!Number.isSafeInteger(value) || value < 0) throw new ClientProtocolError(`cannot encode ${value} as a varint`, this.size)
-    const out = new Uint8Array(varintBytes(value))
-    let i = 0
-    while (value >= 0x80) { out[i++] = (value % 0x80) | 0x80; value = Math.floor(value / 0x80) }
-    out[i] = value
-    return this.push(out)
-  }
-
-  bytes (data: Uint8Array, max: number): this {
-    if (data.byteLength > max) throw new ClientProtocolError(`${data.byteLength} bytes exceed the limit of ${max}`, this.size)
-    return this.varint(data.byteLength).push(data)
-  }
-
-  string (text: string, max: number): this { return this.bytes(utf8.encode(text), max) }
+class Parts extends ByteWriter {
+  fail (reason: string, offset: number): never { throw new ClientProtocolError(reason, offset) }
   list (items: readonly string[]): this {
-    if (items.length > CLIENT_LIMITS.listMax) throw new ClientProtocolError(`${items.length} items exceed the limit of ${CLIENT_LIMITS.listMax}`, this.size)
+    if (items.length > CLIENT_LIMITS.listMax) this.fail(`${items.length} items exceed the limit of ${CLIENT_LIMITS.listMax}`, this.size)
     this.varint(items.length)
     for (const item of items) this.string(item, CLIENT_LIMITS.stringBytesMax)
     return this
   }
-
-  finish (): Uint8Array {
-    const out = new Uint8Array(this.size)
-    let offset = 0
-    for (const p of this.parts) { out.set(p, offset); offset += p.byteLength }
-    return out
-  }
-
-  private push (p: Uint8Array): this { this.parts.push(p); this.size += p.byteLength; return this }
 }
 
 export function encodeRequest (r: ClientRequest): Uint8Array {

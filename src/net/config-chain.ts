@@ -37,7 +37,8 @@ import type { Configuration, NodeId } from '../paxos/index.js'
 import type { AbortOptions } from '../contracts/index.js'
 import { certificateBytes, majorityOf } from '../vpeer/index.js'
 import type { CertificateChain, CertificateSigner } from '../vpeer/index.js'
-import { ByteReader, varintBytes } from '../util/byte-reader.js'
+import { ByteReader } from '../util/byte-reader.js'
+import { ByteWriter } from '../util/byte-writer.js'
 import { CodedError, throwIfAborted } from '../util/errors.js'
 import type { CodedErrorOptions } from '../util/errors.js'
 import { genesisBytes } from './group-key.js'
@@ -257,20 +258,8 @@ const VERSION = 1
 const utf8 = new TextEncoder()
 const utf8Strict = new TextDecoder('utf-8', { fatal: true })
 
-class Writer {
-  private readonly parts: Uint8Array[] = []
-  size = 0
-  byte (b: number): this { return this.push(Uint8Array.of(b)) }
-  varint (value: number): this {
-    const out = new Uint8Array(varintBytes(value))
-    let i = 0
-    while (value >= 0x80) { out[i++] = (value % 0x80) | 0x80; value = Math.floor(value / 0x80) }
-    out[i] = value
-    return this.push(out)
-  }
-
-  bytes (data: Uint8Array): this { return this.varint(data.byteLength).push(data) }
-  string (text: string): this { return this.bytes(utf8.encode(text)) }
+class Writer extends ByteWriter {
+  fail (reason: string, offset: number): never { throw new ConfigChainError('ERR_CHAIN_LIMIT', `${reason} (byte ${offset})`) }
   list (items: readonly string[]): this {
     this.varint(items.length)
     for (const item of items) this.string(item)
@@ -278,14 +267,6 @@ class Writer {
   }
 
   configuration (c: Configuration): this { return this.varint(c.epoch).list(c.voters).list(c.learners) }
-  finish (): Uint8Array {
-    const out = new Uint8Array(this.size)
-    let offset = 0
-    for (const p of this.parts) { out.set(p, offset); offset += p.byteLength }
-    return out
-  }
-
-  private push (p: Uint8Array): this { this.parts.push(p); this.size += p.byteLength; return this }
 }
 
 /** @throws ConfigChainError (`ERR_CHAIN_LIMIT`) if the page exceeds a bound of `CHAIN_LIMITS` */

@@ -38,7 +38,8 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import type { NodeId } from '../paxos/index.js'
 import { rankSpares } from '../vpeer/index.js'
-import { ByteReader, varintBytes } from '../util/byte-reader.js'
+import { ByteWriter } from '../util/byte-writer.js'
+import { ByteReader } from '../util/byte-reader.js'
 import { CodedError } from '../util/errors.js'
 import type { CodedErrorOptions } from '../util/errors.js'
 import { FrameReader, frameAll } from '../alm/frames.js'
@@ -126,40 +127,10 @@ export const SPARE_ERRORS = Object.freeze({
   notSpare: 'ERR_NOT_SPARE'
 })
 
-const utf8 = new TextEncoder()
 const utf8Strict = new TextDecoder('utf-8', { fatal: true })
 
-class Writer {
-  private readonly parts: Uint8Array[] = []
-  private size = 0
-  byte (b: number): this { return this.push(Uint8Array.of(b)) }
-  varint (value: number): this {
-    if (!Number.isSafeInteger(value) || value < 0) throw new SpareProtocolError(`cannot encode ${value} as a varint`, this.size)
-    const out = new Uint8Array(varintBytes(value))
-    let i = 0
-    while (value >= 0x80) { out[i++] = (value % 0x80) | 0x80; value = Math.floor(value / 0x80) }
-    out[i] = value
-    return this.push(out)
-  }
-
-  bytes (data: Uint8Array, max: number): this {
-    if (data.byteLength > max) throw new SpareProtocolError(`${data.byteLength} bytes exceed the limit of ${max}`, this.size)
-    return this.varint(data.byteLength).push(data)
-  }
-
-  string (text: string, max: number): this { return this.bytes(utf8.encode(text), max) }
-  done (): Uint8Array {
-    const out = new Uint8Array(this.size)
-    let offset = 0
-    for (const p of this.parts) { out.set(p, offset); offset += p.byteLength }
-    return out
-  }
-
-  private push (part: Uint8Array): this {
-    this.parts.push(part)
-    this.size += part.byteLength
-    return this
-  }
+class Writer extends ByteWriter {
+  fail (reason: string, offset: number): never { throw new SpareProtocolError(reason, offset) }
 }
 
 class Reader extends ByteReader {
@@ -201,7 +172,7 @@ class Reader extends ByteReader {
 }
 
 export function encodeSpareRequest (request: SpareRequest): Uint8Array {
-  return new Writer().byte(VERSION).byte(KIND_PROBE).bytes(request.groupKey.bytes, SPARE_LIMITS.cidBytesMax).done()
+  return new Writer().byte(VERSION).byte(KIND_PROBE).bytes(request.groupKey.bytes, SPARE_LIMITS.cidBytesMax).finish()
 }
 
 /** @throws SpareProtocolError */
@@ -218,12 +189,12 @@ export function decodeSpareRequest (bytes: Uint8Array): SpareRequest {
 export function encodeSpareResponse (response: SpareResponse): Uint8Array {
   const w = new Writer().byte(VERSION)
   if (response.kind === 'error') {
-    return w.byte(STATUS_ERROR).string(response.code, SPARE_LIMITS.codeBytesMax).string(response.message.slice(0, SPARE_LIMITS.messageBytesMax / 4), SPARE_LIMITS.messageBytesMax).done()
+    return w.byte(STATUS_ERROR).string(response.code, SPARE_LIMITS.codeBytesMax).string(response.message.slice(0, SPARE_LIMITS.messageBytesMax / 4), SPARE_LIMITS.messageBytesMax).finish()
   }
   if (response.addresses.length > SPARE_LIMITS.addressesMax) throw new SpareProtocolError(`${response.addresses.length} addresses exceed the limit of ${SPARE_LIMITS.addressesMax}`, 0)
   w.byte(STATUS_OK).bytes(response.groupKey.bytes, SPARE_LIMITS.cidBytesMax).varint(Math.floor(response.uptimeMs)).varint(response.addresses.length)
   for (const a of response.addresses) w.string(a, SPARE_LIMITS.addressBytesMax)
-  return w.done()
+  return w.finish()
 }
 
 /** @throws SpareProtocolError */
