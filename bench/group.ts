@@ -169,12 +169,12 @@ export function summarize (xs: readonly number[]): Stats {
 // The measurements
 
 /**
- * The one call the send figure times. Today a linearizable write through `submit`; when the
- * client gains `send`, swap it here (and its name).
+ * The call the send figure times: `send`, the command given to every voter at once under one
+ * session (the first member to apply it answers).
  */
 export const MEASURED_CALL: { readonly name: string, readonly call: (client: KvClient, i: number, signal: AbortSignal) => Promise<unknown> } = {
-  name: 'submit (KV write, 1 in flight)',
-  call: async (client, i, signal) => await client.submit({ f: 'write', key: `send/${i}`, value: i }, { signal })
+  name: 'send (KV write to every voter, 1 in flight)',
+  call: async (client, i, signal) => await client.send({ f: 'write', key: `send/${i}`, value: i }, { signal })
 }
 
 const PROVIDE_EVERY_MS = 10_000
