@@ -275,6 +275,25 @@ describe('spares from the DHT', () => {
     expect(leader.spares?.candidates()).toEqual([early.id, late.id])
     expect((leader.spares?.uptimeOf(early.id) ?? 0) - (leader.spares?.uptimeOf(late.id) ?? 0)).toBeGreaterThan(500)
 
+    // A stranger that provides the group key is not admitted by a spare: only the members of the
+    // configuration verified from the providers' chains are (it serves no chain that verifies).
+    const stranger = await createVpeerNode({ privateKey: (await generateIdentity()).privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], dht: 'server' })
+    cleanup.push(async () => { await stranger.stop() })
+    for (const v of voters) await stranger.dial(v.node.getMultiaddrs()[0] as never)
+    for (let i = 0; ; i++) {
+      try {
+        await stranger.contentRouting.provide(await groupKey(cluster.spec), { signal: AbortSignal.timeout(3000) })
+        break
+      } catch (error) {
+        if (i >= 5) throw error
+        await sleep(200)
+      }
+    }
+    await until('the late spare verified the group from its providers', () => (late as unknown as { verifiedGroup?: unknown }).verifiedGroup !== undefined, 15_000)
+    await sleep(2500) // at least one more lookup, which finds the stranger among the providers
+    expect(late.isAllowed(stranger.peerId.toString())).toBe(false)
+    for (const v of voters) expect(late.isAllowed(v.id)).toBe(true)
+
     let snapshots = 0
     early.vp.addEventListener('snapshot', () => { snapshots++ })
     for (let i = 0; i < 10; i++) await admin.submit({ f: 'write', key: `k${i}`, value: i }, { signal })
