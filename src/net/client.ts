@@ -215,7 +215,19 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
       const client = new VirtualPeerClient<C, R, Q, A>(node, id, { ...options, group: key, members })
       client.resolver = async s => await findMembers(node, key, options.bootstrap, s)
       try {
-        await client.verifyFrom(client.order, signal)
+        // Until the deadline: right after a change (or under load) no provider may answer yet.
+        for (;;) {
+          try {
+            await client.verifyFrom(client.order, signal)
+            break
+          } catch (error) {
+            if (!(error instanceof GroupUnreachableError)) throw error
+            if (signal.aborted) throw error
+            await client.pause(signal).catch(() => { throw error })
+            client.lastResolveMs = 0
+            await client.reresolve(signal)
+          }
+        }
       } catch (error) {
         await client.close()
         throw error
@@ -490,8 +502,9 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     }
   }
 
-  private async attempt (peer: string, build: (id: number) => ClientRequest, options: AbortOptions): Promise<ClientResponse> {
-    const link = await this.link(peer, options.signal)
+  private async attempt (peer: string, build: (id: number) => ClientRequest, options: AbortOptions & { timeoutMs?: number }): Promise<ClientResponse> {
+    const timeoutMs = options.timeoutMs ?? this.attemptTimeoutMs
+    const link = await this.link(peer, options.signal, timeoutMs)
     const id = ++this.requestId
     const request = build(id)
     return await new Promise<ClientResponse>((resolve, reject) => {
@@ -499,9 +512,9 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
         finish()
         // No answer: the member may be paused or partitioned. Drop the link so that a later
         // attempt dials afresh instead of queueing behind it.
-        link.close(new RemoteError('ERR_ATTEMPT_TIMEOUT', `no answer from ${peer} within ${this.attemptTimeoutMs} ms`))
-        reject(new RemoteError('ERR_ATTEMPT_TIMEOUT', `no answer from ${peer} within ${this.attemptTimeoutMs} ms`))
-      }, this.attemptTimeoutMs)
+        link.close(new RemoteError('ERR_ATTEMPT_TIMEOUT', `no answer from ${peer} within ${timeoutMs} ms`))
+        reject(new RemoteError('ERR_ATTEMPT_TIMEOUT', `no answer from ${peer} within ${timeoutMs} ms`))
+      }, timeoutMs)
       const onAbort = (): void => {
         finish()
         reject(new AbortError(undefined, { cause: options.signal?.reason }))
@@ -524,10 +537,10 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     })
   }
 
-  private async link (peer: string, signal: AbortSignal | undefined): Promise<Link> {
+  private async link (peer: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<Link> {
     let entry = this.links.get(peer)
     if (entry === undefined) {
-      const created: LinkEntry = { promise: this.open(peer, signal, () => { if (this.links.get(peer) === created) this.links.delete(peer) }) }
+      const created: LinkEntry = { promise: this.open(peer, signal, timeoutMs, () => { if (this.links.get(peer) === created) this.links.delete(peer) }) }
       entry = created
       this.links.set(peer, created)
       void created.promise.catch(() => { if (this.links.get(peer) === created) this.links.delete(peer) })
@@ -535,9 +548,9 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     return await entry.promise
   }
 
-  private async open (peer: string, signal: AbortSignal | undefined, onClose: () => void): Promise<Link> {
+  private async open (peer: string, signal: AbortSignal | undefined, timeoutMs: number, onClose: () => void): Promise<Link> {
     const addrs = this.members.get(peer) ?? []
-    const timeout = AbortSignal.timeout(this.attemptTimeoutMs)
+    const timeout = AbortSignal.timeout(timeoutMs)
     const dialSignal = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     let lastError: unknown = new RemoteError('ERR_NO_ADDRESS', `no address known for ${peer}`)
     for (const addr of addrs) {
@@ -652,7 +665,8 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
           ...(trusted !== undefined ? { trusted } : {}),
           ...(signal !== undefined ? { signal } : {}),
           request: async (fromEpoch, o) => {
-            const r = await this.attempt(peer, id => ({ kind: 'chain', id, fromEpoch }), o)
+            // A chain page is larger than an answer and a provider may be far: more patience.
+            const r = await this.attempt(peer, id => ({ kind: 'chain', id, fromEpoch }), { ...o, timeoutMs: Math.max(3 * this.attemptTimeoutMs, 3000) })
             if (r.kind === 'ok') return r.result
             if (r.kind === 'error') throw new RemoteError(r.code, r.message)
             throw new RemoteError('ERR_CLIENT_PROTOCOL', `unexpected ${r.kind} answer to a chain request`)
