@@ -836,17 +836,25 @@ async function privateNode (identity: Identity | undefined, addresses: readonly 
  */
 async function findMembers (node: VpeerLibp2p, key: CID, bootstrap: readonly string[], signal: AbortSignal): Promise<string[]> {
   let lastError: unknown
-  let dialed = 0
-  for (const b of bootstrap) {
+  // A node given no bootstrap is already in the DHT (a member's own node). Otherwise dial until
+  // one bootstrap peer is reached: a handshake can time out on a loaded machine.
+  for (let round = 0, dialed = 0; dialed === 0 && bootstrap.length > 0; round++) {
+    for (const b of bootstrap) {
+      try {
+        await node.dial(parseMultiaddr(b), { signal })
+        dialed++
+      } catch (error) {
+        lastError = error
+      }
+    }
+    if (dialed > 0) break
+    if (signal.aborted) throw new GroupUnreachableError('no bootstrap peer could be reached', { cause: lastError })
     try {
-      await node.dial(parseMultiaddr(b), { signal })
-      dialed++
-    } catch (error) {
-      lastError = error
+      await sleep(Math.min(2000, 100 * 2 ** round), undefined, { signal })
+    } catch {
+      throw new GroupUnreachableError('no bootstrap peer could be reached', { cause: lastError })
     }
   }
-  // A node given no bootstrap is already in the DHT (a member's own node).
-  if (dialed === 0 && bootstrap.length > 0) throw new GroupUnreachableError('no bootstrap peer could be reached', { cause: lastError })
   for (;;) {
     if (signal.aborted) throw new GroupUnreachableError(`no provider of group ${key.toString()} found`, { cause: lastError ?? signal.reason })
     const found = new Set<string>()
