@@ -296,10 +296,12 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
         await this.refreshView(options.signal)
       }
       const targets = this.currentMembers('voters')
-      const outcome = await this.race(targets, id => ({ kind: 'deliver', id, nonce: this.nonce, seq, command: data }), options)
+      // A member answers once it has applied the command: a follower waits for its leader's
+      // commit too, so more patience than an attempt that only detects a dead member.
+      const outcome = await this.race(targets, id => ({ kind: 'deliver', id, nonce: this.nonce, seq, command: data }), { ...options, timeoutMs: Math.max(3 * this.attemptTimeoutMs, 3000) })
       if (outcome.kind === 'ok') return this.payloads.decodeResult(outcome.result)
       lastError = outcome.error
-      if (outcome.error instanceof RemoteError && !RETRYABLE.has(outcome.error.code)) throw outcome.error
+      if (outcome.refusal !== undefined) throw outcome.refusal
     }
   }
 
@@ -317,6 +319,7 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     if (this.config === undefined) await this.refreshView(options.signal)
     const acknowledged = new Set<string>()
     let lastError: unknown
+    let refusal: RemoteError | undefined
     for (;;) {
       throwIfAborted(options.signal)
       // The configuration may change while we retry: every member of the newest one is owed it.
@@ -326,7 +329,11 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
         try {
           const r = await this.attempt(peer, rid => ({ kind: 'notify', id: rid, messageId, payload }), options)
           if (r.kind === 'ok') { acknowledged.add(peer); this.failures.delete(peer); return }
-          if (r.kind === 'error') lastError = new RemoteError(r.code, r.message)
+          if (r.kind === 'error') {
+            const error = new RemoteError(r.code, r.message)
+            lastError = error
+            if (!RETRYABLE.has(r.code)) refusal ??= error
+          }
         } catch (error) {
           if (error instanceof AbortError) throw error
           lastError = error
@@ -334,7 +341,7 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
         }
       }))
       if (Date.now() > deadline) break
-      if (lastError instanceof RemoteError && !RETRYABLE.has(lastError.code) && lastError.code !== 'ERR_ATTEMPT_TIMEOUT' && lastError.code !== 'ERR_STREAM_CLOSED') throw lastError
+      if (refusal !== undefined) throw refusal
       await this.pause(options.signal)
       await this.refreshView(options.signal)
     }
@@ -745,15 +752,18 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
    * failed with the last failure. The losers' answers are ignored (their pending entries end
    * with their answer or their attempt timeout).
    */
-  private async race (targets: readonly string[], build: (id: number) => ClientRequest, options: AbortOptions): Promise<{ kind: 'ok', result: Uint8Array } | { kind: 'failed', error: unknown }> {
+  private async race (targets: readonly string[], build: (id: number) => ClientRequest, options: AbortOptions & { timeoutMs?: number }): Promise<{ kind: 'ok', result: Uint8Array } | { kind: 'failed', error: unknown, refusal: RemoteError | undefined }> {
     return await new Promise((resolve, reject) => {
       let left = targets.length
       let settled = false
       let lastError: unknown = new RemoteError('ERR_NO_ADDRESS', 'no member address known')
-      if (left === 0) { resolve({ kind: 'failed', error: lastError }); return }
+      // A member's answer that retrying cannot change (access refused, too large, ...), as
+      // opposed to a failed stream or a silent member.
+      let refusal: RemoteError | undefined
+      if (left === 0) { resolve({ kind: 'failed', error: lastError, refusal }); return }
       const failed = (error: unknown): void => {
         lastError = error
-        if (--left === 0 && !settled) { settled = true; resolve({ kind: 'failed', error: lastError }) }
+        if (--left === 0 && !settled) { settled = true; resolve({ kind: 'failed', error: lastError, refusal }) }
       }
       for (const peer of targets) {
         this.attempt(peer, build, options).then(r => {
@@ -762,7 +772,12 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
             if (!settled) { settled = true; resolve({ kind: 'ok', result: r.result }) }
             return
           }
-          if (r.kind === 'error') { failed(new RemoteError(r.code, r.message)); return }
+          if (r.kind === 'error') {
+            const error = new RemoteError(r.code, r.message)
+            if (!RETRYABLE.has(r.code)) refusal ??= error
+            failed(error)
+            return
+          }
           failed(new RemoteError('ERR_CLIENT_PROTOCOL', `unexpected ${r.kind} answer`))
         }, (error: unknown) => {
           if (error instanceof AbortError) {
