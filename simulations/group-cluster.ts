@@ -439,10 +439,13 @@ export class GroupCluster {
       // DHT spares must be invited before a leader adds them: their keys go on the allow-list.
       const admin = await VirtualPeerClient.create<KvCommand, KvResult, KvQuery, KvAnswer>({
         members: this.nodes.filter(n => n.role === 'voter').map(n => addressOf(n.libp2p)),
-        identity: await readIdentity(this.init.adminKey)
+        identity: await readIdentity(this.init.adminKey),
+        // Fifty nodes starting in one process can stall the event loop for a second at a time.
+        attemptTimeoutMs: 5000,
+        deadlineMs: 120_000
       })
       try {
-        for (const s of this.spareIdentities) await admin.allow(s.identity.id, { signal: AbortSignal.timeout(30_000) })
+        for (const s of this.spareIdentities) await admin.allow(s.identity.id, { signal: AbortSignal.timeout(120_000) })
       } finally {
         await admin.close()
       }
