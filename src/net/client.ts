@@ -846,8 +846,8 @@ async function privateNode (identity: Identity | undefined, addresses: readonly 
 
 /**
  * The addresses (with /p2p/) of the peers that provide `key`, found through the DHT reached by
- * the bootstrap peers. Retries until one is found: right after start-up the providers may not
- * have announced themselves yet.
+ * the bootstrap peers: those found up to 300 ms after the first. Retries until one is found:
+ * right after start-up the providers may not have announced themselves yet.
  */
 async function findMembers (node: VpeerLibp2p, key: CID, bootstrap: readonly string[], signal: AbortSignal): Promise<string[]> {
   let lastError: unknown
@@ -873,8 +873,13 @@ async function findMembers (node: VpeerLibp2p, key: CID, bootstrap: readonly str
   for (;;) {
     if (signal.aborted) throw new GroupUnreachableError(`no provider of group ${key.toString()} found`, { cause: lastError ?? signal.reason })
     const found = new Set<string>()
+    // The query runs until its timeout once the nearest peers are asked; the first providers
+    // come well before. A short grace after the first one collects the rest of the group.
+    const settled = new AbortController()
+    let grace: ReturnType<typeof setTimeout> | undefined
     try {
-      for await (const provider of node.contentRouting.findProviders(key, { signal: AbortSignal.any([signal, AbortSignal.timeout(3000)]) })) {
+      for await (const provider of node.contentRouting.findProviders(key, { signal: AbortSignal.any([signal, AbortSignal.timeout(3000), settled.signal]) })) {
+        grace ??= setTimeout(() => { settled.abort() }, 300)
         const id = provider.id.toString()
         let addrs = provider.multiaddrs
         if (addrs.length === 0) addrs = (await node.peerStore.get(provider.id).catch(() => undefined))?.addresses.map(a => a.multiaddr) ?? []
@@ -885,7 +890,9 @@ async function findMembers (node: VpeerLibp2p, key: CID, bootstrap: readonly str
         if (found.size >= 16) break
       }
     } catch (error) {
-      lastError = error
+      if (!settled.signal.aborted) lastError = error
+    } finally {
+      clearTimeout(grace)
     }
     if (found.size > 0) return [...found]
     try {
