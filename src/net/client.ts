@@ -74,7 +74,7 @@ export interface VirtualPeerClientOptions<C, R, Q, A> {
   readonly identity?: Identity
   readonly codec?: CommandCodec<C>
   readonly payloads?: PayloadCodec<Q, A, R>
-  /** An attempt at one member that gets no answer this long moves on (default 1000 ms). */
+  /** An attempt at one member that gets no answer this long moves on (default 1000 ms; doubled per member after each timeout there, up to 16×, and halved back after each answer). */
   readonly attemptTimeoutMs?: number
   /** Wait between rounds when no member knows a leader (default 20 ms). */
   readonly retryDelayMs?: number
@@ -154,6 +154,12 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
   private lastResolveMs = 0
   /** Consecutive failed attempts per member: members that keep failing are tried last. */
   private readonly failures = new Map<string, number>()
+  /**
+   * Per member, how long an attempt waits for an answer: `attemptTimeoutMs`, doubled after each
+   * timeout there (up to 16×) and halved back after each answer, so that a slow member or host is
+   * waited for while a dead or paused one costs one short timeout before the next is tried.
+   */
+  private readonly patience = new Map<string, number>()
   /** The newest configuration a member showed this client (the verified one when verifying). */
   private config: { epoch: number, voters: readonly string[], learners: readonly string[] } | undefined
   /** With a group key: the newest configuration verified from the genesis. */
@@ -510,7 +516,7 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
   }
 
   private async attempt (peer: string, build: (id: number) => ClientRequest, options: AbortOptions & { timeoutMs?: number }): Promise<ClientResponse> {
-    const timeoutMs = options.timeoutMs ?? this.attemptTimeoutMs
+    const timeoutMs = options.timeoutMs ?? this.patience.get(peer) ?? this.attemptTimeoutMs
     const link = await this.link(peer, options.signal, timeoutMs)
     const id = ++this.requestId
     const request = build(id)
@@ -520,6 +526,7 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
         // No answer: the member may be paused or partitioned. Drop the link so that a later
         // attempt dials afresh instead of queueing behind it.
         link.close(new RemoteError('ERR_ATTEMPT_TIMEOUT', `no answer from ${peer} within ${timeoutMs} ms`))
+        this.patience.set(peer, Math.min(16 * this.attemptTimeoutMs, 2 * (this.patience.get(peer) ?? this.attemptTimeoutMs)))
         reject(new RemoteError('ERR_ATTEMPT_TIMEOUT', `no answer from ${peer} within ${timeoutMs} ms`))
       }, timeoutMs)
       const onAbort = (): void => {
@@ -533,7 +540,12 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
       }
       options.signal?.addEventListener('abort', onAbort, { once: true })
       link.pending.set(id, {
-        resolve: r => { finish(); resolve(r) },
+        resolve: r => {
+          finish()
+          const p = this.patience.get(peer)
+          if (p !== undefined) { if (p / 2 <= this.attemptTimeoutMs) this.patience.delete(peer); else this.patience.set(peer, p / 2) }
+          resolve(r)
+        },
         reject: e => { finish(); reject(e) }
       })
       if (!link.frames.write(encodeRequest(request))) {
