@@ -50,6 +50,7 @@ import { fetchVerifiedConfiguration, judgeRedirect } from './config-chain.js'
 import type { VerifiedConfiguration } from './config-chain.js'
 import type { CID } from 'multiformats/cid'
 import type { PayloadCodec } from './payload-codec.js'
+import { scopedSignal } from '../util/signals.js'
 
 /** A member refused or failed the request for a reason retrying elsewhere cannot fix. */
 export class RemoteError extends CodedError {
@@ -569,16 +570,19 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
 
   private async open (peer: string, signal: AbortSignal | undefined, timeoutMs: number, onClose: () => void): Promise<Link> {
     const addrs = this.members.get(peer) ?? []
-    const timeout = AbortSignal.timeout(timeoutMs)
-    const dialSignal = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+    const dial = scopedSignal([signal], timeoutMs)
     let lastError: unknown = new RemoteError('ERR_NO_ADDRESS', `no address known for ${peer}`)
-    for (const addr of addrs) {
-      try {
-        const stream = await this.node.dialProtocol(parseMultiaddr(addr), CLIENT_PROTOCOL, { signal: dialSignal })
-        return new Link(stream, onClose)
-      } catch (error) {
-        lastError = error
+    try {
+      for (const addr of addrs) {
+        try {
+          const stream = await this.node.dialProtocol(parseMultiaddr(addr), CLIENT_PROTOCOL, { signal: dial.signal })
+          return new Link(stream, onClose)
+        } catch (error) {
+          lastError = error
+        }
       }
+    } finally {
+      dial.dispose()
     }
     throw lastError
   }
@@ -738,8 +742,8 @@ export class VirtualPeerClient<C, R, Q = unknown, A = unknown> {
     if (this.resolving === undefined && Date.now() - this.lastResolveMs >= 1000) {
       this.resolving = (async () => {
         try {
-          const timeout = AbortSignal.timeout(Math.min(5000, this.deadlineMs))
-          const found = await resolver(signal === undefined ? timeout : AbortSignal.any([signal, timeout]))
+          const scope = scopedSignal([signal], Math.min(5000, this.deadlineMs))
+          const found = await resolver(scope.signal).finally(() => { scope.dispose() })
           const ids = new Set<string>()
           for (const a of found) { const id = this.learn(a); if (id !== undefined) ids.add(id) }
           for (const id of ids) this.failures.delete(id)
@@ -889,8 +893,9 @@ async function findMembers (node: VpeerLibp2p, key: CID, bootstrap: readonly str
     // come well before. A short grace after the first one collects the rest of the group.
     const settled = new AbortController()
     let grace: ReturnType<typeof setTimeout> | undefined
+    const query = scopedSignal([signal, settled.signal], 3000)
     try {
-      for await (const provider of node.contentRouting.findProviders(key, { signal: AbortSignal.any([signal, AbortSignal.timeout(3000), settled.signal]) })) {
+      for await (const provider of node.contentRouting.findProviders(key, { signal: query.signal })) {
         grace ??= setTimeout(() => { settled.abort() }, 300)
         const id = provider.id.toString()
         let addrs = provider.multiaddrs
@@ -905,6 +910,7 @@ async function findMembers (node: VpeerLibp2p, key: CID, bootstrap: readonly str
       if (!settled.signal.aborted) lastError = error
     } finally {
       clearTimeout(grace)
+      query.dispose()
     }
     if (found.size > 0) return [...found]
     try {

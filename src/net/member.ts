@@ -49,6 +49,7 @@ import type { PayloadCodec } from './payload-codec.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { SpareAnnouncer, SparePool, SpareService, findProviders, probeSpare, resolvePeer, spareKey } from './spares.js'
+import { scopedSignal } from '../util/signals.js'
 
 export interface MemberOptions<C, R, Q, A> {
   readonly identity: Identity
@@ -271,12 +272,14 @@ export class Member<C, R, Q, A> {
       const inConfiguration = [...status.configuration.voters, ...status.configuration.learners].includes(this.id)
       if (!inConfiguration) return
       this.providing = (async () => {
+        const scope = scopedSignal([this.provideAbort.signal], Math.min(everyMs, 30_000))
         try {
-          await this.node.contentRouting.provide(key, { signal: AbortSignal.any([this.provideAbort.signal, AbortSignal.timeout(Math.min(everyMs, 30_000))]) })
+          await this.node.contentRouting.provide(key, { signal: scope.signal })
           this.log.debug({ key: key.toString(), why }, 'group key provided')
         } catch (error) {
           this.log.debug({ key: key.toString(), why, ...errorFields(error) }, 'group key not provided (will retry)')
         } finally {
+          scope.dispose()
           this.providing = undefined
         }
       })()
@@ -325,17 +328,20 @@ export class Member<C, R, Q, A> {
   private async verifyGroupPeers (key: CID, providers: readonly string[]): Promise<void> {
     for (const peer of providers.slice(0, 5)) {
       if (this.stopping !== undefined) return
+      const scope = scopedSignal([this.provideAbort.signal], 5000)
       try {
         const trusted = this.verifiedGroup
         const got = await fetchVerifiedConfiguration({
           groupKey: key,
           ...(trusted !== undefined ? { trusted } : {}),
-          signal: AbortSignal.any([this.provideAbort.signal, AbortSignal.timeout(5000)]),
+          signal: scope.signal,
           request: async (fromEpoch, o) => await requestChainPage(this.node, peer, fromEpoch, o)
         })
         if (trusted === undefined || got.epoch > trusted.epoch) this.verifiedGroup = got
       } catch (error) {
         this.log.debug({ peer, ...errorFields(error) }, 'a provider of the group key showed no chain that verifies')
+      } finally {
+        scope.dispose()
       }
     }
     const v = this.verifiedGroup

@@ -17,6 +17,7 @@ import { CLIENT_LIMITS, CLIENT_PROTOCOL, decodeResponse, encodeRequest } from '.
 import { fetchVerifiedConfiguration } from './config-chain.js'
 import type { VerifiedConfiguration } from './config-chain.js'
 import { parseGroupKey } from './group-key.js'
+import { scopedSignal } from '../util/signals.js'
 
 /** The delivering peer is not a verified voter of the group it delivers for. */
 export class SenderUnverifiedError extends CodedError {
@@ -79,15 +80,18 @@ export class OutputSenders {
     }
     const run = (async () => {
       const trusted = this.verified.get(group)
-      const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 5000)
-      const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout])
-      const got = await fetchVerifiedConfiguration({
-        groupKey: key,
-        ...(trusted !== undefined ? { trusted } : {}),
-        signal,
-        request: async (fromEpoch, o) => await this.options.fetchPage(peer, fromEpoch, o)
-      })
-      if (trusted === undefined || got.epoch >= trusted.epoch) this.remember(group, got)
+      const scope = scopedSignal([options.signal], this.options.timeoutMs ?? 5000)
+      try {
+        const got = await fetchVerifiedConfiguration({
+          groupKey: key,
+          ...(trusted !== undefined ? { trusted } : {}),
+          signal: scope.signal,
+          request: async (fromEpoch, o) => await this.options.fetchPage(peer, fromEpoch, o)
+        })
+        if (trusted === undefined || got.epoch >= trusted.epoch) this.remember(group, got)
+      } finally {
+        scope.dispose()
+      }
     })()
     this.inFlight.set(group, run)
     try {

@@ -46,6 +46,7 @@ import { FrameReader, frameAll } from '../alm/frames.js'
 import type { NetLogger } from '../alm/log.js'
 import { errorFields, silentLogger } from '../alm/log.js'
 import { PROTOCOL_PREFIX, parseMultiaddr } from '../alm/node-factory.js'
+import { scopedSignal } from '../util/signals.js'
 
 export const SPARE_PROTOCOL = `/${PROTOCOL_PREFIX}/spare/1.0.0`
 const VERSION = 1
@@ -351,8 +352,16 @@ function withoutPeer (ma: Multiaddr): string {
  * the group `groupKey`, within `timeoutMs` or until `abort`. @throws SpareProbeError
  */
 export async function probeSpare (node: Libp2p, peer: PeerId, addresses: readonly Multiaddr[], groupKey: CID, timeoutMs: number, abort?: AbortSignal): Promise<SpareInfo> {
+  const scope = scopedSignal([abort], timeoutMs)
+  try {
+    return await probeWithin(node, peer, addresses, groupKey, timeoutMs, scope.signal)
+  } finally {
+    scope.dispose()
+  }
+}
+
+async function probeWithin (node: Libp2p, peer: PeerId, addresses: readonly Multiaddr[], groupKey: CID, timeoutMs: number, signal: AbortSignal): Promise<SpareInfo> {
   const id = peer.toString()
-  const signal = abort !== undefined ? AbortSignal.any([abort, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs)
   let stream: Stream
   try {
     if (addresses.length > 0) await node.peerStore.merge(peer, { multiaddrs: [...addresses] })
@@ -391,7 +400,8 @@ export interface FoundPeer { readonly id: NodeId, readonly addresses: readonly M
 export async function findProviders (node: Libp2p, key: CID, options: { readonly max: number, readonly timeoutMs: number, readonly signal?: AbortSignal }): Promise<FoundPeer[]> {
   const self = node.peerId.toString()
   const found = new Map<NodeId, Multiaddr[]>()
-  const signal = options.signal !== undefined ? AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)]) : AbortSignal.timeout(options.timeoutMs)
+  const scope = scopedSignal([options.signal], options.timeoutMs)
+  const signal = scope.signal
   try {
     for await (const provider of node.contentRouting.findProviders(key, { signal })) {
       const id = provider.id.toString()
@@ -402,6 +412,8 @@ export async function findProviders (node: Libp2p, key: CID, options: { readonly
   } catch (error) {
     // A timeout after some answers still leaves those answers; none at all is the caller's "none".
     if (found.size === 0 && !signal.aborted) throw error
+  } finally {
+    scope.dispose()
   }
   return [...found].map(([id, addresses]) => ({ id, addresses }))
 }
@@ -680,7 +692,15 @@ export class SpareAnnouncer {
   /** One announcement (tests call it directly). True if the spare key reached some DHT peer. */
   async announce (): Promise<boolean> {
     if (!this.opts.isSpare()) return false
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(Math.max(this.opts.everyMs, 5000))])
+    const scope = scopedSignal([this.abort.signal], Math.max(this.opts.everyMs, 5000))
+    try {
+      return await this.announceWithin(scope.signal)
+    } finally {
+      scope.dispose()
+    }
+  }
+
+  private async announceWithin (signal: AbortSignal): Promise<boolean> {
     if (dhtPeerCount(this.opts.node) === 0) {
       // Nobody to announce to: dial the bootstrap peers; identify then fills the routing table.
       await Promise.all(this.opts.bootstrap.map(async ma => {

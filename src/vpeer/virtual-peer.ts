@@ -28,6 +28,8 @@ import { AccessList, RESERVED_CLIENT_PREFIX, aclClient, aclIssuer, applyAclComma
 import type { AccessChange, AccessEntry, AccessState, AclOp } from './access-list.js'
 import { CertificateTable, certCommand, isCertCommand, parseCertCommand } from './certificates.js'
 import type { CertificateChain, CertificateSigner } from './certificates.js'
+import { setMaxListeners } from 'node:events'
+import { scopedSignal } from '../util/signals.js'
 
 /** Turns application commands into the opaque bytes the log carries, and back. */
 export interface CommandCodec<C> {
@@ -771,7 +773,12 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     }
     const client = outputClient(sender)
     // A copy of each: the bytes go into the log, and a transport's buffer may be reused.
-    const settled = await Promise.allSettled(outputs.map(async o => await this.submitCommand<Outcome<R>>({ client, seq: o.seq, data: o.data.slice() }, options, true)))
+    // One signal for the batch, listened to once per output while it is pending: a batch of a
+    // few hundred is expected, not a leak.
+    const batch = scopedSignal([options.signal])
+    setMaxListeners(outputs.length + 10, batch.signal)
+    const settled = await Promise.allSettled(outputs.map(async o => await this.submitCommand<Outcome<R>>({ client, seq: o.seq, data: o.data.slice() }, { signal: batch.signal }, true)))
+      .finally(() => { batch.dispose() })
     let through = first - 1
     for (const s of settled) {
       // A command too large for a batch was never proposed: not taken.
