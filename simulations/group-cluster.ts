@@ -78,7 +78,8 @@ export const CLUSTER_FILE_SPARES: SpareSource = { name: 'cluster-file', inCluste
 export const DHT_SPARES: SpareSource = {
   name: 'dht',
   inClusterFile: false,
-  memberOptions: role => role === 'spare' ? { spare: true, spareRefreshMs: 1000 } : { spareRefreshMs: 1000 }
+  // A lookup and probe round every 3 s per member: sooner costs the shared CPU of an in-process DHT.
+  memberOptions: role => role === 'spare' ? { spare: true, spareRefreshMs: 3000 } : { spareRefreshMs: 3000 }
 }
 
 export interface GroupClusterOptions {
