@@ -1,3 +1,4 @@
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
 
@@ -46,4 +47,32 @@ export function parseCli<O> (parse: () => O, usage: string, out: (text: string) 
     if (error instanceof UsageError) { err(`${error.message}\n\n${usage}\n`); return { exit: 2 } }
     throw error
   }
+}
+
+/**
+ * The whole CLI of a bench that measures once and prints the result: options, the run (progress
+ * lines to `err`), the result formatted on `out`. Returns the exit code (0 done, 2 bad flags); a
+ * failure of the bench itself throws.
+ */
+export async function benchCli<O, R> (argv: readonly string[], out: (text: string) => void, err: (text: string) => void, bench: {
+  readonly usage: string
+  readonly parse: (argv: readonly string[]) => O
+  readonly run: (options: O, log: (line: string) => void) => Promise<R>
+  readonly format: (result: R, options: O) => string
+}): Promise<number> {
+  const parsed = parseCli(() => bench.parse(argv), bench.usage, out, err)
+  if ('exit' in parsed) return parsed.exit
+  const result = await bench.run(parsed.options, line => { err(line + '\n') })
+  out(bench.format(result, parsed.options) + '\n')
+  return 0
+}
+
+/** Runs `cli` on the process's arguments when `moduleUrl` is the script node was started with. */
+export function runIfMain (moduleUrl: string, name: string, cli: (argv: readonly string[], out: (text: string) => void, err: (text: string) => void) => Promise<number>): void {
+  const invokedPath = process.argv[1]
+  if (invokedPath === undefined || moduleUrl !== pathToFileURL(invokedPath).href) return
+  cli(process.argv.slice(2), text => process.stdout.write(text), text => process.stderr.write(text)).then(code => { process.exitCode = code }, (error: unknown) => {
+    process.stderr.write(`${name} failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
+    process.exitCode = 1
+  })
 }

@@ -23,11 +23,10 @@
  * ready, RSS, event-loop delay) are reported with each size.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import { pathToFileURL } from 'node:url'
 import { DHT_SPARES, GroupCluster } from '../simulations/group-cluster.js'
 import type { KvClient, StartupStats } from '../simulations/group-cluster.js'
 import type { Configuration } from '../src/paxos/index.js'
-import { UsageError, parseCli, parseFlags } from './cli-errors.js'
+import { UsageError, benchCli, parseFlags, runIfMain } from './cli-errors.js'
 import { machineInfo } from './machine.js'
 import type { MachineInfo } from './machine.js'
 
@@ -361,18 +360,7 @@ export function formatResult (r: GroupBenchResult, format: Options['format']): s
 
 /** The CLI: returns the exit code (0 done, 2 bad flags); a failure of the bench itself throws. */
 export async function cli (argv: readonly string[], out: (text: string) => void, err: (text: string) => void): Promise<number> {
-  const parsed = parseCli(() => parseOptions(argv), USAGE, out, err)
-  if ('exit' in parsed) return parsed.exit
-  const o = parsed.options
-  const result = await run(o, line => { err(line + '\n') })
-  out(formatResult(result, o.format) + '\n')
-  return 0
+  return await benchCli(argv, out, err, { usage: USAGE, parse: parseOptions, run, format: (r, o) => formatResult(r, o.format) })
 }
 
-const invokedPath = process.argv[1]
-if (invokedPath !== undefined && import.meta.url === pathToFileURL(invokedPath).href) {
-  cli(process.argv.slice(2), text => process.stdout.write(text), text => process.stderr.write(text)).then(code => { process.exitCode = code }, (error: unknown) => {
-    process.stderr.write(`bench:group failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
-    process.exitCode = 1
-  })
-}
+runIfMain(import.meta.url, 'bench:group', cli)

@@ -102,7 +102,6 @@ export type ClientResponse =
 const REQ = { submit: 1, read: 2, info: 3, access: 4, chain: 5, deliver: 6, notify: 7, outputs: 8 } as const
 const RES = { ok: 1, error: 2, redirect: 3, info: 4 } as const
 
-const utf8Strict = new TextDecoder('utf-8', { fatal: true })
 
 export function isValidNonce (nonce: string): boolean {
   return NONCE.test(nonce)
@@ -170,14 +169,7 @@ class Reader extends ByteReader {
     throw new ClientProtocolError(reason, this.pos, cause === undefined ? undefined : { cause })
   }
 
-  string (field: string, max: number): string {
-    const view = this.take(field, this.length(field, max))
-    try {
-      return utf8Strict.decode(view)
-    } catch (error) {
-      return this.fail(`${field} is not valid UTF-8`, error)
-    }
-  }
+  string (field: string, max: number): string { return this.utf8String(field, max) }
 
   data (field: string, max: number): Uint8Array {
     return this.take(field, this.length(field, max)).slice()

@@ -256,7 +256,6 @@ export async function fetchVerifiedConfiguration (options: FetchVerifiedOptions)
 
 const VERSION = 1
 const utf8 = new TextEncoder()
-const utf8Strict = new TextDecoder('utf-8', { fatal: true })
 
 class Writer extends ByteWriter {
   fail (reason: string, offset: number): never { throw new ConfigChainError('ERR_CHAIN_LIMIT', `${reason} (byte ${offset})`) }
@@ -288,14 +287,7 @@ class Reader extends ByteReader {
     throw new ConfigChainError('ERR_CHAIN_MALFORMED', `chain page refused at byte ${this.pos}: ${reason}`, cause === undefined ? undefined : { cause })
   }
 
-  string (field: string, max: number): string {
-    const view = this.take(field, this.length(field, max))
-    try {
-      return utf8Strict.decode(view)
-    } catch (error) {
-      return this.fail(`${field} is not valid UTF-8`, error)
-    }
-  }
+  string (field: string, max: number): string { return this.utf8String(field, max) }
 
   count (field: string, max: number): number {
     const n = this.varint(`${field} count`)

@@ -128,7 +128,6 @@ export const SPARE_ERRORS = Object.freeze({
   notSpare: 'ERR_NOT_SPARE'
 })
 
-const utf8Strict = new TextDecoder('utf-8', { fatal: true })
 
 class Writer extends ByteWriter {
   fail (reason: string, offset: number): never { throw new SpareProtocolError(reason, offset) }
@@ -144,15 +143,7 @@ class Reader extends ByteReader {
     if (version !== VERSION) { this.pos--; this.fail(`unknown version ${version}`) }
   }
 
-  string (field: string, max: number): string {
-    const bytes = this.take(field, this.length(field, max))
-    try {
-      return utf8Strict.decode(bytes)
-    } catch (error) {
-      this.pos -= bytes.byteLength
-      return this.fail(`${field} is not valid UTF-8`, error)
-    }
-  }
+  string (field: string, max: number): string { return this.utf8String(field, max) }
 
   groupKey (): CID {
     const start = this.pos

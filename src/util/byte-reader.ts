@@ -78,10 +78,23 @@ export abstract class ByteReader {
     return view
   }
 
+  /** A length-prefixed UTF-8 string of at most `max` bytes; invalid UTF-8 fails at its start. */
+  utf8String (field: string, max: number): string {
+    const bytes = this.take(field, this.length(field, max))
+    try {
+      return utf8Strict.decode(bytes)
+    } catch (error) {
+      this.pos -= bytes.byteLength
+      return this.fail(`${field} is not valid UTF-8`, error)
+    }
+  }
+
   end (): void {
     if (this.pos !== this.bytes.byteLength) this.fail(`${this.bytes.byteLength - this.pos} trailing bytes`)
   }
 }
+
+const utf8Strict = new TextDecoder('utf-8', { fatal: true })
 
 /** Bytes the unsigned LEB128 varint of `value` takes (what `ByteReader.varint` reads back). */
 export function varintBytes (value: number): number {
