@@ -466,10 +466,10 @@ export class SparePool {
   private readonly staleAfterMs: number
   private readonly watched = new Map<NodeId, Watched>()
   private readonly uninvitedLogged = new Set<NodeId>()
-  private timer: ReturnType<typeof setTimeout> | undefined
-  private running: Promise<void> | undefined
-  private readonly abort = new AbortController()
-  private stopped = false
+  private readonly rounds = new Rounds(async () => { await this.refresh(); return this.refreshMs }, error => {
+    this.log.error({ ...errorFields(error) }, 'spare round failed')
+    return this.refreshMs
+  })
 
   constructor (options: SparePoolOptions) {
     this.opts = options
@@ -480,18 +480,9 @@ export class SparePool {
   }
 
   /** Starts the rounds (the first at once). */
-  start (): void {
-    if (this.stopped || this.timer !== undefined || this.running !== undefined) return
-    this.schedule(0)
-  }
+  start (): void { this.rounds.start() }
 
-  async stop (): Promise<void> {
-    this.stopped = true
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timer = undefined
-    this.abort.abort()
-    await this.running
-  }
+  async stop (): Promise<void> { await this.rounds.stop() }
 
   /**
    * One round: find the providers of the spare key, probe each, update the watch. Rounds never
@@ -499,7 +490,7 @@ export class SparePool {
    */
   async refresh (): Promise<void> {
     // Only `stop` cuts a round short: the lookup and each probe have their own timeouts.
-    const signal = this.abort.signal
+    const signal = this.rounds.signal
     if (this.opts.active?.() === false) {
       this.watched.clear()
       return
@@ -527,12 +518,12 @@ export class SparePool {
     try {
       info = await this.opts.probe(peer, signal)
     } catch (error) {
-      if (this.stopped) return
+      if (this.rounds.stopped) return
       if (this.watched.delete(peer.id)) this.log.info({ peer: peer.id, ...errorFields(error) }, 'spare dropped: probe failed')
       else this.log.debug({ peer: peer.id, ...errorFields(error) }, 'spare candidate did not answer')
       return
     }
-    if (this.stopped) return
+    if (this.rounds.stopped) return
     const now = this.now()
     const addresses = mergeAddresses(info.addresses, peer.addresses)
     const previous = this.watched.get(peer.id)
@@ -583,18 +574,6 @@ export class SparePool {
     return ranked
   }
 
-  private schedule (delayMs: number): void {
-    this.timer = setTimeout(() => {
-      this.timer = undefined
-      this.running = this.refresh().catch((error: unknown) => {
-        this.log.error({ ...errorFields(error) }, 'spare round failed')
-      }).finally(() => {
-        this.running = undefined
-        if (!this.stopped) this.schedule(this.refreshMs)
-      })
-    }, delayMs)
-    this.timer.unref?.()
-  }
 }
 
 function mergeAddresses (reported: readonly string[], found: readonly Multiaddr[]): Multiaddr[] {
@@ -656,11 +635,14 @@ export interface SpareAnnouncerOptions {
 export class SpareAnnouncer {
   private readonly opts: SpareAnnouncerOptions
   private readonly log: NetLogger
-  private timer: ReturnType<typeof setTimeout> | undefined
-  private running: Promise<void> | undefined
-  private readonly abort = new AbortController()
-  private stopped = false
   private announced = false
+  private readonly rounds = new Rounds(async () => {
+    if (await this.announce()) this.announced = true
+    return this.nextDelay()
+  }, error => {
+    this.log.error({ ...errorFields(error) }, 'spare announcement failed')
+    return this.nextDelay()
+  })
   private retryMs = 500
 
   constructor (options: SpareAnnouncerOptions) {
@@ -668,22 +650,14 @@ export class SpareAnnouncer {
     this.log = options.log ?? silentLogger
   }
 
-  start (): void {
-    if (!this.stopped && this.timer === undefined && this.running === undefined) this.schedule(0)
-  }
+  start (): void { this.rounds.start() }
 
-  async stop (): Promise<void> {
-    this.stopped = true
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timer = undefined
-    this.abort.abort()
-    await this.running
-  }
+  async stop (): Promise<void> { await this.rounds.stop() }
 
   /** One announcement (tests call it directly). True if the spare key reached some DHT peer. */
   async announce (): Promise<boolean> {
     if (!this.opts.isSpare()) return false
-    const scope = scopedSignal([this.abort.signal], Math.max(this.opts.everyMs, 5000))
+    const scope = scopedSignal([this.rounds.signal], Math.max(this.opts.everyMs, 5000))
     try {
       return await this.announceWithin(scope.signal)
     } finally {
@@ -720,19 +694,49 @@ export class SpareAnnouncer {
     return true
   }
 
+  /** Every `everyMs` once announced; until then sooner, doubling from 500 ms. */
+  private nextDelay (): number {
+    if (this.announced) return this.opts.everyMs
+    const delay = this.retryMs
+    this.retryMs = Math.min(this.retryMs * 2, this.opts.everyMs)
+    return delay
+  }
+}
+
+/**
+ * Background rounds that never overlap: each round says how long to wait before the next (a
+ * failed one too, through `failed`). `stop` aborts `signal`, cancels the next round and waits
+ * for the one running.
+ */
+class Rounds {
+  stopped = false
+  private readonly abort = new AbortController()
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private running: Promise<void> | undefined
+
+  constructor (private readonly round: () => Promise<number>, private readonly failed: (error: unknown) => number) {}
+
+  get signal (): AbortSignal { return this.abort.signal }
+
+  /** The first round at once (no-op while running or after `stop`). */
+  start (): void {
+    if (!this.stopped && this.timer === undefined && this.running === undefined) this.schedule(0)
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    this.abort.abort()
+    await this.running
+  }
+
   private schedule (delayMs: number): void {
     this.timer = setTimeout(() => {
       this.timer = undefined
-      this.running = this.announce().then(ok => {
-        if (ok) this.announced = true
-      }, (error: unknown) => {
-        this.log.error({ ...errorFields(error) }, 'spare announcement failed')
-      }).finally(() => {
+      this.running = this.round().catch(this.failed).then(next => {
         this.running = undefined
-        if (this.stopped) return
-        if (this.announced) return this.schedule(this.opts.everyMs)
-        this.schedule(this.retryMs)
-        this.retryMs = Math.min(this.retryMs * 2, this.opts.everyMs)
+        if (!this.stopped) this.schedule(next)
       })
     }, delayMs)
     this.timer.unref?.()

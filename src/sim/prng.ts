@@ -1,5 +1,6 @@
 import { assert } from '../util/assert.js'
 import { InvalidSimOptionError } from './sim-errors.js'
+import { shuffleInPlace } from '../util/shuffle.js'
 
 const TWO_POW_32 = 0x1_0000_0000
 const TWO_POW_53 = 2 ** 53
@@ -125,13 +126,7 @@ export class Prng {
 
   /** Shuffles `items` in place (Fisher–Yates) and returns it. */
   shuffle<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
-      const j = this.int(0, i + 1)
-      const tmp = items[i] as T
-      items[i] = items[j] as T
-      items[j] = tmp
-    }
-    return items
+    return shuffleInPlace(items, this)
   }
 
   /** An exponentially distributed value with the given mean (≥ 0); always finite. */

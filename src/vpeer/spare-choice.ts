@@ -9,6 +9,7 @@
  * `planReplacement` takes the first usable one.
  */
 import type { NodeId, RandomSource } from '../paxos/index.js'
+import { shuffleInPlace } from '../util/shuffle.js'
 
 export interface SpareCandidate {
   readonly id: NodeId
@@ -28,15 +29,8 @@ export type SpareChoice = 'uptime' | 'random'
 export function rankSpares (candidates: readonly SpareCandidate[], choice: SpareChoice, random?: RandomSource): NodeId[] {
   if (choice === 'random') {
     if (random === undefined) throw new TypeError('rankSpares: the random choice needs a RandomSource')
-    const ids = candidates.map(c => c.id)
-    // Fisher–Yates with the caller's source, so that the simulator stays deterministic.
-    for (let i = ids.length - 1; i > 0; i--) {
-      const j = random.int(0, i + 1)
-      const t = ids[i] as NodeId
-      ids[i] = ids[j] as NodeId
-      ids[j] = t
-    }
-    return ids
+    // The caller's source, so that the simulator stays deterministic.
+    return shuffleInPlace(candidates.map(c => c.id), random)
   }
   const known = (c: SpareCandidate): number => c.uptimeMs !== undefined && Number.isFinite(c.uptimeMs) && c.uptimeMs >= 0 ? c.uptimeMs : -1
   return [...candidates].sort((a, b) => known(b) - known(a) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(c => c.id)
