@@ -20,8 +20,13 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   alm: ['contracts', 'paxos', 'migration', 'util'],
   // The network runtime: member processes, the client service and VirtualPeerClient.
   net: ['contracts', 'paxos', 'migration', 'util', 'vpeer', 'storage', 'alm'],
-  // The vpeer command (package bin): runs members with the KV state machine of src/sim.
-  cli: ['contracts', 'paxos', 'migration', 'util', 'vpeer', 'storage', 'alm', 'net', 'sim']
+  // File replication, the parts that are pure or local: catalog state machine, chunking, chunk
+  // store, paths, scanning, the file-system contract, the block-exchange codec and scheduler.
+  sync: ['contracts', 'util'],
+  // The replication node: the catalog VP over the network, block exchange on libp2p, watcher.
+  replica: ['contracts', 'paxos', 'migration', 'util', 'vpeer', 'storage', 'alm', 'net', 'sync'],
+  // The vpeer command (package bin): members with the KV state machine of src/sim, replication nodes.
+  cli: ['contracts', 'paxos', 'migration', 'util', 'vpeer', 'storage', 'alm', 'net', 'sim', 'sync', 'replica']
 }
 
 function files (dir: string): string[] {
