@@ -33,6 +33,20 @@ export interface ReplacementPolicy {
    * node costs the new configuration a live member.
    */
   readonly freshTicks?: number
+  /**
+   * Grow the voters toward this count with caught-up learners (default: never grow). Growth keeps
+   * the count odd: a learner is promoted only while a second one is ready to follow it (an even
+   * count tolerates no more failures than the odd count below it, and a two-voter group stalls
+   * when either sleeps), or when the count is already even.
+   */
+  readonly targetVoters?: number
+  /**
+   * Remove a learner that fell silent (default true): a dead spare must not block a replacement.
+   * A group whose learners are people's machines (a replication node on a laptop that sleeps)
+   * turns it off: a silent learner then stays and catches up when it returns, and a replacement
+   * takes a spare from the pool instead of waiting for it.
+   */
+  readonly removeSilentLearners?: boolean
 }
 
 export type ReplacementAction =
@@ -67,16 +81,23 @@ export function planReplacement (status: NodeStatus, policy: Omit<ReplacementPol
   if (liveVoters.length < majority) return { kind: 'none', reason: 'no live majority: a replacement could not commit' }
 
   // A learner that went silent (a dead spare) is removed, so it cannot block a replacement.
-  const deadLearner = config.learners.find(l => !alive(l))
+  const deadLearner = (policy.removeSilentLearners ?? true) ? config.learners.find(l => !alive(l)) : undefined
   if (deadLearner !== undefined) return { kind: 'change', change: { kind: 'removeLearner', node: deadLearner }, why: `learner ${deadLearner} is silent` }
-
-  const suspected = config.voters.filter(v => !alive(v)).sort((a, b) => age(b) - age(a) || (a < b ? -1 : 1))
-  const victim = suspected[0]
-  if (victim === undefined) return { kind: 'none', reason: 'every voter is alive' }
 
   const commitOf = (id: NodeId): number => status.peers.find(x => x.id === id)?.commitIndex ?? 0
   const fresh = policy.freshTicks ?? 20
   const ready = config.learners.filter(l => status.commitIndex - commitOf(l) <= policy.caughtUpSlots && age(l) <= fresh).sort()
+
+  const suspected = config.voters.filter(v => !alive(v)).sort((a, b) => age(b) - age(a) || (a < b ? -1 : 1))
+  const victim = suspected[0]
+  if (victim === undefined) {
+    const target = policy.targetVoters ?? 0
+    const voters = config.voters.length
+    const first = ready[0]
+    const grow = first !== undefined && voters < target && (voters % 2 === 0 || (ready.length >= 2 && voters + 2 <= target))
+    if (grow) return { kind: 'change', change: { kind: 'promoteLearner', node: first }, why: `${voters} voters, target ${target}; ${first} is caught up` }
+    return { kind: 'none', reason: 'every voter is alive' }
+  }
   const add = ready[0]
   if (add !== undefined) {
     // The new configuration keeps a live majority: the live voters plus the caught-up learner.
@@ -84,7 +105,8 @@ export function planReplacement (status: NodeStatus, policy: Omit<ReplacementPol
     if (liveAfter < Math.floor(config.voters.length / 2) + 1) return { kind: 'none', reason: 'the new configuration would have no live majority' }
     return { kind: 'change', change: { kind: 'replaceVoter', remove: victim, add }, why: `voter ${victim} silent for ${age(victim)} ticks; ${add} is caught up` }
   }
-  if (config.learners.length > 0) return { kind: 'none', reason: `waiting for learner ${config.learners.join(',')} to catch up` }
+  const catchingUp = config.learners.filter(alive)
+  if (catchingUp.length > 0) return { kind: 'none', reason: `waiting for learner ${catchingUp.join(',')} to catch up` }
   const members = new Set([...config.voters, ...config.learners])
   const spare = pool.find(id => !members.has(id) && id !== status.id)
   if (spare === undefined) return { kind: 'none', reason: 'no spare peer available' }

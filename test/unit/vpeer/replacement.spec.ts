@@ -76,4 +76,29 @@ describe('planReplacement', () => {
     const r = planReplacement(status(['a', 'b', 'c'], [], { b: [990, 500], c: [800, 400] }), policy, ['a', 'b', 'c'])
     expect(r).toEqual({ kind: 'none', reason: 'no spare peer available' })
   })
+
+  it('grows toward targetVoters with caught-up learners, keeping the count odd', () => {
+    const grow = { ...policy, targetVoters: 3 }
+    // One voter and one ready learner: promoting it would make a pair that stalls when either sleeps.
+    expect(planReplacement(status(['a'], ['l1'], { l1: [999, 500] }), grow, [])).toMatchObject({ kind: 'none', reason: 'every voter is alive' })
+    // Two ready learners: promote one now, the other next.
+    expect(planReplacement(status(['a'], ['l2', 'l1'], { l1: [999, 500], l2: [999, 499] }), grow, [])).toMatchObject({ kind: 'change', change: { kind: 'promoteLearner', node: 'l1' } })
+    expect(planReplacement(status(['a', 'l1'], ['l2'], { l1: [999, 500], l2: [999, 499] }), grow, [])).toMatchObject({ kind: 'change', change: { kind: 'promoteLearner', node: 'l2' } })
+    // At the target, or with the learner behind or silent: nothing.
+    expect(planReplacement(status(['a', 'b', 'c'], ['l1'], { b: [999, 500], c: [999, 500], l1: [999, 500] }), grow, [])).toMatchObject({ kind: 'none' })
+    expect(planReplacement(status(['a', 'b'], ['l1'], { b: [999, 500], l1: [999, 100] }), grow, [])).toMatchObject({ kind: 'none' })
+    expect(planReplacement(status(['a', 'b'], ['l1'], { b: [999, 500], l1: [900, 500] }), grow, [])).toMatchObject({ kind: 'none' })
+    // Without a target the policy never grows.
+    expect(planReplacement(status(['a'], ['l1', 'l2'], { l1: [999, 500], l2: [999, 500] }), policy, [])).toMatchObject({ kind: 'none' })
+  })
+
+  it('keeps a silent learner when told to, and takes a spare instead of waiting for it', () => {
+    const keep = { ...policy, removeSilentLearners: false }
+    // Nothing to replace: a sleeping learner is left alone.
+    expect(planReplacement(status(['a', 'b', 'c'], ['l1'], { b: [990, 500], c: [990, 500], l1: [100, 50] }), keep, ['s1'])).toMatchObject({ kind: 'none', reason: 'every voter is alive' })
+    // A voter died: the silent learner neither blocks nor is removed; a spare joins.
+    expect(planReplacement(status(['a', 'b', 'c'], ['l1'], { b: [990, 500], c: [800, 400], l1: [100, 50] }), keep, ['s1'])).toMatchObject({ kind: 'change', change: { kind: 'addLearner', node: 's1' } })
+    // A live learner still catching up is waited for.
+    expect(planReplacement(status(['a', 'b', 'c'], ['l1'], { b: [990, 500], c: [800, 400], l1: [999, 50] }), keep, ['s1'])).toMatchObject({ kind: 'none', reason: expect.stringMatching(/waiting for learner l1/) })
+  })
 })
