@@ -7,8 +7,9 @@
  * Who may speak the Paxos protocols to this node: the members of every configuration it knows
  * (voters and learners, the newest one and any still in its α-window), and, while this node is
  * itself in none of them (a spare, or a member that was removed and does not know it yet), the
- * voters and spares of the cluster file and the peers that provide the group key in the DHT (the
- * group's current members, as far as the DHT tells), from whom it will learn. Nobody else.
+ * voters and spares of the cluster file, the members an invitation named (`bootstrap`), and the
+ * peers that provide the group key in the DHT (the group's current members, as far as the DHT
+ * tells), from whom it will learn. Nobody else.
  * The limit of that rule: any peer of the private DHT can provide the group key, so a spare in
  * no configuration may accept Paxos messages from a peer that is not a member. It can mislead
  * only a node that is not yet a member (a learner has no vote); certified configurations will
@@ -88,6 +89,12 @@ export interface MemberOptions<C, R, Q, A> {
   readonly spareRefreshMs?: number
   /** A spare probe that has not been answered after this long fails, ms (default 2000). */
   readonly spareProbeTimeoutMs?: number
+  /**
+   * Addresses of group members the cluster file does not list (multiaddrs with /p2p/), e.g. from
+   * an invitation: learned at start and dialed, so the members learn this node's address too
+   * (identify) and can reach it once it is in a configuration.
+   */
+  readonly bootstrap?: readonly string[]
 }
 
 export class Member<C, R, Q, A> {
@@ -108,6 +115,8 @@ export class Member<C, R, Q, A> {
   private announcer: SpareAnnouncer | undefined
   /** Members of the group found in the DHT while this node is in no configuration (admitted). */
   private groupPeers = new Set<NodeId>()
+  /** Members named by the bootstrap addresses (an invitation): admitted like the cluster file's. */
+  private bootstrapPeers = new Set<NodeId>()
   /** The group's configuration as verified from providers' chains (while this node is a spare). */
   private verifiedGroup: VerifiedConfiguration | undefined
   /** Addresses learned at run time (probes, the peer store, the DHT) of peers the cluster file does not list. */
@@ -241,6 +250,7 @@ export class Member<C, R, Q, A> {
       await transport.start()
       await service.start()
       vp.start()
+      await member.startBootstrap(options.bootstrap ?? [])
       if (keys !== undefined) {
         await member.startProviding(options.provideEveryMs ?? 60_000)
         await member.startSpares(keys, options.spare ?? !cluster.voters.includes(identity.id), options.provideEveryMs ?? 60_000, startedAt)
@@ -251,6 +261,28 @@ export class Member<C, R, Q, A> {
       try { await node?.stop() } catch {}
       await storage.close().catch(() => {})
       throw error
+    }
+  }
+
+  /**
+   * Learns the bootstrap addresses and dials them in the background (an unreachable one is
+   * logged; the members it names are dialed again whenever this node sends to them).
+   */
+  private async startBootstrap (addresses: readonly string[]): Promise<void> {
+    const byPeer = new Map<NodeId, Multiaddr[]>()
+    for (const text of addresses) {
+      const ma = parseMultiaddr(text)
+      const peer = ma.getComponents().find(c => c.name === 'p2p')?.value
+      if (peer === undefined || peer === this.id) continue
+      const bare = parseMultiaddr(ma.getComponents().filter(c => c.name !== 'p2p').map(c => `/${c.name}${c.value !== undefined ? `/${c.value}` : ''}`).join(''))
+      byPeer.set(peer, [...(byPeer.get(peer) ?? []), bare])
+    }
+    this.bootstrapPeers = new Set(byPeer.keys())
+    this.refreshAllowed()
+    for (const [peer, list] of byPeer) {
+      await this.learn(peer, list)
+      void this.node.dial(peerIdFromString(peer), { signal: AbortSignal.timeout(5000) })
+        .catch((error: unknown) => { this.log.info({ peer, ...errorFields(error) }, 'bootstrap peer not reachable now') })
     }
   }
 
@@ -414,7 +446,7 @@ export class Member<C, R, Q, A> {
       for (const id of [...c.voters, ...c.learners]) next.add(id)
     }
     // A node in no configuration learns from the genesis and from the group's members in the DHT.
-    if (!next.has(this.id)) for (const id of [...this.cluster.voters, ...this.cluster.spares, ...this.groupPeers]) next.add(id)
+    if (!next.has(this.id)) for (const id of [...this.cluster.voters, ...this.cluster.spares, ...this.groupPeers, ...this.bootstrapPeers]) next.add(id)
     next.delete(this.id)
     this.allowed = next
   }
