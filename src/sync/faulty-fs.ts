@@ -35,7 +35,7 @@ export interface FaultCounters {
   faults: number
 }
 
-const OPS: readonly FaultOp[] = ['stat', 'readdir', 'mkdir', 'openRead', 'openWrite', 'rename', 'unlink', 'rmdir', 'rmTree', 'realpath', 'readlink', 'syncDir', 'read', 'write', 'sync', 'close']
+const OPS: readonly FaultOp[] = ['stat', 'readdir', 'mkdir', 'openRead', 'openWrite', 'rename', 'unlink', 'rmdir', 'rmTree', 'realpath', 'readlink', 'syncDir', 'utimes', 'read', 'write', 'sync', 'close']
 
 export class FaultyFileSystem implements FileSystem {
   readonly counters: FaultCounters = { bytesWritten: 0, calls: Object.fromEntries(OPS.map(op => [op, 0])) as Record<FaultOp, number>, faults: 0 }
@@ -153,6 +153,11 @@ export class FaultyFileSystem implements FileSystem {
   async syncDir (path: string): Promise<void> {
     this.enter('syncDir', path)
     await this.inner.syncDir(path)
+  }
+
+  async utimes (path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    this.enter('utimes', path)
+    await this.inner.utimes(path, atimeMs, mtimeMs)
   }
 
   // --- Internals used by the handles ---

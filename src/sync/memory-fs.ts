@@ -240,6 +240,11 @@ export class MemoryFileSystem implements FileSystem {
     return node.target
   }
 
+  async utimes (path: string, _atimeMs: number, mtimeMs: number): Promise<void> {
+    // No atime is kept; like lutimes, a symlink is changed itself, never followed.
+    this.setMtime(path, mtimeMs)
+  }
+
   async syncDir (path: string): Promise<void> {
     const dir = this.existing(path, true, 'open')
     if (dir.kind !== 'directory') throw fsError('ENOTDIR', 'fsync', path)
