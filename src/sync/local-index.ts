@@ -29,7 +29,7 @@
  * written by the process that created it; `open` compacts a non-empty journal before writing.
  */
 import { createHash } from 'node:crypto'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { FileSystem, WritableFile } from './fs.js'
 import { CHUNK_BYTES_MAX, isChunkId } from './chunk.js'
 import type { ChunkRef } from './chunk.js'
@@ -193,7 +193,15 @@ export class LocalIndex {
   /** Loads the index kept in directory `dir` (created if absent). */
   static async open (fs: FileSystem, dir: string, options: LocalIndexOptions = {}): Promise<LocalIndex> {
     const index = new LocalIndex(fs, dir, options.compactMinBytes ?? 4 * 1024 * 1024)
-    await fs.mkdir(dir, { recursive: true }).catch(error => { throw diskFullOr(error, 'creating the local index directory') })
+    if ((await fs.stat(dir)) === undefined) {
+      try {
+        await fs.mkdir(dir, { recursive: true })
+        // The directory itself must survive a crash, or every flush into it was for nothing.
+        await fs.syncDir(dirname(dir))
+      } catch (error) {
+        throw diskFullOr(error, 'creating the local index directory')
+      }
+    }
     let replayed: boolean
     try {
       replayed = await index.load()
