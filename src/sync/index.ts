@@ -16,3 +16,18 @@ export { CorruptChunkError, DiskFullError, MissingChunkError, SyncError } from '
 export { CHUNK_AVG_BYTES, CHUNK_MAX_BYTES, CHUNK_MIN_BYTES, CHUNK_READ_BLOCK_BYTES, chunkFile, chunkLength, chunkRefsOf, chunkRefsOfFile, cutPoints, GEAR, GEAR_LABEL } from './chunker.js'
 export type { Chunk, ChunkFileOptions } from './chunker.js'
 // --- end: file systems, chunking, chunk store ---
+
+// --- Local side: safe paths, landing, local index, scanner, .vpeerignore, watcher ---
+export { caseFoldKey, findCaseCollisions, mkdirInside, parentOf, resolveInside } from './safe-path.js'
+export type { CaseCollision } from './safe-path.js'
+export { expectationOf, landFile, matchesExpectation, removeFile, renameFile, sweepTemporaries, TEMP_PREFIX } from './landing.js'
+export type { Expectation, LandEntry, LandOptions, LandResult, NotLandedReason, RemoveResult, RenameResult } from './landing.js'
+export { LocalIndex, LocalIndexCorruptError } from './local-index.js'
+export type { LocalEntry, LocalIndexOptions } from './local-index.js'
+export { DEFAULT_GRANULARITY_MS, entryOfScan, rootHashOfChunks, scanFolder } from './scanner.js'
+export type { ChunkFile, ScanOptions, ScannedFile, ScanProblem, ScanResult } from './scanner.js'
+export { IGNORE_FILE, IGNORE_FILE_BYTES_MAX, IgnoreRules, isReservedName } from './ignore.js'
+export { FolderWatcher } from './watcher.js'
+export type { FolderWatcherOptions, WatchBatch } from './watcher.js'
+export { UnsafePathError } from './errors.js'
+// --- end: local side ---

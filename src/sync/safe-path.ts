@@ -9,7 +9,7 @@
  * against is the remote catalog, which cannot race the local disk; a hostile local user already
  * owns the folder.
  */
-import { isAbsolute, join, resolve, sep } from 'node:path'
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import type { FileSystem } from './fs.js'
 import { catalogPathProblem } from './paths.js'
 import { UnsafePathError, DiskFullError } from './errors.js'
@@ -61,7 +61,8 @@ export async function resolveInside (fs: FileSystem, root: string, relPath: stri
 /**
  * Creates the directories of catalog path `relDir` inside `root` one level at a time, checking
  * each existing level as `resolveInside` does (`mkdir -p` would follow a planted symlink).
- * `relDir` `''` is the root itself. Returns the absolute path. `UnsafePathError`, `DiskFullError`.
+ * `relDir` `''` is the root itself. Each new directory is made durable (its parent fsync'd). Returns
+ * the absolute path. `UnsafePathError`, `DiskFullError`.
  */
 export async function mkdirInside (fs: FileSystem, root: string, relDir: string): Promise<string> {
   let dir = resolve(root)
@@ -74,6 +75,9 @@ export async function mkdirInside (fs: FileSystem, root: string, relDir: string)
     if (stat === undefined) {
       try {
         await fs.mkdir(dir)
+        // A new directory survives a crash only once its parent's entry is durable; a file
+        // renamed into it and fsync'd would be lost with it.
+        await fs.syncDir(dirname(dir))
       } catch (error) {
         // Someone else made it meanwhile: fine if it is a directory (checked below).
         if (codeOf(error) !== 'EEXIST') throw diskFullOr(error, `creating ${JSON.stringify(relDir)}`)
