@@ -7,7 +7,7 @@
  * written against `node:fs` handles both.
  */
 import { constants } from 'node:fs'
-import { lstat, mkdir, open, readdir, readlink, realpath, rename, rm, rmdir, unlink } from 'node:fs/promises'
+import { lstat, lutimes, mkdir, open, readdir, readlink, realpath, rename, rm, rmdir, unlink } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 
 export type EntryKind = 'file' | 'directory' | 'symlink' | 'other'
@@ -62,6 +62,11 @@ export interface FileSystem {
   readlink (path: string): Promise<string>
   /** Makes a directory's entries (a rename into it) durable. */
   syncDir (path: string): Promise<void>
+  /**
+   * Sets the access and modification times (ms since the epoch) of `path` itself, never of a
+   * symlink's target. Changes ctime, as on every host.
+   */
+  utimes (path: string, atimeMs: number, mtimeMs: number): Promise<void>
 }
 
 function kindOf (s: { isFile: () => boolean, isDirectory: () => boolean, isSymbolicLink: () => boolean }): EntryKind {
@@ -175,5 +180,10 @@ export class NodeFileSystem implements FileSystem {
     } finally {
       await handle.close()
     }
+  }
+
+  async utimes (path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    // lutimes: a symlink swapped in for the file is touched itself, its target never.
+    await lutimes(path, atimeMs / 1000, mtimeMs / 1000)
   }
 }

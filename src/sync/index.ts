@@ -1,0 +1,33 @@
+/**
+ * File replication, the parts that are pure or local (see docs/ARCHITECTURE.md, layer `sync`).
+ * Each engineer's exports stay in one block.
+ */
+
+// --- File systems: the contract, in memory, with injected faults; chunking and the chunk store ---
+export { NodeFileSystem } from './fs.js'
+export type { DirEntry, EntryKind, FileStat, FileSystem, ReadableFile, WritableFile } from './fs.js'
+export { MemoryFileSystem, fsError } from './memory-fs.js'
+export type { FsError, HelperOptions, MemoryFileSystemOptions } from './memory-fs.js'
+export { FaultyFileSystem, InjectedCrashError } from './faulty-fs.js'
+export type { FaultCounters, FaultOp } from './faulty-fs.js'
+export { CHUNK_BYTES_MAX, chunkIdOf, isChunkId } from './chunk.js'
+export type { ChunkId, ChunkRef, ChunkStore } from './chunk.js'
+export { CorruptChunkError, DiskFullError, MissingChunkError, SyncError } from './errors.js'
+export { CHUNK_AVG_BYTES, CHUNK_MAX_BYTES, CHUNK_MIN_BYTES, CHUNK_READ_BLOCK_BYTES, chunkFile, chunkLength, chunkRefsOf, chunkRefsOfFile, cutPoints, GEAR, GEAR_LABEL } from './chunker.js'
+export type { Chunk, ChunkFileOptions } from './chunker.js'
+// --- end: file systems, chunking, chunk store ---
+
+// --- Local side: safe paths, landing, local index, scanner, .vpeerignore, watcher ---
+export { caseFoldKey, findCaseCollisions, mkdirInside, parentOf, resolveInside } from './safe-path.js'
+export type { CaseCollision } from './safe-path.js'
+export { expectationOf, landFile, matchesExpectation, removeFile, renameFile, sweepTemporaries, TEMP_PREFIX } from './landing.js'
+export type { Expectation, LandEntry, LandOptions, LandResult, NotLandedReason, RemoveResult, RenameResult } from './landing.js'
+export { LocalIndex, LocalIndexCorruptError } from './local-index.js'
+export type { LocalEntry, LocalIndexOptions } from './local-index.js'
+export { DEFAULT_GRANULARITY_MS, entryOfScan, rootHashOfChunks, scanFolder } from './scanner.js'
+export type { ChunkFile, ScanOptions, ScannedFile, ScanProblem, ScanResult } from './scanner.js'
+export { IGNORE_FILE, IGNORE_FILE_BYTES_MAX, IgnoreRules, isReservedName } from './ignore.js'
+export { FolderWatcher } from './watcher.js'
+export type { FolderWatcherOptions, WatchBatch } from './watcher.js'
+export { UnsafePathError } from './errors.js'
+// --- end: local side ---
