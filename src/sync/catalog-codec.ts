@@ -34,23 +34,24 @@ const TAG_RENAME = 3
 const CONTENT_FULL = 0
 const CONTENT_DELTA = 1
 
-const utf8 = new TextEncoder()
+const HASH_HEX = /^[0-9a-f]{64}$/
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** Growable output buffer of the binary formats (commands and catalog snapshots). */
 export class ByteWriter {
-  private buf: Uint8Array
+  private buf: Buffer
   private len = 0
 
   constructor (initial = 256) {
-    this.buf = new Uint8Array(initial)
+    this.buf = Buffer.allocUnsafe(Math.max(16, initial))
   }
 
   private room (n: number): void {
     if (this.len + n <= this.buf.length) return
     let cap = this.buf.length * 2
     while (cap < this.len + n) cap *= 2
-    const next = new Uint8Array(cap)
+    const next = Buffer.allocUnsafe(cap)
     next.set(this.buf.subarray(0, this.len))
     this.buf = next
   }
@@ -79,22 +80,24 @@ export class ByteWriter {
 
   str (s: string, maxBytes: number): void {
     if (typeof s !== 'string') throw new SyncCodecError('not a string')
-    const b = utf8.encode(s)
-    // A lone surrogate would be replaced by U+FFFD: the bytes would decode to another string.
-    if (b.length > maxBytes) throw new SyncCodecError(`string of ${b.length} bytes, limit ${maxBytes}`)
-    if (utf8Strict.decode(b) !== s) throw new SyncCodecError('string is not well-formed UTF-16')
-    this.varint(b.length)
-    this.bytes(b)
+    // A lone surrogate would be written as U+FFFD: the bytes would decode to another string.
+    if (LONE_SURROGATE.test(s)) throw new SyncCodecError('string is not well-formed UTF-16')
+    const n = Buffer.byteLength(s, 'utf8')
+    if (n > maxBytes) throw new SyncCodecError(`string of ${n} bytes, limit ${maxBytes}`)
+    this.varint(n)
+    this.room(n)
+    this.len += this.buf.write(s, this.len, 'utf8')
   }
 
   /** 64 lowercase hex digits as 32 raw bytes. */
   hash (hex: string): void {
-    if (typeof hex !== 'string' || !/^[0-9a-f]{64}$/.test(hex)) throw new SyncCodecError('not 64 lowercase hex digits')
-    this.bytes(Buffer.from(hex, 'hex'))
+    if (typeof hex !== 'string' || !HASH_HEX.test(hex)) throw new SyncCodecError('not 64 lowercase hex digits')
+    this.room(32)
+    this.len += this.buf.write(hex, this.len, 'hex')
   }
 
   finish (): Uint8Array {
-    return this.buf.slice(0, this.len)
+    return new Uint8Array(this.buf.subarray(0, this.len))
   }
 }
 
