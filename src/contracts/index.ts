@@ -140,7 +140,17 @@ export interface StateMachine<C, R, Q = unknown, A = unknown> {
   apply (command: C, ctx: ApplyContext): R
   /** Answers a read-only query against the current state (used by linearizable `read`). */
   query (query: Q): A
+  /** The state's bytes (canonical: equal states give equal bytes, the simulator compares replicas by them). */
   snapshot (): Uint8Array
+  /**
+   * Optional, for large states: freezes the state as it is now, in O(1) or close (a persistent
+   * structure's root), and returns the function that produces, when called later, exactly the
+   * bytes `snapshot()` returns now, whatever was applied in between. The runtime calls it on the
+   * apply path when a snapshot falls due and serializes off it (its first background step), so
+   * the apply path never pays for copying the state. Without it the runtime calls `snapshot()`
+   * there.
+   */
+  capture? (): () => Uint8Array
   restore (bytes: Uint8Array): void
 }
 

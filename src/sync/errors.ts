@@ -66,3 +66,14 @@ export class SyncCodecError extends SyncError {
     super(message, 'ERR_SYNC_CODEC', options)
   }
 }
+
+/**
+ * Catalog snapshot bytes that `CatalogStateMachine.restore` cannot take: damaged, truncated, of
+ * another format, or breaking an invariant of the catalog. The state machine is left as it was.
+ */
+export class CatalogSnapshotError extends SyncError {
+  static override name = 'CatalogSnapshotError'
+  constructor (message: string, options?: CodedErrorOptions) {
+    super(message, 'ERR_CATALOG_SNAPSHOT', options)
+  }
+}

@@ -24,10 +24,31 @@ export { expectationOf, landFile, matchesExpectation, removeFile, renameFile, sw
 export type { Expectation, LandEntry, LandOptions, LandResult, NotLandedReason, RemoveResult, RenameResult } from './landing.js'
 export { LocalIndex, LocalIndexCorruptError } from './local-index.js'
 export type { LocalEntry, LocalIndexOptions } from './local-index.js'
-export { DEFAULT_GRANULARITY_MS, entryOfScan, rootHashOfChunks, scanFolder } from './scanner.js'
+export { DEFAULT_GRANULARITY_MS, entryOfScan, scanFolder } from './scanner.js'
 export type { ChunkFile, ScanOptions, ScannedFile, ScanProblem, ScanResult } from './scanner.js'
 export { IGNORE_FILE, IGNORE_FILE_BYTES_MAX, IgnoreRules, isReservedName } from './ignore.js'
 export { FolderWatcher } from './watcher.js'
 export type { FolderWatcherOptions, WatchBatch } from './watcher.js'
 export { UnsafePathError } from './errors.js'
 // --- end: local side ---
+
+// ---- catalog: the replicated state machine of a shared folder ----
+export { CatalogStateMachine, CONFLICT_ATTEMPTS_MAX, applyEdits, isConflictPath } from './catalog.js'
+export type { CatalogChange, CatalogListener, CatalogOptions } from './catalog.js'
+export {
+  EDITS_MAX, EMPTY_ROOT_HASH, FILE_CHUNKS_MAX, LIST_LIMIT_MAX, ORIGIN_CHARS_MAX, isRootHash, rootHashOf
+} from './catalog-types.js'
+export type {
+  CatalogAnswer, CatalogCommand, CatalogEntry, CatalogPage, CatalogQuery, CatalogResult, CatalogStats,
+  DeleteCommand, Edit, PutCommand, PutContent, RenameCommand
+} from './catalog-types.js'
+export {
+  CATALOG_CODEC_VERSION, CODEC_STRING_BYTES_MAX, catalogCodec, decodeCatalogCommand, encodeCatalogCommand
+} from './catalog-codec.js'
+export type { CatalogCommandCodec } from './catalog-codec.js'
+export { REASON, decideDelete, decidePut, decideRename, entryState, isFresh } from './conflict.js'
+export type { DeleteDecision, EntryState, PutDecision, PutFacts, RenameDecision } from './conflict.js'
+export { PersistentMap, compareCodeUnits } from './persistent-map.js'
+export type { Compare } from './persistent-map.js'
+export { CatalogSnapshotError } from './errors.js'
+// --- end: catalog ---

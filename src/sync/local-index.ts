@@ -49,7 +49,11 @@ export interface LocalEntry {
   readonly mode: number
   readonly chunks: readonly ChunkRef[]
   readonly rootHash: string
-  /** The catalog version this content is, or 0 if not yet in the catalog. */
+  /**
+   * The catalog version this content is (> 0); 0 if not yet in the catalog; -1 (superseded) if the
+   * catalog keeps this content elsewhere (a conflict copy), so the catalog's own version may
+   * replace the file; -2 (refused) if the catalog refused it (a path it cannot hold).
+   */
   readonly version: number
   /**
    * The stat was taken too close to the file's last change to trust it on a file system with
@@ -102,7 +106,7 @@ function entryProblem (value: unknown): string | undefined {
   if (typeof e.ctimeMs !== 'number' || !Number.isFinite(e.ctimeMs)) return 'bad ctimeMs'
   if (!isCount(e.ino)) return 'bad ino'
   if (!isCount(e.mode, 0o7777)) return 'bad mode'
-  if (!isCount(e.version)) return 'bad version'
+  if (typeof e.version !== 'number' || !Number.isSafeInteger(e.version) || e.version < -2) return 'bad version'
   if (typeof e.racy !== 'boolean') return 'bad racy'
   if (typeof e.rootHash !== 'string' || e.rootHash.length === 0 || e.rootHash.length > 256) return 'bad rootHash'
   if (!Array.isArray(e.chunks)) return 'bad chunks'

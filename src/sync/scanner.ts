@@ -17,29 +17,18 @@
  * The walk never deletes: it reports. A folder that cannot be read (unmounted disk) throws; it
  * never reads as "everything deleted", and nor does an unreadable subdirectory.
  */
-import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import type { FileStat, FileSystem } from './fs.js'
 import type { ChunkRef } from './chunk.js'
 import { SyncError } from './errors.js'
 import { catalogPathProblem } from './paths.js'
+import { rootHashOf } from './catalog-types.js'
 import type { IgnoreRules } from './ignore.js'
 import { isReservedName } from './ignore.js'
 import type { LocalEntry } from './local-index.js'
 import { throwIfAborted } from '../util/errors.js'
 
 export type ChunkFile = (absPath: string, signal?: AbortSignal) => Promise<{ chunks: ChunkRef[], size: number }>
-
-/**
- * A file's root hash: SHA-256 of its chunk ids (32 bytes each, in order); for a file without
- * chunks (empty) the SHA-256 of nothing. The default; a caller whose catalog defines the root hash
- * otherwise passes `rootHashOf`.
- */
-export function rootHashOfChunks (chunks: readonly ChunkRef[]): string {
-  const hash = createHash('sha256')
-  for (const c of chunks) hash.update(Buffer.from(c.id, 'hex'))
-  return hash.digest('hex')
-}
 
 /** Default timestamp granularity: FAT's 2 s, the coarsest common one. */
 export const DEFAULT_GRANULARITY_MS = 2000
@@ -51,7 +40,6 @@ export interface ScanOptions {
   readonly index: { get: (path: string) => LocalEntry | undefined, entries: () => Iterable<LocalEntry> }
   readonly chunkFile: ChunkFile
   readonly ignore?: IgnoreRules
-  readonly rootHashOf?: (chunks: readonly ChunkRef[]) => string
   readonly granularityMs?: number
   /** Wall clock (ms), for the racy rule. */
   readonly now?: () => number
@@ -102,7 +90,6 @@ function codeOf (error: unknown): unknown {
 
 export async function scanFolder (options: ScanOptions): Promise<ScanResult> {
   const { fs, root, index, chunkFile, ignore, signal } = options
-  const rootHashOf = options.rootHashOf ?? rootHashOfChunks
   const granularityMs = options.granularityMs ?? DEFAULT_GRANULARITY_MS
   const startedAtMs = (options.now ?? Date.now)()
   const isRacy = (stat: FileStat): boolean => Math.max(stat.mtimeMs, stat.ctimeMs) > startedAtMs - granularityMs

@@ -4,7 +4,9 @@
  * table, the configurations at the applied index); hashing the copy into a manifest runs a few
  * chunks per clock tick, so the Ready loop (and the leader's committing) goes on meanwhile; the
  * finished snapshot is written to storage between two Readies, so storage writes stay in call
- * order and no apply races the write.
+ * order and no apply races the write. A state machine with `capture` (StateMachine.capture:
+ * a persistent structure's root) is not even copied on the apply path: only frozen there, its
+ * bytes are produced by the first background step.
  *
  * Keeping pace with any load (issue 7 §4). Clock ticks alone do not bound how far the snapshot
  * falls behind: when messages and fsyncs arrive faster than timers fire (a saturated event loop,
@@ -221,7 +223,8 @@ export interface SnapshotHost<R> {
   outboxState?: () => OutboxState
   /** A received snapshot is being installed: replace the outbox with its (undefined: empty). */
   restoreOutbox?: (state: OutboxState | undefined) => void
-  readonly stateMachine: { snapshot: () => Uint8Array, restore: (bytes: Uint8Array) => void }
+  /** `capture`, when the state machine has it, freezes its state in O(1) (StateMachine.capture). */
+  readonly stateMachine: { snapshot: () => Uint8Array, capture?: () => () => Uint8Array, restore: (bytes: Uint8Array) => void }
   running: () => boolean
   /** The runtime's applied index (equal to the core's whenever no Ready is being carried out). */
   applied: () => Slot
@@ -249,8 +252,16 @@ export interface SnapshotManagerOptions {
 interface Building {
   /** The applied index the copy was taken at: the snapshot's index. */
   readonly index: Slot
-  readonly builder: ManifestBuilder
-  readonly state: Uint8Array
+  readonly configuration: Configuration
+  /** The runtime blob (sessions, configurations, …) at `index`. */
+  readonly blob: Uint8Array
+  /**
+   * The state machine's frozen view (`StateMachine.capture`), not yet serialized; undefined
+   * once `builder` exists (and always for a state machine that copies in `snapshot()`).
+   */
+  serialize: (() => Uint8Array) | undefined
+  /** The state's bytes and their manifest, once serialized. */
+  built: { readonly builder: ManifestBuilder, readonly state: Uint8Array } | undefined
   readonly cancel: () => void
 }
 
@@ -339,14 +350,29 @@ export class SnapshotManager<R> {
   private captureIfDue (applied: Slot): void {
     const every = this.options.everySlots
     if (every <= 0 || this.building !== undefined || this.storing || applied - this.lastIndex < every) return
-    const state = this.host.stateMachine.snapshot()
+    // A state machine with `capture` freezes its state here in O(1); its bytes are produced by
+    // the first background step (or by `pace`), off this path. Without it the copy is the bytes.
+    const sm = this.host.stateMachine
+    const serialize = sm.capture !== undefined ? sm.capture() : undefined
+    const state = serialize === undefined ? sm.snapshot() : undefined
     const configs = this.host.node.snapshotConfigs(applied)
+    const configuration = (configs[0] as ConfigEntry).configuration
     const blob = encodeRuntimeBlob(this.host.sessions.toJSON(), configs, this.host.sessions.expiryState(), this.host.accessState(), this.host.certificateState?.(), this.host.outboxState?.())
-    const builder = new ManifestBuilder(applied, (configs[0] as ConfigEntry).configuration, blob, state, this.options.chunkBytes)
+    const built = state === undefined ? undefined : { builder: new ManifestBuilder(applied, configuration, blob, state, this.options.chunkBytes), state }
     this.lastIndex = applied
     mark('vpeer: snapshot copy taken')
     const cancel = this.host.clock.every(this.options.stepMs, () => { this.step() })
-    this.building = { index: applied, builder, state, cancel }
+    this.building = { index: applied, configuration, blob, serialize, built, cancel }
+  }
+
+  /** Serializes a captured state (once) and starts its manifest. */
+  private materialize (b: Building): { readonly builder: ManifestBuilder, readonly state: Uint8Array } {
+    if (b.built !== undefined) return b.built
+    const state = (b.serialize as () => Uint8Array)()
+    b.serialize = undefined
+    b.built = { builder: new ManifestBuilder(b.index, b.configuration, b.blob, state, this.options.chunkBytes), state }
+    mark('vpeer: captured snapshot serialized')
+    return b.built
   }
 
   /**
@@ -357,11 +383,16 @@ export class SnapshotManager<R> {
   private pace (b: Building, applied: Slot): void {
     const horizon = Math.max(1, Math.floor(this.options.everySlots * BUILD_WITHIN_INTERVAL))
     const since = applied - b.index
-    const total = b.builder.total
+    // A captured state not serialized yet: the timer gets the first half of the horizon to do
+    // it off the apply path; after that the applies serialize it themselves (the same
+    // back-pressure as for hashing), leaving the second half for the hashing.
+    if (b.built === undefined && since < horizon / 2) return
+    const { builder } = this.materialize(b)
+    const total = builder.total
     const owed = since >= horizon ? total : Math.ceil(total * since / horizon)
-    if (owed <= b.builder.done) return
+    if (owed <= builder.done) return
     mark('vpeer: snapshot hashing paced by applies')
-    this.advance(b, owed - b.builder.done)
+    this.advance(b, owed - builder.done)
   }
 
   /** One background step of the manifest (a few chunks hashed), on the clock. */
@@ -372,16 +403,22 @@ export class SnapshotManager<R> {
       this.stop()
       return
     }
+    // The first step of a captured state serializes it, and hashes nothing more this tick.
+    if (b.built === undefined) {
+      this.materialize(b)
+      return
+    }
     this.advance(b, this.options.chunksPerStep)
   }
 
   /** Hashes up to `chunks` more; once the manifest is complete, queues its write between Readies. */
   private advance (b: Building, chunks: number): void {
-    if (!b.builder.step(chunks)) return
+    const { builder, state } = this.materialize(b)
+    if (!builder.step(chunks)) return
     b.cancel()
     this.building = undefined
     this.storing = true
-    const snap: LocalSnapshot = { meta: b.builder.finish(), state: b.state }
+    const snap: LocalSnapshot = { meta: builder.finish(), state }
     this.host.between(async () => {
       try {
         await this.persist(snap)
