@@ -15,6 +15,8 @@ export type { ChunkId, ChunkRef, ChunkStore } from './chunk.js'
 export { CorruptChunkError, DiskFullError, MissingChunkError, SyncError } from './errors.js'
 export { CHUNK_AVG_BYTES, CHUNK_MAX_BYTES, CHUNK_MIN_BYTES, CHUNK_READ_BLOCK_BYTES, chunkFile, chunkLength, chunkRefsOf, chunkRefsOfFile, cutPoints, GEAR, GEAR_LABEL } from './chunker.js'
 export type { Chunk, ChunkFileOptions } from './chunker.js'
+export { collectGarbage, FsChunkStore, MemoryChunkStore } from './chunk-store.js'
+export type { GarbageCollection, MemoryChunkStoreOptions, SizedChunkStore } from './chunk-store.js'
 // --- end: file systems, chunking, chunk store ---
 
 // --- Local side: safe paths, landing, local index, scanner, .vpeerignore, watcher ---

@@ -1,0 +1,320 @@
+/**
+ * Chunk stores: `FsChunkStore` on a `FileSystem` (the node's disk), `MemoryChunkStore` for tests
+ * and the simulator, and `collectGarbage` for both.
+ *
+ * `FsChunkStore` layout: `<dir>/<first 2 hex of id>/<other 62 hex>`, fanned out so no directory
+ * holds more than ~1/256 of the chunks. A chunk is written to a temp file beside its final name
+ * (`.vpeer-tmp-…`, same directory, so the rename is atomic), fsynced, renamed over its name, and
+ * the directory fsynced: after a crash a chunk's name holds all of its bytes or does not exist.
+ * Temp files a crash left behind are removed by `ids()`. `get` re-hashes what it read, so a bit
+ * flipped on disk is caught, the damaged copy deleted (it will be fetched again from a peer) and
+ * `CorruptChunkError` thrown.
+ *
+ * One process owns a store directory: `ids()` deletes temp files that are not its own in-flight
+ * writes, which would break a second writer's puts.
+ */
+import { randomBytes } from 'node:crypto'
+import { CHUNK_BYTES_MAX, chunkIdOf, isChunkId } from './chunk.js'
+import type { ChunkId, ChunkStore } from './chunk.js'
+import { CorruptChunkError, DiskFullError, MissingChunkError } from './errors.js'
+import type { FileSystem, WritableFile } from './fs.js'
+import { InvalidArgumentError, throwIfAborted } from '../util/errors.js'
+
+const TEMP_PREFIX = '.vpeer-tmp-'
+const FANOUT = /^[0-9a-f]{2}$/
+const REST = /^[0-9a-f]{62}$/
+
+function codeOf (error: unknown): unknown {
+  return (error as { code?: unknown } | undefined)?.code
+}
+
+function isDiskFull (error: unknown): boolean {
+  const code = codeOf(error)
+  return code === 'ENOSPC' || code === 'EDQUOT'
+}
+
+function checkId (id: unknown): asserts id is ChunkId {
+  if (!isChunkId(id)) throw new InvalidArgumentError(`not a chunk id: ${JSON.stringify(String(id).slice(0, 80))}`)
+}
+
+/** Refuses bytes that are too long or do not hash to `id` (nothing is stored). */
+function verifyForPut (id: ChunkId, bytes: Uint8Array): void {
+  if (bytes.length > CHUNK_BYTES_MAX) throw new CorruptChunkError(`chunk ${id} is ${bytes.length} bytes, over the ${CHUNK_BYTES_MAX}-byte limit`)
+  const actual = chunkIdOf(bytes)
+  if (actual !== id) throw new CorruptChunkError(`bytes claimed to be chunk ${id} hash to ${actual}`)
+}
+
+/** A store that can tell a chunk's size without reading it (`collectGarbage` reports bytes freed). */
+export interface SizedChunkStore extends ChunkStore {
+  /** Bytes of the chunk, `undefined` if absent. */
+  sizeOf (id: ChunkId): Promise<number | undefined>
+}
+
+export class FsChunkStore implements SizedChunkStore {
+  /** Temp files of puts in flight: `ids()` must not clean them up under the writer. */
+  private readonly inFlight = new Set<string>()
+  /** Fan-out directories known to exist durably. */
+  private readonly fanouts = new Set<string>()
+  private readonly tempTag = randomBytes(6).toString('hex')
+  private tempCounter = 0
+
+  /** `dir` must exist (the store does not create the folder it lives in). */
+  constructor (private readonly fs: FileSystem, private readonly dir: string) {}
+
+  private pathOf (id: ChunkId): string {
+    return `${this.dir}/${id.slice(0, 2)}/${id.slice(2)}`
+  }
+
+  async has (id: ChunkId): Promise<boolean> {
+    checkId(id)
+    return (await this.fs.stat(this.pathOf(id)))?.kind === 'file'
+  }
+
+  async sizeOf (id: ChunkId): Promise<number | undefined> {
+    checkId(id)
+    const stat = await this.fs.stat(this.pathOf(id))
+    return stat?.kind === 'file' ? stat.size : undefined
+  }
+
+  async get (id: ChunkId): Promise<Uint8Array> {
+    checkId(id)
+    const path = this.pathOf(id)
+    let bytes: Uint8Array
+    try {
+      const file = await this.fs.openRead(path)
+      try {
+        // One byte over the limit tells an oversized (so damaged) file from a maximal chunk.
+        bytes = await file.read(0, CHUNK_BYTES_MAX + 1)
+      } finally {
+        await file.close()
+      }
+    } catch (error) {
+      const code = codeOf(error)
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new MissingChunkError(id, { cause: error })
+      // Not a regular file where a chunk should be (a symlink, a directory): not a chunk either.
+      if (code === 'ELOOP' || code === 'EISDIR') {
+        await this.fs.rmTree(path)
+        throw new CorruptChunkError(`chunk ${id}: not a regular file on disk (${String(code)}); removed`, { cause: error })
+      }
+      throw error
+    }
+    const actual = bytes.length > CHUNK_BYTES_MAX ? 'an oversized file' : chunkIdOf(bytes)
+    if (actual !== id) {
+      await this.removeQuietly(path)
+      throw new CorruptChunkError(`chunk ${id} is damaged on disk (its ${bytes.length} bytes hash to ${actual}); removed`)
+    }
+    return bytes
+  }
+
+  async put (id: ChunkId, bytes: Uint8Array): Promise<void> {
+    checkId(id)
+    verifyForPut(id, bytes)
+    const final = this.pathOf(id)
+    if ((await this.fs.stat(final))?.kind === 'file') return
+    const fanout = `${this.dir}/${id.slice(0, 2)}`
+    await this.ensureFanout(fanout)
+    const temp = `${fanout}/${TEMP_PREFIX}${id.slice(2, 18)}-${this.tempTag}-${this.tempCounter++}`
+    this.inFlight.add(temp)
+    let file: WritableFile | undefined
+    try {
+      file = await this.fs.openWrite(temp, { exclusive: true, mode: 0o644 })
+      await file.write(bytes)
+      // Without this fsync a crash after the rename could leave the name with missing bytes.
+      await file.sync()
+      const closing = file
+      file = undefined
+      await closing.close()
+      await this.fs.rename(temp, final)
+      // Makes the rename durable: a put that returned is never lost by a crash.
+      await this.fs.syncDir(fanout)
+    } catch (error) {
+      if (file !== undefined) await file.close().catch(() => {})
+      await this.removeQuietly(temp)
+      if (isDiskFull(error)) throw new DiskFullError(`no space to store chunk ${id} (${bytes.length} bytes): ${String(codeOf(error))}`, { cause: error })
+      throw error
+    } finally {
+      this.inFlight.delete(temp)
+    }
+  }
+
+  async delete (id: ChunkId): Promise<void> {
+    checkId(id)
+    // Not synced: a crash may bring a deleted chunk back, which costs space until the next
+    // collection, never correctness.
+    await this.removeQuietly(this.pathOf(id))
+  }
+
+  /** Every well-formed chunk name; removes temp files crashes left behind, ignores anything else. */
+  async * ids (): AsyncGenerator<ChunkId> {
+    let fanouts
+    try {
+      fanouts = await this.fs.readdir(this.dir)
+    } catch (error) {
+      if (codeOf(error) === 'ENOENT') return
+      throw error
+    }
+    for (const fanout of fanouts) {
+      if (fanout.kind !== 'directory' || !FANOUT.test(fanout.name)) continue
+      const path = `${this.dir}/${fanout.name}`
+      let entries
+      try {
+        entries = await this.fs.readdir(path)
+      } catch (error) {
+        if (codeOf(error) === 'ENOENT') continue // removed while we listed
+        throw error
+      }
+      for (const entry of entries) {
+        if (entry.kind === 'file' && REST.test(entry.name)) {
+          yield fanout.name + entry.name
+        } else if (entry.name.startsWith(TEMP_PREFIX) && !this.inFlight.has(`${path}/${entry.name}`)) {
+          await this.removeQuietly(`${path}/${entry.name}`)
+        }
+      }
+    }
+  }
+
+  private async ensureFanout (fanout: string): Promise<void> {
+    if (this.fanouts.has(fanout)) return
+    const stat = await this.fs.stat(fanout)
+    if (stat?.kind !== 'directory') {
+      try {
+        await this.fs.mkdir(fanout)
+      } catch (error) {
+        if (codeOf(error) !== 'EEXIST') {
+          if (isDiskFull(error)) throw new DiskFullError(`no space to create ${fanout}`, { cause: error })
+          throw error
+        }
+      }
+    }
+    // The new directory's entry in the store's directory must survive a crash too, or every
+    // chunk renamed into it would vanish with it. Also done for an existing one once per
+    // process: it may have been created just before a crash, by a process that died.
+    await this.fs.syncDir(this.dir)
+    this.fanouts.add(fanout)
+  }
+
+  private async removeQuietly (path: string): Promise<void> {
+    try {
+      await this.fs.unlink(path)
+    } catch (error) {
+      if (codeOf(error) !== 'ENOENT') throw error
+    }
+  }
+}
+
+export interface MemoryChunkStoreOptions {
+  /** Bytes the store may hold; a put beyond fails with `DiskFullError` (default unlimited). */
+  readonly capacityBytes?: number
+}
+
+/** Chunks in a map; verifies like `FsChunkStore`, and can damage a chunk for tests. */
+export class MemoryChunkStore implements SizedChunkStore {
+  private readonly chunks = new Map<ChunkId, Uint8Array>()
+  private bytes = 0
+  private readonly capacity: number
+
+  constructor (options: MemoryChunkStoreOptions = {}) {
+    this.capacity = options.capacityBytes ?? Number.POSITIVE_INFINITY
+  }
+
+  /** Bytes held. */
+  get bytesStored (): number {
+    return this.bytes
+  }
+
+  get size (): number {
+    return this.chunks.size
+  }
+
+  async has (id: ChunkId): Promise<boolean> {
+    checkId(id)
+    return this.chunks.has(id)
+  }
+
+  async sizeOf (id: ChunkId): Promise<number | undefined> {
+    checkId(id)
+    return this.chunks.get(id)?.length
+  }
+
+  async get (id: ChunkId): Promise<Uint8Array> {
+    checkId(id)
+    const bytes = this.chunks.get(id)
+    if (bytes === undefined) throw new MissingChunkError(id)
+    const actual = chunkIdOf(bytes)
+    if (actual !== id) {
+      this.remove(id)
+      throw new CorruptChunkError(`chunk ${id} is damaged (hashes to ${actual}); removed`)
+    }
+    return bytes.slice()
+  }
+
+  async put (id: ChunkId, bytes: Uint8Array): Promise<void> {
+    checkId(id)
+    verifyForPut(id, bytes)
+    if (this.chunks.has(id)) return
+    if (this.bytes + bytes.length > this.capacity) throw new DiskFullError(`no space to store chunk ${id} (${bytes.length} bytes, ${this.capacity - this.bytes} free)`)
+    this.chunks.set(id, bytes.slice())
+    this.bytes += bytes.length
+  }
+
+  async delete (id: ChunkId): Promise<void> {
+    checkId(id)
+    this.remove(id)
+  }
+
+  async * ids (): AsyncGenerator<ChunkId> {
+    // A snapshot: deleting while iterating (garbage collection) is allowed.
+    yield * [...this.chunks.keys()]
+  }
+
+  /** Test helper: flips one bit of the stored copy, as a bad disk sector would. */
+  damage (id: ChunkId, byteIndex = 0): void {
+    const bytes = this.chunks.get(id)
+    if (bytes === undefined) throw new MissingChunkError(id)
+    if (bytes.length === 0) {
+      this.chunks.set(id, Uint8Array.of(0))
+      this.bytes += 1
+      return
+    }
+    bytes[byteIndex % bytes.length] = (bytes[byteIndex % bytes.length] as number) ^ 1
+  }
+
+  private remove (id: ChunkId): void {
+    const bytes = this.chunks.get(id)
+    if (bytes === undefined) return
+    this.chunks.delete(id)
+    this.bytes -= bytes.length
+  }
+}
+
+export interface GarbageCollection {
+  readonly kept: number
+  readonly removed: number
+  /** Bytes of the removed chunks (0 for a store that cannot tell sizes). */
+  readonly bytesFreed: number
+}
+
+/**
+ * Deletes every chunk `isReferenced` says no to. The caller's predicate must cover chunks in
+ * flight (a transfer that stored chunks of a version the catalog does not list yet): a chunk
+ * put while the collection runs is deleted if the predicate says no. Stops with `AbortError` on
+ * `signal`; what was removed until then stays removed.
+ */
+export async function collectGarbage (store: ChunkStore | SizedChunkStore, isReferenced: (id: ChunkId) => boolean, options: { signal?: AbortSignal } = {}): Promise<GarbageCollection> {
+  let kept = 0
+  let removed = 0
+  let bytesFreed = 0
+  const sizeOf = 'sizeOf' in store ? store.sizeOf.bind(store) : undefined
+  for await (const id of store.ids()) {
+    throwIfAborted(options.signal)
+    if (isReferenced(id)) {
+      kept++
+      continue
+    }
+    const size = sizeOf === undefined ? 0 : (await sizeOf(id)) ?? 0
+    await store.delete(id)
+    removed++
+    bytesFreed += size
+  }
+  return { kept, removed, bytesFreed }
+}

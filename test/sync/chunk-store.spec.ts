@@ -1,0 +1,230 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { CHUNK_BYTES_MAX, chunkIdOf } from '../../src/sync/chunk.js'
+import type { ChunkId } from '../../src/sync/chunk.js'
+import { collectGarbage, FsChunkStore, MemoryChunkStore } from '../../src/sync/chunk-store.js'
+import type { SizedChunkStore } from '../../src/sync/chunk-store.js'
+import { CorruptChunkError, DiskFullError, MissingChunkError } from '../../src/sync/errors.js'
+import { FaultyFileSystem, InjectedCrashError } from '../../src/sync/faulty-fs.js'
+import { NodeFileSystem } from '../../src/sync/fs.js'
+import { MemoryFileSystem } from '../../src/sync/memory-fs.js'
+
+function chunk (seed: number, size = 1000): { id: ChunkId, bytes: Uint8Array } {
+  const bytes = new Uint8Array(size)
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + seed * 7 + (i >> 8)) & 0xff
+  return { id: chunkIdOf(bytes), bytes }
+}
+
+async function all (ids: AsyncIterable<ChunkId>): Promise<ChunkId[]> {
+  const out: ChunkId[] = []
+  for await (const id of ids) out.push(id)
+  return out.sort()
+}
+
+const tempDirs: string[] = []
+afterEach(() => { for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true }) })
+
+const stores: Array<[string, () => SizedChunkStore]> = [
+  ['MemoryChunkStore', () => new MemoryChunkStore()],
+  ['FsChunkStore on MemoryFileSystem', () => {
+    const fs = new MemoryFileSystem()
+    fs.mkdirSync('/store')
+    return new FsChunkStore(fs, '/store')
+  }],
+  ['FsChunkStore on the real disk', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vpeer-chunks-'))
+    tempDirs.push(dir)
+    return new FsChunkStore(new NodeFileSystem(), dir)
+  }]
+]
+
+describe.each(stores)('%s', (_name, make) => {
+  it('stores, finds, lists and deletes chunks; put is idempotent', async () => {
+    const store = make()
+    const a = chunk(1)
+    const b = chunk(2, 0)
+    const max = chunk(3, CHUNK_BYTES_MAX)
+    expect(await store.has(a.id)).toBe(false)
+    await store.put(a.id, a.bytes)
+    await store.put(a.id, a.bytes)
+    await store.put(b.id, b.bytes)
+    await store.put(max.id, max.bytes)
+    expect(await store.has(a.id)).toBe(true)
+    expect(await store.get(a.id)).toEqual(a.bytes)
+    expect(await store.get(b.id)).toEqual(b.bytes)
+    expect((await store.get(max.id)).length).toBe(CHUNK_BYTES_MAX)
+    expect(await store.sizeOf(a.id)).toBe(1000)
+    expect(await all(store.ids())).toEqual([a.id, b.id, max.id].sort())
+    await store.delete(a.id)
+    await store.delete(a.id)
+    await expect(store.get(a.id)).rejects.toBeInstanceOf(MissingChunkError)
+    await expect(store.get('zz')).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' })
+  })
+
+  it('refuses bytes that do not hash to the id, or are too long, and stores nothing', async () => {
+    const store = make()
+    const a = chunk(1)
+    const tampered = a.bytes.slice()
+    tampered[500] = (tampered[500] as number) ^ 0x80
+    await expect(store.put(a.id, tampered)).rejects.toBeInstanceOf(CorruptChunkError)
+    const huge = new Uint8Array(CHUNK_BYTES_MAX + 1)
+    await expect(store.put(chunkIdOf(huge), huge)).rejects.toMatchObject({ code: 'ERR_CORRUPT_CHUNK' })
+    expect(await store.has(a.id)).toBe(false)
+    expect(await all(store.ids())).toEqual([])
+  })
+
+  it('collectGarbage removes what is not referenced and reports the bytes freed', async () => {
+    const store = make()
+    const chunks = Array.from({ length: 10 }, (_, i) => chunk(i, 100 * (i + 1)))
+    for (const c of chunks) await store.put(c.id, c.bytes)
+    const keep = new Set(chunks.filter((_, i) => i % 3 === 0).map(c => c.id))
+    const result = await collectGarbage(store, id => keep.has(id))
+    const freed = chunks.filter(c => !keep.has(c.id)).reduce((sum, c) => sum + c.bytes.length, 0)
+    expect(result).toEqual({ kept: 4, removed: 6, bytesFreed: freed })
+    expect(await all(store.ids())).toEqual([...keep].sort())
+    const controller = new AbortController()
+    controller.abort()
+    await expect(collectGarbage(store, () => false, { signal: controller.signal })).rejects.toMatchObject({ code: 'ERR_ABORTED' })
+    expect(await all(store.ids())).toEqual([...keep].sort())
+  })
+})
+
+describe('MemoryChunkStore', () => {
+  it('a damaged chunk is detected, dropped, and a capacity gives DiskFullError', async () => {
+    const store = new MemoryChunkStore({ capacityBytes: 1500 })
+    const a = chunk(1)
+    await store.put(a.id, a.bytes)
+    store.damage(a.id, 17)
+    await expect(store.get(a.id)).rejects.toBeInstanceOf(CorruptChunkError)
+    expect(await store.has(a.id)).toBe(false)
+    await store.put(a.id, a.bytes)
+    await expect(store.put(chunk(2).id, chunk(2).bytes)).rejects.toBeInstanceOf(DiskFullError)
+    expect(store.bytesStored).toBe(1000)
+  })
+})
+
+describe('FsChunkStore', () => {
+  function setup (): { mem: MemoryFileSystem, faulty: FaultyFileSystem, store: FsChunkStore } {
+    const mem = new MemoryFileSystem()
+    mem.mkdirSync('/store')
+    const faulty = new FaultyFileSystem(mem)
+    return { mem, faulty, store: new FsChunkStore(faulty, '/store') }
+  }
+  const pathOf = (id: ChunkId): string => `/store/${id.slice(0, 2)}/${id.slice(2)}`
+
+  it('lays chunks out as <dir>/<2 hex>/<62 hex>', async () => {
+    const { mem, store } = setup()
+    const a = chunk(1)
+    await store.put(a.id, a.bytes)
+    expect(mem.readFileSync(pathOf(a.id))).toEqual(a.bytes)
+    expect((await mem.readdir('/store')).map(e => e.name)).toEqual([a.id.slice(0, 2)])
+  })
+
+  it('detects damage on disk, deletes the damaged copy, and accepts a fresh put', async () => {
+    const { mem, store } = setup()
+    const a = chunk(1)
+    const b = chunk(2)
+    await store.put(a.id, a.bytes)
+    await store.put(b.id, b.bytes)
+    const flipped = a.bytes.slice()
+    flipped[999] = (flipped[999] as number) ^ 1
+    mem.writeFileSync(pathOf(a.id), flipped)
+    mem.writeFileSync(pathOf(b.id), b.bytes.subarray(0, 10)) // truncated
+    await expect(store.get(a.id)).rejects.toBeInstanceOf(CorruptChunkError)
+    await expect(store.get(b.id)).rejects.toThrow(/damaged/)
+    expect(await store.has(a.id)).toBe(false)
+    expect(await store.has(b.id)).toBe(false)
+    await store.put(a.id, a.bytes)
+    expect(await store.get(a.id)).toEqual(a.bytes)
+    // A symlink planted under a chunk's name is not followed and not served.
+    mem.writeFileSync('/elsewhere', b.bytes)
+    mem.symlink('/elsewhere', pathOf(b.id))
+    await expect(store.get(b.id)).rejects.toBeInstanceOf(CorruptChunkError)
+    expect(await mem.stat(pathOf(b.id))).toBeUndefined()
+  })
+
+  it('a full disk: DiskFullError, the temp file removed, nothing under the id; works again with space', async () => {
+    const { mem, faulty, store } = setup()
+    const a = chunk(1)
+    await store.put(chunk(9).id, chunk(9).bytes) // creates a fan-out directory
+    for (const code of ['ENOSPC', 'EDQUOT'] as const) {
+      faulty.diskFull(400, code)
+      const error = await store.put(a.id, a.bytes).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(DiskFullError)
+      expect((error as DiskFullError).cause).toMatchObject({ code })
+      expect(await store.has(a.id)).toBe(false)
+      const fanout = `/store/${a.id.slice(0, 2)}`
+      expect((await mem.readdir(fanout)).filter(e => e.name.startsWith('.vpeer-tmp'))).toEqual([])
+    }
+    faulty.freeSpace()
+    await store.put(a.id, a.bytes)
+    expect(await store.get(a.id)).toEqual(a.bytes)
+  })
+
+  it('a failing fsync or rename leaves no temp file and nothing under the id', async () => {
+    const { mem, faulty, store } = setup()
+    const a = chunk(1)
+    for (const op of ['sync', 'rename', 'syncDir'] as const) {
+      faulty.failNext(op, 'EIO')
+      await expect(store.put(a.id, a.bytes)).rejects.toMatchObject({ code: 'EIO' })
+      const names = (await mem.readdir(`/store/${a.id.slice(0, 2)}`).catch(() => [])).map(e => e.name)
+      expect(names.filter(n => n.startsWith('.vpeer-tmp'))).toEqual([])
+    }
+  })
+
+  it('a crash never leaves a torn chunk, and never loses a put that returned', async () => {
+    const chunks = Array.from({ length: 6 }, (_, i) => chunk(i, 3000 + i))
+    const total = chunks.reduce((s, c) => s + c.bytes.length, 0)
+    // Crash at many points in a sequence of puts; then "restart" a store on the same disk.
+    for (let crashAt = 0; crashAt <= total; crashAt += 997) {
+      const { mem, faulty, store } = setup()
+      faulty.crashAfterBytes(crashAt, () => { mem.crash() })
+      const returned: ChunkId[] = []
+      try {
+        for (const c of chunks) { await store.put(c.id, c.bytes); returned.push(c.id) }
+      } catch (error) {
+        expect(error).toBeInstanceOf(InjectedCrashError)
+      }
+      if (!faulty.isCrashed) mem.crash()
+      faulty.recover()
+      const restarted = new FsChunkStore(faulty, '/store')
+      const present = await all(restarted.ids())
+      for (const id of returned) expect(present, `put of ${id} returned before the crash at ${crashAt}`).toContain(id)
+      for (const id of present) {
+        const c = chunks.find(x => x.id === id)
+        expect(await restarted.get(id)).toEqual(c?.bytes)
+      }
+    }
+  })
+
+  it('ids() lists only well-formed ids, removes temp leftovers, ignores strays', async () => {
+    const { mem, store } = setup()
+    const a = chunk(1)
+    await store.put(a.id, a.bytes)
+    const fanout = `/store/${a.id.slice(0, 2)}`
+    mem.writeFileSync(`${fanout}/.vpeer-tmp-0123-dead-7`, new Uint8Array(5))
+    mem.writeFileSync(`${fanout}/README`, new Uint8Array(1))
+    mem.writeFileSync(`${fanout}/${'a'.repeat(61)}`, new Uint8Array(1)) // one hex short
+    mem.writeFileSync('/store/zz/' + 'b'.repeat(62), new Uint8Array(1)) // fan-out not hex
+    mem.writeFileSync('/store/stray', new Uint8Array(1))
+    expect(await all(store.ids())).toEqual([a.id])
+    expect((await mem.readdir(fanout)).map(e => e.name).sort()).toEqual([a.id.slice(2), 'README', 'a'.repeat(61)].sort())
+    expect(await all(new FsChunkStore(mem, '/missing').ids())).toEqual([])
+  })
+
+  it('on the real disk: a damaged file is caught and removed, temp leftovers cleaned', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vpeer-chunks-'))
+    tempDirs.push(dir)
+    const store = new FsChunkStore(new NodeFileSystem(), dir)
+    const a = chunk(1)
+    await store.put(a.id, a.bytes)
+    const file = join(dir, a.id.slice(0, 2), a.id.slice(2))
+    writeFileSync(file, a.bytes.subarray(1))
+    writeFileSync(join(dir, a.id.slice(0, 2), '.vpeer-tmp-x'), 'x')
+    await expect(store.get(a.id)).rejects.toBeInstanceOf(CorruptChunkError)
+    expect(await all(store.ids())).toEqual([])
+    expect(readdirSync(join(dir, a.id.slice(0, 2)))).toEqual([])
+  })
+})
