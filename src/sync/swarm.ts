@@ -118,6 +118,8 @@ export class Swarm {
   private readonly peerRequests = new Map<string, number>()
   private readonly peerBytes = new Map<string, number>()
   private readonly strikes = new Map<string, number>()
+  /** Per peer: chunks not yet completed that it holds (what it can still give us). */
+  private readonly offers = new Map<string, number>()
   private readonly banned = new Set<string>()
   private inflightBytesTotal = 0
   private inflightCount = 0
@@ -170,14 +172,14 @@ export class Swarm {
   addHolder (peer: string, id: ChunkId): void {
     const c = this.chunks.get(id)
     if (c === undefined || c.done || this.banned.has(peer) || c.holders.has(peer)) return
-    c.holders.add(peer)
+    this.hold(c, peer)
     this.rebucket(c)
   }
 
   /** `peer` does not have `id` (any more). */
   removeHolder (peer: string, id: ChunkId): void {
     const c = this.chunks.get(id)
-    if (c === undefined || !c.holders.delete(peer)) return
+    if (c === undefined || !this.unhold(c, peer)) return
     this.rebucket(c)
   }
 
@@ -188,7 +190,7 @@ export class Swarm {
   removePeer (peer: string): SwarmRequest[] {
     const dropped: SwarmRequest[] = []
     for (const c of this.chunks.values()) {
-      c.holders.delete(peer)
+      this.unhold(c, peer)
       if (c.inflight.has(peer)) {
         this.untrack(c, peer)
         dropped.push({ id: c.id, peer, size: c.size, duplicate: false })
@@ -232,6 +234,7 @@ export class Swarm {
       this.untrack(c, p)
       if (p !== peer) others.push({ id, peer: p, size: c.size, duplicate: true })
     }
+    for (const p of [...c.holders]) this.unhold(c, p)
     c.done = true
     this.remainingCount--
     this.waiting.remove(id)
@@ -244,9 +247,9 @@ export class Swarm {
     if (c === undefined || c.done || !c.inflight.has(peer)) return
     this.untrack(c, peer)
     if (reason === 'missing') {
-      c.holders.delete(peer)
+      this.unhold(c, peer)
     } else if (reason === 'corrupt') {
-      c.holders.delete(peer)
+      this.unhold(c, peer)
       const strikes = (this.strikes.get(peer) ?? 0) + 1
       this.strikes.set(peer, strikes)
       if (strikes >= this.strikesMax) this.ban(peer)
@@ -260,7 +263,18 @@ export class Swarm {
   ban (peer: string): void {
     if (this.banned.has(peer)) return
     this.banned.add(peer)
-    for (const c of this.chunks.values()) if (c.holders.delete(peer)) this.rebucket(c)
+    for (const c of this.chunks.values()) if (this.unhold(c, peer)) this.rebucket(c)
+  }
+
+  private hold (c: Chunk, peer: string): void {
+    c.holders.add(peer)
+    this.offers.set(peer, (this.offers.get(peer) ?? 0) + 1)
+  }
+
+  private unhold (c: Chunk, peer: string): boolean {
+    if (!c.holders.delete(peer)) return false
+    this.offers.set(peer, (this.offers.get(peer) ?? 0) - 1)
+    return true
   }
 
   private usable (c: Chunk, peer: string): boolean {
@@ -283,15 +297,21 @@ export class Swarm {
     return this.inflightCount === 0 || this.inflightBytesTotal + size <= this.inflightBytesMax
   }
 
-  /** The usable holder with room, not yet asked for `c`, fewest failures then fewest bytes in flight; random among equals. */
+  /**
+   * The usable holder with room, not yet asked for `c`: fewest failures for `c`, then fewest
+   * bytes in flight from us, then the one that holds fewest of what we still need, then at
+   * random. The third rule steers requests away from the origin: it holds everything, so every
+   * receiver would otherwise load it as much as any peer, while a receiver holding a few chunks
+   * is the only one that can take load off it.
+   */
   private pickHolder (c: Chunk): string | undefined {
     let best: string | undefined
-    let bestKey: [number, number] = [Infinity, Infinity]
+    let bestKey: [number, number, number] = [Infinity, Infinity, Infinity]
     let ties = 0
     for (const p of c.holders) {
       if (!this.usable(c, p) || c.inflight.has(p) || (this.peerRequests.get(p) ?? 0) >= this.perPeerMax) continue
-      const key: [number, number] = [c.attempts.get(p) ?? 0, this.peerBytes.get(p) ?? 0]
-      const cmp = key[0] - bestKey[0] || key[1] - bestKey[1]
+      const key: [number, number, number] = [c.attempts.get(p) ?? 0, this.peerBytes.get(p) ?? 0, this.offers.get(p) ?? 0]
+      const cmp = key[0] - bestKey[0] || key[1] - bestKey[1] || key[2] - bestKey[2]
       if (cmp < 0) { best = p; bestKey = key; ties = 1 } else if (cmp === 0 && this.random.int(0, ++ties) === 0) best = p
     }
     return best
