@@ -1,0 +1,79 @@
+import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import '../../src/util/polyfills.js'
+import { initFolder, joinFolder } from '../../src/replica/folder.js'
+import { ReplicaNode } from '../../src/replica/node.js'
+import { controlRequest, controlSocketPath } from '../../src/replica/control.js'
+
+let dir: string
+const nodes: ReplicaNode[] = []
+beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'vpeer-replica-')) })
+afterEach(async () => {
+  for (const n of nodes.splice(0)) await n.stop().catch(() => {})
+  await rm(dir, { recursive: true, force: true })
+})
+
+async function files (folder: string, rel = ''): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const e of await readdir(join(folder, rel), { withFileTypes: true })) {
+    if (e.name.startsWith('.vpeer')) continue
+    const path = rel === '' ? e.name : `${rel}/${e.name}`
+    if (e.isDirectory()) Object.assign(out, await files(folder, path))
+    else out[path] = await readFile(join(folder, path), 'utf8')
+  }
+  return out
+}
+
+async function until (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
+async function start (folder: string): Promise<ReplicaNode> {
+  const node = await ReplicaNode.start({ folder, rescanEveryMs: 500, tickMs: 10 })
+  nodes.push(node)
+  return node
+}
+
+describe('replication nodes over libp2p on 127.0.0.1', () => {
+  it('three nodes: founded, invited, joined; files from two of them converge everywhere, edits and deletes follow', async () => {
+    const [a, b, c] = [join(dir, 'a'), join(dir, 'b'), join(dir, 'c')]
+    for (const f of [a, b, c]) await initFolder(f, { name: f.slice(-1) })
+    await writeFile(join(a, 'F1.txt'), 'one')
+    await mkdir(join(a, 'docs'))
+    await writeFile(join(a, 'docs', 'F2.txt'), 'two'.repeat(50_000))
+    await writeFile(join(b, 'F4.txt'), 'four')
+    const na = await start(a)
+    const idOf = async (folder: string): Promise<string> => (await import('../../src/alm/identity.js')).loadOrCreateIdentity(join(folder, '.vpeer', 'identity.key')).then(i => i.id)
+    // The CLI path: invitations through the running node's control socket.
+    const inviteB = await controlRequest(controlSocketPath(na.paths.state), a, 'invite', { peer: await idOf(b) }) as { invitation: string }
+    await joinFolder(b, inviteB.invitation)
+    const nb = await start(b)
+    const inviteC = await na.invite(await idOf(c))
+    await joinFolder(c, inviteC)
+    const nc = await start(c)
+    const expected = { 'F1.txt': 'one', 'docs/F2.txt': 'two'.repeat(50_000), 'F4.txt': 'four' }
+    for (const [name, folder] of [['a', a], ['b', b], ['c', c]] as const) {
+      await until(`${name} to have every file`, async () => JSON.stringify(await files(folder)) === JSON.stringify(await files(a)) && Object.keys(await files(folder)).length === 3)
+    }
+    for (const folder of [a, b, c]) expect(await files(folder)).toEqual(expected)
+    // With two learners ready, the group grew to three voters.
+    await until('three voters', () => na.status().voters.length === 3)
+    // An edit on c and a delete on b reach everyone.
+    await writeFile(join(c, 'F1.txt'), 'one, edited on c')
+    await rm(join(b, 'F4.txt'))
+    const after = { 'F1.txt': 'one, edited on c', 'docs/F2.txt': 'two'.repeat(50_000) }
+    for (const [name, folder] of [['a', a], ['b', b], ['c', c]] as const) {
+      await until(`${name} to see the edit and the delete`, async () => JSON.stringify(await files(folder)) === JSON.stringify(after))
+    }
+    const status = await controlRequest(controlSocketPath(nb.paths.state), b, 'status') as { catalog: { files: number }, role: string }
+    expect(status.catalog.files).toBe(2)
+    expect(['voter', 'learner']).toContain(status.role)
+    expect(nc.status().sync.problems).toEqual([])
+  }, 120_000)
+})
