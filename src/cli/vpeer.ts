@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 /**
- * The `vpeer` command: `init` a cluster folder, run a `node` (a member or a spare) from it, and
- * talk to the group as a `client`. Members run the KV state machine (registers with write, cas
- * and linearizable reads) until applications bring their own.
+ * The `vpeer` command. Replicated folders (sync-commands.ts): `init`, `start`, `invite`, `join`,
+ * `status`, `conflicts`, `revoke`. And a plain virtual peer running the KV state machine
+ * (registers with write, cas and linearizable reads): `cluster-init` a cluster folder, run a
+ * `node` (a member or a spare) from it, and talk to the group as a `client`.
  *
- *   vpeer init --dir data/demo [--members 3] [--spares 1]
+ *   vpeer init ~/Sync && vpeer start ~/Sync
+ *   vpeer cluster-init --dir data/demo [--members 3] [--spares 1]
  *   vpeer node --dir data/demo/m1 --cluster data/demo/cluster.json
  *   vpeer node --dir data/spare7 --cluster data/demo/cluster.json --dht --spare   (a spare found in the DHT)
  *   vpeer client --cluster data/demo/cluster.json --identity data/demo/admin.key put x 1
@@ -23,6 +25,7 @@ import { initCluster } from '../net/init.js'
 import { groupKey } from '../net/group-key.js'
 import { Member } from '../net/member.js'
 import { KvStateMachine } from '../sim/kv.js'
+import { addSyncCommands } from './sync-commands.js'
 import type { KvAnswer, KvCommand, KvQuery, KvResult } from '../sim/kv.js'
 
 function int (name: string, min: number, max: number) {
@@ -74,8 +77,10 @@ program
     process.exit(error.exitCode === 0 ? 0 : error.code === 'commander.help' || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : 2)
   })
 
-program.command('init')
-  .description('create a cluster folder: identities (mode 0600) and the cluster file')
+addSyncCommands(program, logger, int)
+
+program.command('cluster-init')
+  .description('create a cluster folder for a KV virtual peer (vpeer node, vpeer client): identities (mode 0600) and the cluster file')
   .requiredOption('--dir <dir>', 'folder to create (must not hold a cluster yet)')
   .option('--members <n>', 'voters', int('--members', 1, 99), 3)
   .option('--spares <n>', 'spares that can replace a dead voter', int('--spares', 0, 99), 1)
@@ -89,7 +94,7 @@ program.command('init')
 
 program.command('node')
   .description('run one member (or spare) of the cluster: LevelDB in <dir>/db, identity in <dir>/identity.key; JSON logs on stdout; SIGTERM stops it gracefully')
-  .requiredOption('--dir <dir>', 'this node\'s folder (from vpeer init)')
+  .requiredOption('--dir <dir>', 'this node\'s folder (from vpeer cluster-init)')
   .requiredOption('--cluster <file>', 'the cluster file')
   .option('--listen <multiaddr...>', 'listen addresses (default: this node\'s in the cluster file)')
   .option('--tick-ms <ms>', 'core tick', int('--tick-ms', 1, 1000), 10)

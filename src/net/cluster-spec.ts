@@ -1,5 +1,5 @@
 /**
- * The cluster file: the bootstrap of a group, identical on every member (`vpeer init` writes
+ * The cluster file: the bootstrap of a group, identical on every member (`vpeer cluster-init` writes
  * it). It names the first voters, the first administrators of the client allow-list, where each
  * member and spare listens, and the spare pool (this issue's stand-in for spares found in the
  * DHT).

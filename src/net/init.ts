@@ -1,5 +1,5 @@
 /**
- * `vpeer init`: creates a cluster folder — one identity per member and spare, an administrator
+ * `vpeer cluster-init`: creates a cluster folder — one identity per member and spare, an administrator
  * identity for the client allow-list, and the cluster file that every member starts from.
  *
  * ```
