@@ -1,5 +1,5 @@
 /**
- * `npm run demo [-- --data DIR] [--writes N] [--fresh]`: a virtual peer of three member
+ * `npm run demo:cluster [-- --data DIR] [--writes N] [--fresh]`: a virtual peer of three member
  * processes on 127.0.0.1, each with its LevelDB folder, and a client in this process.
  *
  * It creates the cluster folder (identities, cluster file) unless one is there, starts three
@@ -16,7 +16,7 @@ import type { KvAnswer, KvCommand, KvQuery, KvResult } from '../src/sim/kv.js'
 import type { VirtualPeerClient } from '../src/net/client.js'
 import { ProcessCluster } from '../simulations/process-cluster.js'
 
-const USAGE = `usage: npm run demo -- [options]
+const USAGE = `usage: npm run demo:cluster -- [options]
 
 Three member processes on 127.0.0.1 (LevelDB, libp2p tcp + noise + yamux) and a client.
   --data DIR    cluster folder (default ./data/cluster-demo; created on first use)

@@ -139,6 +139,14 @@ export function addSyncCommands (program: Command, logger: MakeLogger, int: IntP
       process.stdout.write(`${resolve(o.folder)} (node ${id}) joins group ${config.group?.group ?? ''}; start it with: vpeer start ${o.folder}\n`)
     })
 
+  program.command('id')
+    .description('print the node id of --folder (what vpeer invite takes)')
+    .option('--folder <folder>', 'the replicated folder', '.')
+    .action(async (o: { folder: string }) => {
+      await readFolderConfig(resolve(o.folder))
+      process.stdout.write(`${(await loadOrCreateIdentity(folderPaths(resolve(o.folder)).identity)).id}\n`)
+    })
+
   program.command('status')
     .description('members, leader, catalog, per-file sync state, peers and traffic of the running node of --folder')
     .option('--folder <folder>', 'the replicated folder', '.')
