@@ -62,6 +62,12 @@ export interface ReplicaNodeOptions {
   readonly onProgress?: (progress: FetchProgress) => void
   /** Runtime tick, ms (default the runtime's). */
   readonly tickMs?: number
+  /**
+   * A voter silent this long is replaced by a caught-up learner, ms (default 10 minutes: the
+   * machines of a replication group sleep and reboot; a replaced voter that returns is added
+   * back as a learner).
+   */
+  readonly replaceAfterMs?: number
 }
 
 export interface ReplicaStatus {
@@ -97,6 +103,8 @@ export class ReplicaNode {
   private readonly abort = new AbortController()
   private stopping: Promise<void> | undefined
   private key = ''
+  private rejoinTimer: ReturnType<typeof setInterval> | undefined
+  private readmitting = false
 
   private constructor (parts: {
     identity: Identity, paths: FolderPaths, member: ReplicaNode['member'], catalog: CatalogStateMachine, exchange: BlockExchange,
@@ -143,7 +151,11 @@ export class ReplicaNode {
       payloads: jsonPayloads<CatalogQuery, CatalogAnswer>(),
       bootstrap: config.bootstrap,
       spare: false,
-      replacement: { targetVoters: options.targetVoters ?? 3, removeSilentLearners: false },
+      replacement: {
+        targetVoters: options.targetVoters ?? 3,
+        removeSilentLearners: false,
+        replaceAfterTicks: Math.max(1, Math.round((options.replaceAfterMs ?? 600_000) / (options.tickMs ?? 10)))
+      },
       ...(options.tickMs !== undefined ? { runtime: { tickMs: options.tickMs } } : {}),
       log
     })
@@ -198,6 +210,8 @@ export class ReplicaNode {
       node = new ReplicaNode({ identity, paths, member, catalog, exchange, engine, index, config, log })
       node.key = (await groupKey(group)).toString()
       engine.start()
+      node.rejoinTimer = setInterval(() => { node?.readmitReturning() }, 2000)
+      node.rejoinTimer.unref()
       if (options.watch ?? true) {
         const engineRef = engine
         node.watcher = new FolderWatcher({
@@ -222,6 +236,26 @@ export class ReplicaNode {
       }
       throw error
     }
+  }
+
+  /**
+   * While this node leads: a machine of the group (an administrator on the allow-list: every
+   * invited node is one) that is connected but in no configuration — a voter replaced while it
+   * was away, back again — is added back as a learner. A revoked peer is off the list and stays out.
+   */
+  private readmitReturning (): void {
+    if (this.readmitting || this.stopping !== undefined) return
+    const status = this.member.vp.status()
+    if (status.role !== 'leader' || status.configurations.length > 1) return
+    const members = new Set([...status.configuration.voters, ...status.configuration.learners])
+    const returning = this.member.node.getPeers().map(p => p.toString())
+      .find(peer => !members.has(peer) && this.member.vp.isClientAdmin(peer))
+    if (returning === undefined) return
+    this.readmitting = true
+    this.log.info({ peer: returning }, 'a machine of the group is back: adding it as a learner')
+    void this.member.vp.reconfigure({ kind: 'addLearner', node: returning }, { signal: AbortSignal.timeout(30_000) })
+      .catch((error: unknown) => { this.log.info({ peer: returning, ...errorFields(error) }, 'could not add the returning machine (retried)') })
+      .finally(() => { this.readmitting = false })
   }
 
   /** The peers that hold content: every member of the configurations this node knows, but itself. */
@@ -326,6 +360,7 @@ export class ReplicaNode {
   async stop (): Promise<void> {
     this.stopping ??= (async () => {
       this.abort.abort()
+      if (this.rejoinTimer !== undefined) clearInterval(this.rejoinTimer)
       await this.control?.close().catch(() => {})
       await this.watcher?.close().catch(() => {})
       await this.engine.stop().catch((error: unknown) => { this.log.warn(errorFields(error), 'sync engine stopped with an error') })

@@ -34,8 +34,8 @@ async function until (what: string, check: () => Promise<boolean> | boolean, tim
   }
 }
 
-async function start (folder: string): Promise<ReplicaNode> {
-  const node = await ReplicaNode.start({ folder, rescanEveryMs: 500, tickMs: 10 })
+async function start (folder: string, replaceAfterMs?: number): Promise<ReplicaNode> {
+  const node = await ReplicaNode.start({ folder, rescanEveryMs: 500, tickMs: 10, ...(replaceAfterMs !== undefined ? { replaceAfterMs } : {}) })
   nodes.push(node)
   return node
 }
@@ -75,5 +75,29 @@ describe('replication nodes over libp2p on 127.0.0.1', () => {
     expect(status.catalog.files).toBe(2)
     expect(['voter', 'learner']).toContain(status.role)
     expect(nc.status().sync.problems).toEqual([])
+  }, 120_000)
+
+  it('a voter replaced while it was away is added back as a learner when it returns, and catches up', async () => {
+    const folders = ['a', 'b', 'c', 'd'].map(n => join(dir, n))
+    for (const f of folders) await initFolder(f, { name: f.slice(-1) })
+    const idOf = async (folder: string): Promise<string> => (await import('../../src/alm/identity.js')).loadOrCreateIdentity(join(folder, '.vpeer', 'identity.key')).then(i => i.id)
+    const first = await start(folders[0] as string, 1500)
+    for (const f of folders.slice(1)) {
+      await joinFolder(f, await first.invite(await idOf(f)))
+      await start(f, 1500)
+    }
+    await until('three voters and a learner', () => first.status().voters.length === 3 && first.status().learners.length === 1)
+    // Stop a voter that is not the leader; the learner replaces it.
+    const leader = first.status().leader
+    const victim = nodes.find(n => n.id !== leader && first.status().voters.includes(n.id)) as ReplicaNode
+    const victimFolder = victim.paths.root
+    await victim.stop()
+    nodes.splice(nodes.indexOf(victim), 1)
+    const byLeader = (): ReplicaNode => nodes.find(n => n.id === leader) as ReplicaNode
+    await until('the victim replaced', () => !byLeader().status().voters.includes(victim.id) && byLeader().status().voters.length === 3)
+    await writeFile(join(folders[0] as string, 'while-away.txt'), 'written while the victim was away')
+    const back = await start(victimFolder, 1500)
+    await until('the victim back as a learner', () => byLeader().status().learners.includes(back.id))
+    await until('the victim caught up', async () => (await files(victimFolder))['while-away.txt'] === 'written while the victim was away')
   }, 120_000)
 })
