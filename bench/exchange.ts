@@ -1,0 +1,147 @@
+/**
+ * Block exchange, one origin and several receivers in one process on 127.0.0.1 (libp2p tcp +
+ * noise + yamux, in-memory chunk stores):
+ *
+ *   npm run bench:exchange                     JSON on stdout, progress on stderr
+ *   npm run bench:exchange -- --quick          small sizes (a smoke run)
+ *   npm run bench:exchange -- --mb 64 --shaped-mb 4 --receivers 5 --chunk-kib 64 --per-peer 4
+ *
+ * Phases:
+ *   - unshaped: the origin holds `--mb` MiB of random chunks; every receiver fetches all of it
+ *     from everyone at once. Wall time, and the origin's upload (bytes on the wire) over the data
+ *     set: 1.0 would be a perfect swarm, `receivers` what every receiver pulling from the origin
+ *     would cost.
+ *   - shaped: the same with `--shaped-mb` MiB and every host behind a LinkShaper at 3 Mbit/s each
+ *     way and 10 ms one-way delay (the paper's setting). The physical limit: each receiver must
+ *     download the whole data set through its 3 Mbit/s, so no schedule beats data × 8 / 3e6 s.
+ */
+import '../src/util/polyfills.js'
+import { randomBytes } from 'node:crypto'
+import { parseArgs } from 'node:util'
+import { generateIdentity } from '../src/alm/identity.js'
+import { createVpeerNode } from '../src/alm/node-factory.js'
+import type { VpeerLibp2p } from '../src/alm/node-factory.js'
+import { BlockExchange } from '../src/replica/exchange.js'
+import { chunkIdOf } from '../src/sync/chunk.js'
+import type { ChunkId, ChunkRef, ChunkStore } from '../src/sync/chunk.js'
+import { CorruptChunkError, MissingChunkError } from '../src/sync/errors.js'
+
+class MapStore implements ChunkStore {
+  readonly map = new Map<ChunkId, Uint8Array>()
+  async has (id: ChunkId): Promise<boolean> { return this.map.has(id) }
+  async get (id: ChunkId): Promise<Uint8Array> {
+    const b = this.map.get(id)
+    if (b === undefined) throw new MissingChunkError(id)
+    return b
+  }
+
+  async put (id: ChunkId, bytes: Uint8Array): Promise<void> {
+    if (chunkIdOf(bytes) !== id) throw new CorruptChunkError(`bytes do not hash to ${id}`)
+    this.map.set(id, bytes)
+  }
+
+  async delete (id: ChunkId): Promise<void> { this.map.delete(id) }
+  async * ids (): AsyncIterable<ChunkId> { yield * this.map.keys() }
+}
+
+interface PhaseResult {
+  readonly phase: string
+  readonly receivers: number
+  readonly dataMiB: number
+  readonly chunkKiB: number
+  readonly perPeerMax: number
+  readonly wallSeconds: number
+  /** Origin's bytes on the wire / data set. */
+  readonly originUploadRatio: number
+  /** Bytes all receivers sent each other / data set. */
+  readonly peerUploadRatio: number
+  readonly shaper?: { readonly bitsPerSecond: number, readonly delayMs: number, readonly physicalLimitSeconds: number, readonly timeOverLimit: number }
+}
+
+async function phase (name: string, receivers: number, dataMiB: number, chunkKiB: number, perPeerMax: number, shaper?: { bitsPerSecond: number, delayMs: number }): Promise<PhaseResult> {
+  const nodes: VpeerLibp2p[] = []
+  const exchanges: BlockExchange[] = []
+  try {
+    const hosts = []
+    for (let i = 0; i <= receivers; i++) {
+      const identity = await generateIdentity()
+      const node = await createVpeerNode({ privateKey: identity.privateKey, listen: ['/ip4/127.0.0.1/tcp/0'] })
+      const store = new MapStore()
+      const ex = new BlockExchange({ node, store, isAllowed: () => true, limits: { perPeerMax }, ...(shaper === undefined ? {} : { shaper }) })
+      await ex.start()
+      nodes.push(node)
+      exchanges.push(ex)
+      hosts.push({ id: identity.id, node, store, ex })
+    }
+    for (let i = 0; i < nodes.length; i++) {
+      for (let j = i + 1; j < nodes.length; j++) {
+        await nodes[i]!.peerStore.merge(nodes[j]!.peerId, { multiaddrs: nodes[j]!.getMultiaddrs() })
+        await nodes[j]!.peerStore.merge(nodes[i]!.peerId, { multiaddrs: nodes[i]!.getMultiaddrs() })
+        await nodes[i]!.dial(nodes[j]!.peerId)
+      }
+    }
+    const origin = hosts[0]!
+    const chunkBytes = chunkKiB * 1024
+    const count = Math.ceil(dataMiB * 1024 * 1024 / chunkBytes)
+    const refs: ChunkRef[] = []
+    for (let i = 0; i < count; i++) {
+      const bytes = new Uint8Array(randomBytes(chunkBytes))
+      const id = chunkIdOf(bytes)
+      await origin.store.put(id, bytes)
+      refs.push({ id, size: chunkBytes })
+    }
+    const dataBytes = count * chunkBytes
+    const everyone = hosts.map(h => h.id)
+    const started = performance.now()
+    await Promise.all(hosts.slice(1).map(async (h, i) => {
+      await h.ex.fetch(refs, everyone.filter(p => p !== h.id))
+      process.stderr.write(`${name}: receiver ${i + 1} done at ${((performance.now() - started) / 1000).toFixed(2)} s\n`)
+    }))
+    const wallSeconds = (performance.now() - started) / 1000
+    for (const h of hosts.slice(1)) if (h.store.map.size !== count) throw new Error('a receiver is missing chunks')
+    const peerUpload = hosts.slice(1).reduce((a, h) => a + h.ex.stats().bytesSent, 0)
+    const result: PhaseResult = {
+      phase: name,
+      receivers,
+      dataMiB: dataBytes / 1024 / 1024,
+      chunkKiB,
+      perPeerMax,
+      wallSeconds: round(wallSeconds),
+      originUploadRatio: round(origin.ex.stats().bytesSent / dataBytes),
+      peerUploadRatio: round(peerUpload / dataBytes)
+    }
+    if (shaper === undefined) return result
+    const limit = dataBytes * 8 / shaper.bitsPerSecond
+    return { ...result, shaper: { ...shaper, physicalLimitSeconds: round(limit), timeOverLimit: round(wallSeconds / limit) } }
+  } finally {
+    for (const e of exchanges) await e.stop()
+    await Promise.all(nodes.map(async n => { await n.stop() }))
+  }
+}
+
+function round (x: number): number { return Math.round(x * 1000) / 1000 }
+
+async function main (): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      mb: { type: 'string' },
+      'shaped-mb': { type: 'string' },
+      receivers: { type: 'string', default: '5' },
+      'chunk-kib': { type: 'string', default: '64' },
+      'per-peer': { type: 'string', default: '4' }
+    }
+  })
+  const receivers = Number(values.receivers)
+  const chunkKiB = Number(values['chunk-kib'])
+  const perPeer = Number(values['per-peer'])
+  const mb = Number(values.mb ?? (values.quick ? 4 : 64))
+  const shapedMb = Number(values['shaped-mb'] ?? (values.quick ? 0.5 : 4))
+  const results = [
+    await phase('unshaped', receivers, mb, chunkKiB, perPeer),
+    await phase('shaped 3 Mbit/s, 10 ms', receivers, shapedMb, chunkKiB, perPeer, { bitsPerSecond: 3_000_000, delayMs: 10 })
+  ]
+  process.stdout.write(JSON.stringify({ node: process.version, results }, null, 2) + '\n')
+}
+
+await main()
