@@ -69,11 +69,10 @@ describe('replication between vpeer processes', () => {
     await h.start(desktop)
     expect(await h.waitConverged([laptop, desktop])).toEqual(five)
 
-    // All three online: the same five files everywhere, and with two learners ready the group
-    // grows to three voters.
-    await h.start(work)
-    expect(await h.waitConverged([laptop, desktop, work])).toEqual(five)
-    await until('three voters', async () => (await h.status(laptop)).voters.length === 3)
+    // Every computer has F1–F5: the laptop and the desktop online, the work machine on its disk
+    // (it had all five when it went offline). The group never needed a computer that was off.
+    expect(await h.files(work)).toEqual(five)
+    expect((await h.status(laptop)).voters).toEqual([h.host(laptop).id])
   }, 90_000)
 
   it('four hosts, one different file each, then deletes, renames and edits reach a host that was offline', async () => {
@@ -105,7 +104,8 @@ describe('replication between vpeer processes', () => {
     await h.start('C2')
     expect(await h.waitConverged()).toEqual({ 'notes.txt': 'version 0' })
 
-    // Both edit version 0 without seeing the other's edit: C2 offline, C1's edit committed.
+    // Both edit version 0 without seeing the other's edit: C2 edits while offline, C1's edit is
+    // committed meanwhile; C2 publishes its edit, still based on version 0, when it comes back.
     await h.stop('C2')
     await h.writeFile('C1', 'notes.txt', 'version 0, edited on C1')
     await h.writeFile('C2', 'notes.txt', 'version 0, edited on C2 while offline')
@@ -146,7 +146,7 @@ describe('replication between vpeer processes', () => {
     await h.writeFile('C3', 'from-revoked.txt', 'C3 tries to publish')
     expect(await h.waitConverged(['C1', 'C2'])).toEqual({ 'shared.txt': 'everyone had this', 'after-revoke.txt': 'not for C3' })
     // Several rescans and retries later, still nothing crossed in either direction.
-    await new Promise(resolve => setTimeout(resolve, 3000))
+    await new Promise(resolve => setTimeout(resolve, 2000))
     expect(await h.files('C3')).toEqual({ 'shared.txt': 'everyone had this', 'from-revoked.txt': 'C3 tries to publish' })
     for (const name of ['C1', 'C2']) expect(Object.keys(await h.files(name)).sort()).toEqual(['after-revoke.txt', 'shared.txt'])
     // And the two that remain still sync.
