@@ -69,6 +69,7 @@ export interface ReplicaHostsOptions {
 }
 
 export interface ConvergedOptions {
+  /** Give up after this long, ms (default 60 s: process tests run on loaded 2-core machines). */
   readonly timeoutMs?: number
   /** Poll period, ms (default 200). */
   readonly pollMs?: number
@@ -307,7 +308,7 @@ export class ReplicaHosts {
    * with those files; on timeout rejects with what each host had.
    */
   async waitConverged (names: readonly string[] = this.names, options: ConvergedOptions = {}): Promise<FileMap> {
-    const timeoutMs = options.timeoutMs ?? 30_000
+    const timeoutMs = options.timeoutMs ?? 60_000
     const deadline = Date.now() + timeoutMs
     let last = ''
     for (;;) {

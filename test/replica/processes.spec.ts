@@ -73,7 +73,7 @@ describe('replication between vpeer processes', () => {
     // (it had all five when it went offline). The group never needed a computer that was off.
     expect(await h.files(work)).toEqual(five)
     expect((await h.status(laptop)).voters).toEqual([h.host(laptop).id])
-  }, 90_000)
+  }, 150_000)
 
   it('four hosts, one different file each, then deletes, renames and edits reach a host that was offline', async () => {
     const h = await make(4)
@@ -94,7 +94,7 @@ describe('replication between vpeer processes', () => {
     // C4 comes back and catches up: the file it last saw deleted, renamed and edited.
     await h.start('C4')
     expect(await h.waitConverged()).toEqual(after)
-  }, 90_000)
+  }, 150_000)
 
   it('concurrent edits of one file on two hosts: the file and exactly one conflict copy, alike on both; vpeer conflicts lists it', async () => {
     const h = await make(2)
@@ -126,7 +126,7 @@ describe('replication between vpeer processes', () => {
     expect(listed.map(e => e.path)).toEqual([copy])
     expect(listed[0]?.origin).toBe(h.host('C2').id)
     expect((await h.conflicts('C1')).map(e => e.path)).toEqual([copy])
-  }, 60_000)
+  }, 120_000)
 
   it('a revoked peer gets no new changes and its changes reach nobody, while the others keep syncing', async () => {
     const h = await make(3)
@@ -153,7 +153,7 @@ describe('replication between vpeer processes', () => {
     await h.writeFile('C2', 'still-syncing.txt', 'yes')
     expect(Object.keys(await h.waitConverged(['C1', 'C2'])).sort()).toEqual(['after-revoke.txt', 'shared.txt', 'still-syncing.txt'])
     expect(Object.keys(await h.files('C3'))).not.toContain('still-syncing.txt')
-  }, 60_000)
+  }, 120_000)
 
   it('a node killed while it lands a large file: after the restart no torn file, no temporary left', async () => {
     const h = await make(2)
@@ -181,5 +181,5 @@ describe('replication between vpeer processes', () => {
     await h.start('C2')
     expect(await h.waitConverged()).toEqual({ 'big.bin': sha(big) })
     expect(await h.files('C2', { includeTemporaries: true })).toEqual({ 'big.bin': sha(big) })
-  }, 60_000)
+  }, 120_000)
 })
