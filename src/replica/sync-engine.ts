@@ -169,8 +169,13 @@ export class SyncEngine {
     do {
       this.again = false
       const started = performance.now()
+      const before = this.counts.published + this.counts.landed + this.counts.removed + this.counts.conflicts
       try {
         this.lastPassWorked = await this.pass(this.abort.signal)
+        // A pass that changed something is followed by another at once: it confirms the folder
+        // is in step (and reports idle) instead of waiting for the next rescan. One that only
+        // met unavailable content waits for an event or the timer, so nothing spins.
+        if (this.counts.published + this.counts.landed + this.counts.removed + this.counts.conflicts !== before) this.again = true
       } catch (error) {
         if (this.stopped) return
         this.lastPassWorked = true
