@@ -26,7 +26,9 @@ class LongFirstSequencer extends BaseSequencer {
   }
 }
 
-export default defineConfig({
+// `vitest --mode long` (npm run test:long) sets VPEER_LONG=1: the specs that have a full-size
+// variant (the group turnover) run it instead of the default-size one.
+export default defineConfig(({ mode }) => ({
   test: {
     include: ['test/**/*.spec.ts'],
     // Simulation suites are CPU-bound; two workers match the 2-core CI machine.
@@ -34,6 +36,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 120_000,
     hookTimeout: 60_000,
-    sequence: { sequencer: LongFirstSequencer }
+    sequence: { sequencer: LongFirstSequencer },
+    env: mode === 'long' ? { VPEER_LONG: '1' } : {}
   }
-})
+}))
