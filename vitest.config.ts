@@ -6,7 +6,7 @@ import type { TestSpecification } from 'vitest/node'
  * The longest files start first, so that they overlap the rest instead of forming the tail of
  * the run (on a fresh checkout there is no timing cache to order by). Ordered by a full run on
  * a loaded 2-core machine (seconds, after the trims of the default suite): the 3-node VOPR
- * sweep ~110, the CLI help and process tests ~85 each (they spawn tsx processes), the nemesis
+ * sweep ~110, the CLI help and both process tests ~85-100 each (they spawn tsx processes), the nemesis
  * sweeps, the MTTF CLI and the tarball ~60, the group turnover, the 5-node VOPR sweep and the
  * rolling replacement ~50. `npm run test:long` runs the full-size group turnover alone.
  */
@@ -14,6 +14,7 @@ const LONG_FIRST = [
   'test/sim/vopr-3-nodes.spec.ts',
   'test/unit/cli-help.spec.ts',
   'test/net/processes.spec.ts',
+  'test/replica/processes.spec.ts',
   'test/sim/vopr-nemesis-5-7-nodes.spec.ts',
   'test/unit/mttf/cli.spec.ts',
   'test/package/tarball.spec.ts',
