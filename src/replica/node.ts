@@ -68,6 +68,9 @@ export interface ReplicaNodeOptions {
    * back as a learner).
    */
   readonly replaceAfterMs?: number
+  /** Snapshot cadence and log kept below it, in slots (the runtime's defaults otherwise). */
+  readonly snapshotEverySlots?: number
+  readonly logRetentionSlots?: number
 }
 
 export interface ReplicaStatus {
@@ -156,7 +159,11 @@ export class ReplicaNode {
         removeSilentLearners: false,
         replaceAfterTicks: Math.max(1, Math.round((options.replaceAfterMs ?? 600_000) / (options.tickMs ?? 10)))
       },
-      ...(options.tickMs !== undefined ? { runtime: { tickMs: options.tickMs } } : {}),
+      runtime: {
+        ...(options.tickMs !== undefined ? { tickMs: options.tickMs } : {}),
+        ...(options.snapshotEverySlots !== undefined ? { snapshotEverySlots: options.snapshotEverySlots } : {}),
+        ...(options.logRetentionSlots !== undefined ? { logRetentionSlots: options.logRetentionSlots } : {})
+      },
       log
     })
     let node: ReplicaNode | undefined

@@ -25,6 +25,7 @@ import type { CatalogCommand, CatalogEntry, CatalogResult, Edit } from '../sync/
 import { expectationOf, landFile, removeFile } from '../sync/landing.js'
 import type { NetLogger } from '../alm/log.js'
 import { errorFields, silentLogger } from '../alm/log.js'
+import { setMaxListeners } from 'node:events'
 import { AbortError } from '../util/errors.js'
 
 export const UNPUBLISHED = 0
@@ -112,6 +113,8 @@ export class SyncEngine {
   constructor (options: SyncEngineOptions) {
     this.o = options
     this.log = options.log ?? silentLogger
+    // Every submit and fetch of a pass listens on this one signal: up to submitConcurrency at once.
+    setMaxListeners((options.submitConcurrency ?? 16) + 16, this.abort.signal)
   }
 
   start (): void {

@@ -118,6 +118,12 @@ export class Host {
     if (missing.length > 0) throw new ChunksUnavailableError(missing, 'no online host has them')
   }
 
+  /** Installs `from`'s catalog as a snapshot (what a far-behind member receives), skipping the log. */
+  installSnapshotOf (from: Host): void {
+    this.catalog.restore(from.catalog.snapshot())
+    this.applied = from.applied
+  }
+
   /** Catches up with the log and runs one complete pass. */
   async pass (): Promise<void> {
     this.catchUp()

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import '../../src/util/polyfills.js'
 import { initFolder, joinFolder } from '../../src/replica/folder.js'
 import { ReplicaNode } from '../../src/replica/node.js'
+import { loadOrCreateIdentity } from '../../src/alm/identity.js'
 import { controlRequest, controlSocketPath } from '../../src/replica/control.js'
 
 let dir: string
@@ -34,8 +35,12 @@ async function until (what: string, check: () => Promise<boolean> | boolean, tim
   }
 }
 
-async function start (folder: string, replaceAfterMs?: number): Promise<ReplicaNode> {
-  const node = await ReplicaNode.start({ folder, rescanEveryMs: 500, tickMs: 10, ...(replaceAfterMs !== undefined ? { replaceAfterMs } : {}) })
+async function idOf (folder: string): Promise<string> {
+  return (await loadOrCreateIdentity(join(folder, '.vpeer', 'identity.key'))).id
+}
+
+async function start (folder: string, replaceAfterMs?: number, extra: Partial<Parameters<typeof ReplicaNode.start>[0]> = {}): Promise<ReplicaNode> {
+  const node = await ReplicaNode.start({ folder, rescanEveryMs: 500, tickMs: 10, ...(replaceAfterMs !== undefined ? { replaceAfterMs } : {}), ...extra })
   nodes.push(node)
   return node
 }
@@ -49,7 +54,6 @@ describe('replication nodes over libp2p on 127.0.0.1', () => {
     await writeFile(join(a, 'docs', 'F2.txt'), 'two'.repeat(50_000))
     await writeFile(join(b, 'F4.txt'), 'four')
     const na = await start(a)
-    const idOf = async (folder: string): Promise<string> => (await import('../../src/alm/identity.js')).loadOrCreateIdentity(join(folder, '.vpeer', 'identity.key')).then(i => i.id)
     // The CLI path: invitations through the running node's control socket.
     const inviteB = await controlRequest(controlSocketPath(na.paths.state), a, 'invite', { peer: await idOf(b) }) as { invitation: string }
     await joinFolder(b, inviteB.invitation)
@@ -80,7 +84,6 @@ describe('replication nodes over libp2p on 127.0.0.1', () => {
   it('a voter replaced while it was away is added back as a learner when it returns, and catches up', async () => {
     const folders = ['a', 'b', 'c', 'd'].map(n => join(dir, n))
     for (const f of folders) await initFolder(f, { name: f.slice(-1) })
-    const idOf = async (folder: string): Promise<string> => (await import('../../src/alm/identity.js')).loadOrCreateIdentity(join(folder, '.vpeer', 'identity.key')).then(i => i.id)
     const first = await start(folders[0] as string, 1500)
     for (const f of folders.slice(1)) {
       await joinFolder(f, await first.invite(await idOf(f)))
@@ -99,5 +102,31 @@ describe('replication nodes over libp2p on 127.0.0.1', () => {
     const back = await start(victimFolder, 1500)
     await until('the victim back as a learner', () => byLeader().status().learners.includes(back.id))
     await until('the victim caught up', async () => (await files(victimFolder))['while-away.txt'] === 'written while the victim was away')
+  }, 120_000)
+
+  it('a node offline while the others compacted their logs past it catches up (the catalog and the chunks it lacks)', async () => {
+    const folders = ['a', 'b', 'c'].map(n => join(dir, n))
+    for (const f of folders) await initFolder(f, { name: f.slice(-1) })
+    const compact = { snapshotEverySlots: 5, logRetentionSlots: 0 }
+    const first = await start(folders[0] as string, undefined, compact)
+    for (const f of folders.slice(1)) {
+      await joinFolder(f, await first.invite(await idOf(f)))
+      await start(f, undefined, compact)
+    }
+    await writeFile(join(folders[0] as string, 'before.txt'), 'before')
+    for (const f of folders) await until(`${f} has before.txt`, async () => (await files(f))['before.txt'] === 'before')
+    const away = nodes.find(n => n.paths.root === folders[2]) as ReplicaNode
+    const awayApplied = away.member.vp.status().appliedIndex
+    await away.stop()
+    nodes.splice(nodes.indexOf(away), 1)
+    // Many changes while it is away: the log below the snapshots is dropped.
+    for (let i = 0; i < 30; i++) await writeFile(join(folders[0] as string, `f${i}.txt`), `file ${i} `.repeat(1000))
+    await rm(join(folders[0] as string, 'before.txt'))
+    await until('the others in step', async () => Object.keys(await files(folders[1] as string)).length === 30 && first.status().sync.idle)
+    // Every live member has dropped the log the returning node would need.
+    await until('the log compacted past it', () => nodes.every(n => n.member.vp.status().compactedThrough > awayApplied))
+    await start(folders[2] as string, undefined, compact)
+    await until('the returning node in step', async () => JSON.stringify(await files(folders[2] as string)) === JSON.stringify(await files(folders[0] as string)))
+    expect(Object.keys(await files(folders[2] as string))).toHaveLength(30)
   }, 120_000)
 })

@@ -87,6 +87,22 @@ describe('sync engine (hosts sharing one log)', () => {
     for (const h of [a, b, c]) expect(await h.files(), h.name).toEqual(expected)
   })
 
+  it('a host that receives a catalog snapshot instead of the log reconciles every path', async () => {
+    const [a, b] = await start('a', 'b')
+    a.write('kept.txt', 'kept')
+    a.write('dropped.txt', 'dropped')
+    await converge([a, b])
+    b.online = false
+    a.write('new/deep.txt', 'new while b was away')
+    a.write('kept.txt', 'kept, edited')
+    await a.mem.unlink(`${ROOT}/dropped.txt`)
+    await a.pass()
+    b.online = true
+    b.installSnapshotOf(a)
+    await converge([a, b])
+    expect(await b.files()).toEqual({ 'kept.txt': 'kept, edited', 'new/deep.txt': 'new while b was away' })
+  })
+
   it('a local edit made during a download becomes a conflict copy, never a loss', async () => {
     const [a, b] = await start('a', 'b')
     a.write('note.txt', 'v1')
