@@ -44,6 +44,7 @@ function printStatus (s: ReplicaStatus): void {
     `local     ${s.local.inStep}/${s.local.files} files in step${s.sync.idle ? ', idle' : ', syncing'}`,
     `traffic   sent ${mib(s.exchange.bytesSent)}, received ${mib(s.exchange.bytesReceived)} (blocks: ${s.exchange.blocksServed} served, ${s.exchange.blocksFetched} fetched)`
   ]
+  if (s.transfer !== undefined) lines.push(`receiving ${s.transfer.chunks}/${s.transfer.chunksTotal} chunks, ${mib(s.transfer.bytes)} of ${mib(s.transfer.bytesTotal)}`)
   for (const path of s.local.behind) lines.push(`  behind  ${path}`)
   for (const p of s.sync.problems) lines.push(`  problem ${p.path}: ${p.reason}`)
   process.stdout.write(lines.join('\n') + '\n')

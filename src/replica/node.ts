@@ -88,6 +88,8 @@ export interface ReplicaStatus {
   readonly local: { readonly files: number, readonly inStep: number, readonly behind: readonly string[] }
   readonly sync: SyncEngineStatus
   readonly exchange: BlockExchangeStats
+  /** The chunk download in progress, if any. */
+  readonly transfer: FetchProgress | undefined
   readonly connected: readonly NodeId[]
 }
 
@@ -107,6 +109,7 @@ export class ReplicaNode {
   private stopping: Promise<void> | undefined
   private key = ''
   private rejoinTimer: ReturnType<typeof setInterval> | undefined
+  private transfer: FetchProgress | undefined
   private readmitting = false
 
   private constructor (parts: {
@@ -201,10 +204,17 @@ export class ReplicaNode {
         },
         submit: async (command, signal) => await member.vp.submit(command, { signal }),
         fetch: async (chunks, signal) => {
-          await exchange.fetch(chunks, node?.contentPeers() ?? [], {
-            signal,
-            ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {})
-          })
+          try {
+            await exchange.fetch(chunks, node?.contentPeers() ?? [], {
+              signal,
+              onProgress: progress => {
+                if (node !== undefined) node.transfer = progress
+                options.onProgress?.(progress)
+              }
+            })
+          } finally {
+            if (node !== undefined) node.transfer = undefined
+          }
         },
         collectGarbage: async (isReferenced, signal) => {
           const gc = await collectGarbage(store, isReferenced, { signal })
@@ -341,6 +351,7 @@ export class ReplicaNode {
       local: { files, inStep, behind },
       sync: this.engine.status(),
       exchange: this.exchange.stats(),
+      transfer: this.transfer,
       connected: this.member.node.getPeers().map(p => p.toString())
     }
   }
