@@ -20,9 +20,12 @@ import { Member } from '../net/member.js'
 import { jsonPayloads } from '../net/payload-codec.js'
 import { groupKey } from '../net/group-key.js'
 import type { NodeId } from '../paxos/index.js'
-import { CatalogStateMachine } from '../sync/catalog.js'
-import { catalogCodec } from '../sync/catalog-codec.js'
-import type { CatalogAnswer, CatalogCommand, CatalogEntry, CatalogQuery, CatalogResult } from '../sync/catalog-types.js'
+import type { CatalogStateMachine } from '../sync/catalog.js'
+import type { CatalogEntry, CatalogResult } from '../sync/catalog-types.js'
+import { FolderStateMachine, folderCodec } from '../sync/folder-state.js'
+import type { FolderAnswer, FolderCommand, FolderQuery, FolderResult } from '../sync/folder-state.js'
+import type { NodeRecord } from '../sync/address-book.js'
+import { parseMultiaddr } from '../alm/node-factory.js'
 import type { ChunkRef } from '../sync/chunk.js'
 import { FsChunkStore, collectGarbage } from '../sync/chunk-store.js'
 import { chunkFile } from '../sync/chunker.js'
@@ -41,6 +44,7 @@ import { encodeInvitation, folderPaths, foundingGenesis, readFolderConfig, write
 import { SyncEngine } from './sync-engine.js'
 import type { SyncEngineStatus } from './sync-engine.js'
 import { InvalidArgumentError } from '../util/errors.js'
+import { scopedSignal } from '../util/signals.js'
 
 export interface ReplicaNodeOptions {
   /** The replicated folder (`vpeer init` made it). */
@@ -96,7 +100,8 @@ export interface ReplicaStatus {
 export class ReplicaNode {
   readonly id: NodeId
   readonly paths: FolderPaths
-  readonly member: Member<CatalogCommand, CatalogResult, CatalogQuery, CatalogAnswer>
+  readonly member: Member<FolderCommand, FolderResult, FolderQuery, FolderAnswer>
+  readonly state: FolderStateMachine
   readonly catalog: CatalogStateMachine
   readonly exchange: BlockExchange
   readonly engine: SyncEngine
@@ -113,13 +118,14 @@ export class ReplicaNode {
   private readmitting = false
 
   private constructor (parts: {
-    identity: Identity, paths: FolderPaths, member: ReplicaNode['member'], catalog: CatalogStateMachine, exchange: BlockExchange,
+    identity: Identity, paths: FolderPaths, member: ReplicaNode['member'], state: FolderStateMachine, exchange: BlockExchange,
     engine: SyncEngine, index: LocalIndex, config: FolderConfig, log: NetLogger
   }) {
     this.id = parts.identity.id
     this.paths = parts.paths
     this.member = parts.member
-    this.catalog = parts.catalog
+    this.state = parts.state
+    this.catalog = parts.state.catalog
     this.exchange = parts.exchange
     this.engine = parts.engine
     this.index = parts.index
@@ -146,15 +152,16 @@ export class ReplicaNode {
     if (swept > 0) log.info({ swept }, 'temporary files of an interrupted landing removed')
     const store = new FsChunkStore(fs, paths.chunks)
     const index = await LocalIndex.open(fs, paths.index, { onCorrupt: 'rebuild' })
-    const catalog = new CatalogStateMachine({ onListenerError: error => { log.error(errorFields(error), 'catalog listener threw') } })
-    const member = await Member.start<CatalogCommand, CatalogResult, CatalogQuery, CatalogAnswer>({
+    const state = new FolderStateMachine({ onListenerError: error => { log.error(errorFields(error), 'catalog listener threw') } })
+    const catalog = state.catalog
+    const member = await Member.start<FolderCommand, FolderResult, FolderQuery, FolderAnswer>({
       identity,
       dataDir: paths.state,
       cluster: group,
       listen: config.listen,
-      stateMachine: catalog,
-      codec: catalogCodec,
-      payloads: jsonPayloads<CatalogQuery, CatalogAnswer>(),
+      stateMachine: state,
+      codec: folderCodec,
+      payloads: jsonPayloads<FolderQuery, FolderAnswer>(),
       bootstrap: config.bootstrap,
       spare: false,
       replacement: {
@@ -202,7 +209,7 @@ export class ReplicaNode {
             chunkFile: async (abs, s) => await storeFile(fs, store, abs, s)
           })
         },
-        submit: async (command, signal) => await member.vp.submit(command, { signal }),
+        submit: async (command, signal) => await member.vp.submit(command, { signal }) as CatalogResult,
         fetch: async (chunks, signal) => {
           try {
             await exchange.fetch(chunks, node?.contentPeers() ?? [], {
@@ -224,7 +231,11 @@ export class ReplicaNode {
         ...(options.rescanEveryMs !== undefined ? { rescanEveryMs: options.rescanEveryMs } : {}),
         log
       })
-      node = new ReplicaNode({ identity, paths, member, catalog, exchange, engine, index, config, log })
+      node = new ReplicaNode({ identity, paths, member, state, exchange, engine, index, config, log })
+      const started = node
+      state.nodes.onChange(() => { void started.learnAddresses() })
+      void started.learnAddresses()
+      started.announceAddresses()
       node.key = (await groupKey(group)).toString()
       engine.start()
       node.rejoinTimer = setInterval(() => { node?.readmitReturning() }, 2000)
@@ -253,6 +264,49 @@ export class ReplicaNode {
       }
       throw error
     }
+  }
+
+  /**
+   * Tells the transport where every machine in the address book listens (the peer store), so
+   * the block exchange and Paxos can dial members this node was never introduced to.
+   */
+  private async learnAddresses (): Promise<void> {
+    for (const record of this.state.nodes.entries()) {
+      if (record.peer === this.id) continue
+      try {
+        await this.member.transport.addPeer(record.peer, record.addrs.map(parseMultiaddr))
+      } catch (error) {
+        this.log.warn({ peer: record.peer, ...errorFields(error) }, 'an address-book entry could not be used')
+      }
+    }
+  }
+
+  /**
+   * Records this machine's listen addresses in the group's address book through the log, once
+   * they differ from what the book says (at start; retried until it commits: a joiner waits to
+   * be a member first).
+   */
+  private announceAddresses (): void {
+    const addrs = this.member.addresses.map(a => a.replace(/\/p2p\/[^/]+$/, '')).filter(a => !a.includes('/p2p-circuit')).slice(0, 16)
+    const known = this.state.nodes.get(this.id)
+    if (this.stopping !== undefined || addrs.length === 0) return
+    if (known !== undefined && known.name === this.config.name && JSON.stringify(known.addrs) === JSON.stringify(addrs)) return
+    const scope = scopedSignal([this.abort.signal], 30_000)
+    void this.member.vp.submit({ type: 'node', peer: this.id, name: this.config.name, addrs }, { signal: scope.signal })
+      .finally(() => { scope.dispose() })
+      .then(result => {
+        if (result.status !== 'ok') this.log.warn({ result }, 'the address book refused this machine\'s addresses')
+      })
+      .catch(() => {
+        if (this.stopping !== undefined) return
+        const retry = setTimeout(() => { this.announceAddresses() }, 2000)
+        retry.unref()
+      })
+  }
+
+  /** The machines of the group and where they listen, as the log recorded them. */
+  machines (): NodeRecord[] {
+    return this.state.nodes.entries()
   }
 
   /**

@@ -66,6 +66,9 @@ describe('replication nodes over libp2p on 127.0.0.1', () => {
       await until(`${name} to have every file`, async () => JSON.stringify(await files(folder)) === JSON.stringify(await files(a)) && Object.keys(await files(folder)).length === 3)
     }
     for (const folder of [a, b, c]) expect(await files(folder)).toEqual(expected)
+    // Every machine is in every address book, so the joiners can fetch from each other.
+    await until('every machine in every address book', () => [na, nb, nc].every(n => n.machines().length === 3))
+    expect(nb.contentPeers().sort()).toEqual([na.id, nc.id].sort())
     // With two learners ready, the group grew to three voters.
     await until('three voters', () => na.status().voters.length === 3)
     // An edit on c and a delete on b reach everyone.
