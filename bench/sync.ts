@@ -346,7 +346,12 @@ class Cluster {
     await Promise.all(names.map(async n => { await this.hosts.start(n, this.startArgs()) }))
   }
 
-  /** C1 founds the group; `members` are invited (one at a time: each is a reconfiguration) and started. */
+  /**
+   * C1 founds the group; `members` are invited (one at a time: each is a reconfiguration) and
+   * then started together, as the process tests form a group. Every invitation is made while
+   * only the founder runs, so it carries the founder's addresses only: whether the joiners then
+   * find each other (and swarm) is up to the nodes, which is what the per-host upload shows.
+   */
   async form (members: readonly string[]): Promise<void> {
     const [founder, ...joiners] = members
     if (founder === undefined) throw new Error('a group needs a founder')
