@@ -119,6 +119,46 @@ async function phase (name: string, receivers: number, dataMiB: number, chunkKiB
   }
 }
 
+/**
+ * The ceiling: one libp2p stream (tcp + noise + yamux) pushing `mib` MiB between two nodes in this
+ * process, 64 KiB writes, no exchange protocol, no hashing.
+ */
+async function raw (mib: number): Promise<{ phase: string, dataMiB: number, wallSeconds: number, mibPerSecond: number }> {
+  const nodes: VpeerLibp2p[] = []
+  try {
+    for (let i = 0; i < 2; i++) {
+      const identity = await generateIdentity()
+      nodes.push(await createVpeerNode({ privateKey: identity.privateKey, listen: ['/ip4/127.0.0.1/tcp/0'] }))
+    }
+    const [a, b] = nodes as [VpeerLibp2p, VpeerLibp2p]
+    const total = mib * 1024 * 1024
+    let received = 0
+    let done!: () => void
+    const finished = new Promise<void>(resolve => { done = resolve })
+    await b.handle('/bench/raw/1.0.0', stream => {
+      void (async () => {
+        for await (const chunk of stream) {
+          received += chunk.byteLength
+          if (received >= total) done()
+        }
+      })()
+    })
+    await a.peerStore.merge(b.peerId, { multiaddrs: b.getMultiaddrs() })
+    const stream = await a.dialProtocol(b.peerId, '/bench/raw/1.0.0')
+    const block = new Uint8Array(randomBytes(64 * 1024))
+    const started = performance.now()
+    for (let sent = 0; sent < total; sent += block.byteLength) {
+      if (!stream.send(block)) await stream.onDrain()
+    }
+    await finished
+    const wallSeconds = (performance.now() - started) / 1000
+    await stream.close()
+    return { phase: 'raw stream', dataMiB: mib, wallSeconds: round(wallSeconds), mibPerSecond: round(mib / wallSeconds) }
+  } finally {
+    await Promise.all(nodes.map(async n => { await n.stop() }))
+  }
+}
+
 function round (x: number): number { return Math.round(x * 1000) / 1000 }
 
 async function main (): Promise<void> {
@@ -129,7 +169,8 @@ async function main (): Promise<void> {
       'shaped-mb': { type: 'string' },
       receivers: { type: 'string', default: '5' },
       'chunk-kib': { type: 'string', default: '64' },
-      'per-peer': { type: 'string', default: '4' }
+      'per-peer': { type: 'string', default: '4' },
+      'raw-mb': { type: 'string' }
     }
   })
   const receivers = Number(values.receivers)
@@ -137,7 +178,9 @@ async function main (): Promise<void> {
   const perPeer = Number(values['per-peer'])
   const mb = Number(values.mb ?? (values.quick ? 4 : 64))
   const shapedMb = Number(values['shaped-mb'] ?? (values.quick ? 0.5 : 4))
+  const rawMb = Number(values['raw-mb'] ?? (values.quick ? 8 : 100))
   const results = [
+    ...(rawMb > 0 ? [await raw(rawMb)] : []),
     await phase('unshaped', receivers, mb, chunkKiB, perPeer),
     await phase('shaped 3 Mbit/s, 10 ms', receivers, shapedMb, chunkKiB, perPeer, { bitsPerSecond: 3_000_000, delayMs: 10 })
   ]
