@@ -125,6 +125,8 @@ export interface BlockExchangeStats {
   readonly corrupt: Readonly<Record<string, number>>
   readonly streamsRefused: number
   readonly streamsClosedBadFrame: number
+  /** `get`s that went unanswered for `requestTimeoutMs` (asked again elsewhere). */
+  readonly requestsTimedOut: number
 }
 
 /** A fetch ended with chunks that no reachable peer has. */
@@ -191,12 +193,23 @@ class Session {
     this.queue.push({ body: encodeExchangeMessage(message), req })
     if (!this.pumping) {
       this.pumping = true
-      void this.pump().catch((error: unknown) => { this.fail(error) }).finally(() => { this.pumping = false })
+      void this.pump().catch((error: unknown) => { this.pumping = false; this.fail(error) })
     }
   }
 
+  /**
+   * Writes the queue out. `pumping` is cleared in the same synchronous step that finds the queue
+   * empty: clearing it in a `.finally` on the returned promise (as this once did) left a few microtasks in which a
+   * `send` saw `pumping` still set, queued its frame, and nobody wrote it until the next send
+   * (at the end of a transfer, the request timeout 60 s later).
+   */
   private async pump (): Promise<void> {
-    while (this.queue.length > 0 && !this.closed) {
+    for (;;) {
+      if (this.queue.length === 0 || this.closed) {
+        // Synchronously with the check: see pump().
+        this.pumping = false
+        return
+      }
       const batch: Uint8Array[] = []
       let bytes = 0
       while (this.queue.length > 0 && (batch.length === 0 || bytes < WRITE_BATCH_BYTES)) {
@@ -209,7 +222,7 @@ class Session {
       }
       if (batch.length === 0) continue
       await this.ex.shaper?.beforeSend(bytes)
-      if (this.closed) return
+      if (this.closed) { this.pumping = false; return }
       this.ex.count(this.peer, bytes, 0)
       if (!this.stream.send(frameAll(batch))) await this.stream.onDrain()
     }
@@ -346,7 +359,7 @@ export class BlockExchange {
   private readonly served = new Set<Session>()
   private readonly traffic = new Map<string, { sent: number, received: number }>()
   private readonly corrupt = new Map<string, number>()
-  private readonly counters = { bytesSent: 0, bytesReceived: 0, blocksServed: 0, blocksFetched: 0, streamsRefused: 0, streamsClosedBadFrame: 0 }
+  private readonly counters = { bytesSent: 0, bytesReceived: 0, blocksServed: 0, blocksFetched: 0, streamsRefused: 0, streamsClosedBadFrame: 0, requestsTimedOut: 0 }
   private announceQueue = new Set<ChunkId>()
   private started = false
   private stopped = false
@@ -554,6 +567,9 @@ export class BlockExchange {
 
   /** @internal */
   fetched (): void { this.counters.blocksFetched++ }
+
+  /** @internal */
+  timedOut (): void { this.counters.requestsTimedOut++ }
 }
 
 /** One `fetch` call: its swarm, its requests in flight, its timers. */
@@ -675,6 +691,7 @@ class FetchRun {
     if (session === undefined) { this.swarm.failed(r.id, r.peer, 'error'); return }
     const { req, answer } = session.request(req => ({ type: 'get', req, id: r.id }))
     const timer = setTimeout(() => {
+      this.ex.timedOut()
       session.cancel(req)
       this.inflight.delete(this.key(r.peer, r.id))
       this.swarm.failed(r.id, r.peer, 'timeout')
