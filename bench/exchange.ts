@@ -51,6 +51,8 @@ interface PhaseResult {
   readonly chunkKiB: number
   readonly perPeerMax: number
   readonly wallSeconds: number
+  /** CPU time of this process over the phase (all nodes share it): steadier than wall time on a busy machine. */
+  readonly cpuSeconds: number
   /** Origin's bytes on the wire / data set. */
   readonly originUploadRatio: number
   /** Bytes all receivers sent each other / data set. */
@@ -62,7 +64,7 @@ async function phase (name: string, receivers: number, dataMiB: number, chunkKiB
   const nodes: VpeerLibp2p[] = []
   const exchanges: BlockExchange[] = []
   try {
-    const hosts = []
+    const hosts: Array<{ id: string, node: VpeerLibp2p, store: MapStore, ex: BlockExchange }> = []
     for (let i = 0; i <= receivers; i++) {
       const identity = await generateIdentity()
       const node = await createVpeerNode({ privateKey: identity.privateKey, listen: ['/ip4/127.0.0.1/tcp/0'] })
@@ -93,11 +95,17 @@ async function phase (name: string, receivers: number, dataMiB: number, chunkKiB
     const dataBytes = count * chunkBytes
     const everyone = hosts.map(h => h.id)
     const started = performance.now()
+    const cpuStart = process.cpuUsage()
+    const tracer = process.env.BENCH_TRACE === undefined ? undefined : setInterval(() => {
+      process.stderr.write(`${((performance.now() - started) / 1000).toFixed(1)} s: ${hosts.slice(1).map(h => h.store.map.size).join(' ')} cpu ${((process.cpuUsage(cpuStart).user) / 1e6).toFixed(1)}\n`)
+    }, 1000)
     await Promise.all(hosts.slice(1).map(async (h, i) => {
       await h.ex.fetch(refs, everyone.filter(p => p !== h.id))
       process.stderr.write(`${name}: receiver ${i + 1} done at ${((performance.now() - started) / 1000).toFixed(2)} s\n`)
     }))
     const wallSeconds = (performance.now() - started) / 1000
+    const cpu = process.cpuUsage(cpuStart)
+    if (tracer !== undefined) clearInterval(tracer)
     for (const h of hosts.slice(1)) if (h.store.map.size !== count) throw new Error('a receiver is missing chunks')
     const peerUpload = hosts.slice(1).reduce((a, h) => a + h.ex.stats().bytesSent, 0)
     const result: PhaseResult = {
@@ -107,6 +115,7 @@ async function phase (name: string, receivers: number, dataMiB: number, chunkKiB
       chunkKiB,
       perPeerMax,
       wallSeconds: round(wallSeconds),
+      cpuSeconds: round((cpu.user + cpu.system) / 1e6),
       originUploadRatio: round(origin.ex.stats().bytesSent / dataBytes),
       peerUploadRatio: round(peerUpload / dataBytes)
     }
@@ -123,7 +132,7 @@ async function phase (name: string, receivers: number, dataMiB: number, chunkKiB
  * The ceiling: one libp2p stream (tcp + noise + yamux) pushing `mib` MiB between two nodes in this
  * process, 64 KiB writes, no exchange protocol, no hashing.
  */
-async function raw (mib: number): Promise<{ phase: string, dataMiB: number, wallSeconds: number, mibPerSecond: number }> {
+async function raw (mib: number): Promise<{ phase: string, dataMiB: number, wallSeconds: number, cpuSeconds: number, mibPerSecond: number }> {
   const nodes: VpeerLibp2p[] = []
   try {
     for (let i = 0; i < 2; i++) {
@@ -147,13 +156,15 @@ async function raw (mib: number): Promise<{ phase: string, dataMiB: number, wall
     const stream = await a.dialProtocol(b.peerId, '/bench/raw/1.0.0')
     const block = new Uint8Array(randomBytes(64 * 1024))
     const started = performance.now()
+    const cpuStart = process.cpuUsage()
     for (let sent = 0; sent < total; sent += block.byteLength) {
       if (!stream.send(block)) await stream.onDrain()
     }
     await finished
     const wallSeconds = (performance.now() - started) / 1000
+    const cpu = process.cpuUsage(cpuStart)
     await stream.close()
-    return { phase: 'raw stream', dataMiB: mib, wallSeconds: round(wallSeconds), mibPerSecond: round(mib / wallSeconds) }
+    return { phase: 'raw stream', dataMiB: mib, wallSeconds: round(wallSeconds), cpuSeconds: round((cpu.user + cpu.system) / 1e6), mibPerSecond: round(mib / wallSeconds) }
   } finally {
     await Promise.all(nodes.map(async n => { await n.stop() }))
   }
@@ -182,7 +193,7 @@ async function main (): Promise<void> {
   const results = [
     ...(rawMb > 0 ? [await raw(rawMb)] : []),
     await phase('unshaped', receivers, mb, chunkKiB, perPeer),
-    await phase('shaped 3 Mbit/s, 10 ms', receivers, shapedMb, chunkKiB, perPeer, { bitsPerSecond: 3_000_000, delayMs: 10 })
+    ...(shapedMb > 0 ? [await phase('shaped 3 Mbit/s, 10 ms', receivers, shapedMb, chunkKiB, perPeer, { bitsPerSecond: 3_000_000, delayMs: 10 })] : [])
   ]
   process.stdout.write(JSON.stringify({ node: process.version, results }, null, 2) + '\n')
 }
