@@ -22,10 +22,12 @@
  *   stores a chunk (fetched, or added locally: `notifyStored`), it announces it to every peer
  *   subscribed to it, once. Receivers of one origin thus learn from each other as soon as a chunk
  *   lands and serve each other while the origin is still sending.
- * - **Verification.** Every chunk received is checked (length = the ref's size, SHA-256 = id)
- *   before `store.put`; a bad one gives its sender a strike (`Swarm`: banned from that fetch at
- *   `strikesMax`) and the chunk is fetched elsewhere. What is sent is hashed again before it goes
- *   out: a damaged disk sends `missing`, never a wrong chunk.
+ * - **Verification.** Every chunk received is checked: its length against the ref's size here, its
+ *   SHA-256 against its id by `store.put` (the `ChunkStore` contract: put refuses bytes that do not
+ *   hash to the id with `CorruptChunkError`), hashed once, not twice. A bad one gives its sender a
+ *   strike (`Swarm`: banned from that fetch at `strikesMax`) and the chunk is fetched elsewhere.
+ *   What is sent comes from `store.get`, which verifies what it read (the contract again): a
+ *   damaged disk sends `missing`, never a wrong chunk.
  * - **Access.** Only peers `isAllowed` admits may open a stream to us (checked per frame too, so
  *   a revoked peer is cut off mid-stream); a stranger's stream is reset with a warn log.
  * - **Bad input** (a frame over the limit, a truncated frame, bytes the codec refuses, a request on
@@ -41,9 +43,9 @@ import { FrameReader, frameAll, framedBytes } from '../alm/frames.js'
 import type { NetLogger } from '../alm/log.js'
 import { errorFields, silentLogger } from '../alm/log.js'
 import { PROTOCOL_PREFIX } from '../alm/node-factory.js'
-import { chunkIdOf, isChunkId } from '../sync/chunk.js'
+import { isChunkId } from '../sync/chunk.js'
 import type { ChunkId, ChunkRef, ChunkStore } from '../sync/chunk.js'
-import { SyncCodecError, SyncError } from '../sync/errors.js'
+import { CorruptChunkError, SyncCodecError, SyncError } from '../sync/errors.js'
 import { EXCHANGE_LIMITS, decodeExchangeMessage, encodeExchangeMessage, isRequestMessage } from '../sync/exchange-codec.js'
 import type { ExchangeMessage } from '../sync/exchange-codec.js'
 import { Swarm } from '../sync/swarm.js'
@@ -498,8 +500,10 @@ export class BlockExchange {
       session.sendServed({ type: 'missing', req, id }, req)
       return
     }
-    if (bytes.byteLength > EXCHANGE_LIMITS.blockBytesMax || chunkIdOf(bytes) !== id) {
-      this.log.error({ peer: session.peer, chunk: id, bytes: bytes.byteLength }, 'the store returned bytes that are not the chunk; not sent')
+    // Not hashed again: store.get verified what it read (hashing every served byte twice cost
+    // as much CPU as the encryption).
+    if (bytes.byteLength > EXCHANGE_LIMITS.blockBytesMax) {
+      this.log.error({ peer: session.peer, chunk: id, bytes: bytes.byteLength }, 'the store returned more bytes than a chunk may have; not sent')
       session.sendServed({ type: 'missing', req, id }, req)
       return
     }
@@ -723,16 +727,18 @@ class FetchRun {
       return
     }
     const ref = this.refs.get(r.id) as ChunkRef
-    if (a.bytes.byteLength !== ref.size || chunkIdOf(a.bytes) !== r.id) {
-      this.ex.strike(r.peer)
-      this.ex.log.warn({ peer: r.peer, chunk: r.id, bytes: a.bytes.byteLength, expected: ref.size }, 'peer sent a corrupt chunk; asking elsewhere')
-      this.ended(r, 'corrupt')
+    if (a.bytes.byteLength !== ref.size) {
+      this.corrupt(r, a.bytes.byteLength, ref.size)
       return
     }
     try {
-      // A copy: the frame's buffer may be a view of a larger read.
+      // A copy: the frame's buffer may be a view of a larger read. put hashes it (see the header).
       await this.ex.store.put(r.id, a.bytes.slice())
     } catch (error) {
+      if (error instanceof CorruptChunkError) {
+        this.corrupt(r, a.bytes.byteLength, ref.size)
+        return
+      }
       this.finish(error instanceof Error ? error : new Error(String(error)))
       return
     }
@@ -754,6 +760,12 @@ class FetchRun {
       this.ex.log.error({ ...errorFields(error) }, 'fetch progress callback threw')
     }
     this.pump()
+  }
+
+  private corrupt (r: SwarmRequest, bytes: number, expected: number): void {
+    this.ex.strike(r.peer)
+    this.ex.log.warn({ peer: r.peer, chunk: r.id, bytes, expected }, 'peer sent a corrupt chunk; asking elsewhere')
+    this.ended(r, 'corrupt')
   }
 
   private finish (error?: Error): void {
