@@ -3,8 +3,10 @@
  * noise + yamux, in-memory chunk stores):
  *
  *   npm run bench:exchange                     JSON on stdout, progress on stderr
- *   npm run bench:exchange -- --quick          small sizes (a smoke run)
- *   npm run bench:exchange -- --mb 64 --shaped-mb 4 --receivers 5 --chunk-kib 64 --per-peer 4
+ *   npm run bench:exchange -- --quick          small sizes (a smoke run); chunks are 16 KiB (FastCDC's average) unless --chunk-kib
+ *   npm run bench:exchange -- --mb 64 --shaped-mb 4 --receivers 5 --chunk-kib 16 --per-peer 32 --per-peer-kib 256
+ *   (--per-peer, --per-peer-kib: the exchange's perPeerMax and perPeerBytesMax; default: its defaults)
+ *   --raw-mb N: first, one plain libp2p stream pushing N MiB (the ceiling); 0 skips it
  *
  * Phases:
  *   - unshaped: the origin holds `--mb` MiB of random chunks; every receiver fetches all of it
@@ -22,6 +24,7 @@ import { generateIdentity } from '../src/alm/identity.js'
 import { createVpeerNode } from '../src/alm/node-factory.js'
 import type { VpeerLibp2p } from '../src/alm/node-factory.js'
 import { BlockExchange } from '../src/replica/exchange.js'
+import type { BlockExchangeLimits } from '../src/replica/exchange.js'
 import { chunkIdOf } from '../src/sync/chunk.js'
 import type { ChunkId, ChunkRef, ChunkStore } from '../src/sync/chunk.js'
 import { CorruptChunkError, MissingChunkError } from '../src/sync/errors.js'
@@ -49,7 +52,7 @@ interface PhaseResult {
   readonly receivers: number
   readonly dataMiB: number
   readonly chunkKiB: number
-  readonly perPeerMax: number
+  readonly limits: BlockExchangeLimits
   readonly wallSeconds: number
   /** CPU time of this process over the phase (all nodes share it): steadier than wall time on a busy machine. */
   readonly cpuSeconds: number
@@ -60,7 +63,7 @@ interface PhaseResult {
   readonly shaper?: { readonly bitsPerSecond: number, readonly delayMs: number, readonly physicalLimitSeconds: number, readonly timeOverLimit: number }
 }
 
-async function phase (name: string, receivers: number, dataMiB: number, chunkKiB: number, perPeerMax: number, shaper?: { bitsPerSecond: number, delayMs: number }): Promise<PhaseResult> {
+async function phase (name: string, receivers: number, dataMiB: number, chunkKiB: number, limits: BlockExchangeLimits, shaper?: { bitsPerSecond: number, delayMs: number }): Promise<PhaseResult> {
   const nodes: VpeerLibp2p[] = []
   const exchanges: BlockExchange[] = []
   try {
@@ -69,7 +72,7 @@ async function phase (name: string, receivers: number, dataMiB: number, chunkKiB
       const identity = await generateIdentity()
       const node = await createVpeerNode({ privateKey: identity.privateKey, listen: ['/ip4/127.0.0.1/tcp/0'] })
       const store = new MapStore()
-      const ex = new BlockExchange({ node, store, isAllowed: () => true, limits: { perPeerMax }, ...(shaper === undefined ? {} : { shaper }) })
+      const ex = new BlockExchange({ node, store, isAllowed: () => true, limits, ...(shaper === undefined ? {} : { shaper }) })
       await ex.start()
       nodes.push(node)
       exchanges.push(ex)
@@ -113,7 +116,7 @@ async function phase (name: string, receivers: number, dataMiB: number, chunkKiB
       receivers,
       dataMiB: dataBytes / 1024 / 1024,
       chunkKiB,
-      perPeerMax,
+      limits,
       wallSeconds: round(wallSeconds),
       cpuSeconds: round((cpu.user + cpu.system) / 1e6),
       originUploadRatio: round(origin.ex.stats().bytesSent / dataBytes),
@@ -179,21 +182,25 @@ async function main (): Promise<void> {
       mb: { type: 'string' },
       'shaped-mb': { type: 'string' },
       receivers: { type: 'string', default: '5' },
-      'chunk-kib': { type: 'string', default: '64' },
-      'per-peer': { type: 'string', default: '4' },
+      'chunk-kib': { type: 'string', default: '16' },
+      'per-peer': { type: 'string' },
+      'per-peer-kib': { type: 'string' },
       'raw-mb': { type: 'string' }
     }
   })
   const receivers = Number(values.receivers)
   const chunkKiB = Number(values['chunk-kib'])
-  const perPeer = Number(values['per-peer'])
+  const limits: BlockExchangeLimits = {
+    ...(values['per-peer'] === undefined ? {} : { perPeerMax: Number(values['per-peer']) }),
+    ...(values['per-peer-kib'] === undefined ? {} : { perPeerBytesMax: Number(values['per-peer-kib']) * 1024 })
+  }
   const mb = Number(values.mb ?? (values.quick ? 4 : 64))
   const shapedMb = Number(values['shaped-mb'] ?? (values.quick ? 0.5 : 4))
   const rawMb = Number(values['raw-mb'] ?? (values.quick ? 8 : 100))
   const results = [
     ...(rawMb > 0 ? [await raw(rawMb)] : []),
-    await phase('unshaped', receivers, mb, chunkKiB, perPeer),
-    ...(shapedMb > 0 ? [await phase('shaped 3 Mbit/s, 10 ms', receivers, shapedMb, chunkKiB, perPeer, { bitsPerSecond: 3_000_000, delayMs: 10 })] : [])
+    await phase('unshaped', receivers, mb, chunkKiB, limits),
+    ...(shapedMb > 0 ? [await phase('shaped 3 Mbit/s, 10 ms', receivers, shapedMb, chunkKiB, limits, { bitsPerSecond: 3_000_000, delayMs: 10 })] : [])
   ]
   process.stdout.write(JSON.stringify({ node: process.version, results }, null, 2) + '\n')
 }

@@ -13,8 +13,8 @@
  *   while the origin is still uploading (BitTorrent's argument).
  * - **Least-loaded holder.** A chunk goes to the holder with the fewest failures for that chunk,
  *   then the fewest bytes in flight from us, then at random.
- * - **Bounds.** At most `perPeerMax` requests per peer and `inflightBytesMax` bytes in flight in
- *   all; a single chunk larger than the byte budget may go alone when nothing else is in flight,
+ * - **Bounds.** At most `perPeerMax` requests and about `perPeerBytesMax` bytes per peer, and
+ *   `inflightBytesMax` bytes in flight in all; a single chunk larger than the byte budget may go alone when nothing else is in flight,
  *   so progress never stalls. When the rarest chunk does not fit the byte budget, `next()` waits
  *   (returns undefined) rather than skipping to a commoner one.
  * - **Failures.** A request that fails (timeout, busy, broken stream) re-queues its chunk; the
@@ -34,6 +34,11 @@ export interface SwarmOptions {
   readonly random: RandomSource
   /** Requests in flight to one peer (default 8). */
   readonly perPeerMax?: number
+  /**
+   * Bytes in flight to one peer (default unlimited). A peer has room while under it, so one
+   * request may overshoot it by a chunk; a peer with nothing in flight always has room.
+   */
+  readonly perPeerBytesMax?: number
   /** Bytes in flight in all (default 4 MiB). */
   readonly inflightBytesMax?: number
   /** Failed requests to one peer for one chunk before that peer is no longer asked for it (default 3). */
@@ -120,6 +125,7 @@ class Buckets {
 export class Swarm {
   private readonly random: RandomSource
   readonly perPeerMax: number
+  readonly perPeerBytesMax: number
   readonly inflightBytesMax: number
   private readonly attemptsMax: number
   private readonly strikesMax: number
@@ -148,6 +154,7 @@ export class Swarm {
   constructor (needed: readonly ChunkRef[], options: SwarmOptions) {
     this.random = options.random
     this.perPeerMax = options.perPeerMax ?? 8
+    this.perPeerBytesMax = options.perPeerBytesMax ?? Number.POSITIVE_INFINITY
     this.inflightBytesMax = options.inflightBytesMax ?? 4 * 1024 * 1024
     this.attemptsMax = options.attemptsMax ?? 3
     this.strikesMax = options.strikesMax ?? 3
@@ -229,7 +236,7 @@ export class Swarm {
     let candidates: Array<{ peer: string, bucket: readonly ChunkId[] }> = []
     let weight = 0
     for (const [peer, index] of this.askable) {
-      if (index.size === 0 || (this.peerRequests.get(peer) ?? 0) >= this.perPeerMax) continue
+      if (index.size === 0 || !this.hasRoom(peer)) continue
       const count = index.minCount()
       if (count > best) continue
       if (count < best) { best = count; candidates = []; weight = 0 }
@@ -342,6 +349,11 @@ export class Swarm {
     }
   }
 
+  private hasRoom (peer: string): boolean {
+    const requests = this.peerRequests.get(peer) ?? 0
+    return requests === 0 || (requests < this.perPeerMax && (this.peerBytes.get(peer) ?? 0) < this.perPeerBytesMax)
+  }
+
   private fitsBudget (size: number): boolean {
     return this.inflightCount === 0 || this.inflightBytesTotal + size <= this.inflightBytesMax
   }
@@ -358,7 +370,7 @@ export class Swarm {
     let bestKey: [number, number, number] = [Infinity, Infinity, Infinity]
     let ties = 0
     for (const p of c.holders) {
-      if (!this.usable(c, p) || c.inflight.has(p) || (this.peerRequests.get(p) ?? 0) >= this.perPeerMax) continue
+      if (!this.usable(c, p) || c.inflight.has(p) || !this.hasRoom(p)) continue
       const key: [number, number, number] = [c.attempts.get(p) ?? 0, this.peerBytes.get(p) ?? 0, this.offers.get(p) ?? 0]
       const cmp = key[0] - bestKey[0] || key[1] - bestKey[1] || key[2] - bestKey[2]
       if (cmp < 0) { best = p; bestKey = key; ties = 1 } else if (cmp === 0 && this.random.int(0, ++ties) === 0) best = p
