@@ -154,6 +154,8 @@ class StreamGoneError extends SyncError {
 }
 
 const WRITE_BATCH_BYTES = 64 * 1024
+/** `store.has` calls at once when a fetch sorts out what it already holds. */
+const HAS_BATCH = 64
 const FRAME_BYTES_MAX = EXCHANGE_LIMITS.messageBytesMax
 
 type Answer = Extract<ExchangeMessage, { type: 'have' | 'block' | 'missing' | 'busy' }>
@@ -563,8 +565,14 @@ export class BlockExchange {
       }
       refs.set(ref.id, ref)
     }
+    // Asked in parallel batches: one awaited stat per chunk in turn was 6400 round trips per 100 MiB.
+    const all = [...refs.values()]
     const needed: ChunkRef[] = []
-    for (const ref of refs.values()) if (!await this.store.has(ref.id)) needed.push(ref)
+    for (let i = 0; i < all.length; i += HAS_BATCH) {
+      const batch = all.slice(i, i + HAS_BATCH)
+      const held = await Promise.all(batch.map(async ref => await this.store.has(ref.id)))
+      batch.forEach((ref, j) => { if (!held[j]) needed.push(ref) })
+    }
     const self = this.node.peerId.toString()
     const targets = [...new Set(peers)].filter(p => p !== self)
     if (needed.length === 0) return { chunks: 0, bytes: 0, fromPeer: {} }
