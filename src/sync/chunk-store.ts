@@ -9,8 +9,10 @@
  *
  * Durability is deliberately not paid per chunk: no fsync of the file or its directory (one
  * fsync per 16 KiB chunk cost 2.5–6 ms here, 16–37 s per 100 MiB, more than the whole transfer).
- * A chunk needs none: every `get` re-hashes what it read, and a chunk that is missing or damaged
- * is fetched again from a peer (or re-read from the local file it came from). After a power loss
+ * A fetched chunk needs none: every `get` re-hashes what it read, and a chunk that is missing or
+ * damaged is fetched again from a peer. (A chunk put by the scanner for a local file is the
+ * exception: if a power loss takes it, it is not put again until the scanner re-chunks that
+ * file, and peers get `missing` from this node for it meanwhile.) After a power loss
  * a put that returned may therefore be gone, or its name may hold an empty or zero-filled file
  * (the rename reached the disk before the data); `get` then finds bytes that do not hash to the
  * id, deletes them and throws `CorruptChunkError`, and the caller refetches. Files are made
