@@ -175,28 +175,64 @@ async function raw (mib: number): Promise<{ phase: string, dataMiB: number, wall
 
 function round (x: number): number { return Math.round(x * 1000) / 1000 }
 
+const USAGE = `usage: npm run bench:exchange -- [options]
+
+One origin and several receivers in one process on 127.0.0.1 (libp2p tcp + noise + yamux,
+in-memory chunk stores): a raw-stream ceiling, then every receiver fetches the origin's data
+from everyone, unshaped and at 3 Mbit/s + 10 ms per host. JSON on stdout, progress on stderr.
+  --quick            small sizes (a smoke run; figures are not measurements)
+  --mb N             data set of the unshaped phase, MiB (default 64; quick 4)
+  --shaped-mb N      data set of the shaped phase, MiB (default 4; quick 0.5; 0 skips it)
+  --raw-mb N         bytes pushed on one plain stream first, MiB (default 100; quick 8; 0 skips it)
+  --receivers N      receivers (default 5)
+  --chunk-kib N      chunk size, KiB (default 16: FastCDC's average)
+  --per-peer N       the exchange's perPeerMax (default: the exchange's default)
+  --per-peer-kib N   the exchange's perPeerBytesMax, KiB (default: the exchange's default)
+  --help             this text
+BENCH_TRACE=1 prints each receiver's chunk count every second.
+Exit codes: 0 done, 1 the bench failed, 2 bad options.`
+
+class UsageError extends Error {}
+
 async function main (): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      mb: { type: 'string' },
-      'shaped-mb': { type: 'string' },
-      receivers: { type: 'string', default: '5' },
-      'chunk-kib': { type: 'string', default: '16' },
-      'per-peer': { type: 'string' },
-      'per-peer-kib': { type: 'string' },
-      'raw-mb': { type: 'string' }
-    }
-  })
-  const receivers = Number(values.receivers)
-  const chunkKiB = Number(values['chunk-kib'])
-  const limits: BlockExchangeLimits = {
-    ...(values['per-peer'] === undefined ? {} : { perPeerMax: Number(values['per-peer']) }),
-    ...(values['per-peer-kib'] === undefined ? {} : { perPeerBytesMax: Number(values['per-peer-kib']) * 1024 })
+  let values
+  try {
+    values = parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        mb: { type: 'string' },
+        'shaped-mb': { type: 'string' },
+        receivers: { type: 'string', default: '5' },
+        'chunk-kib': { type: 'string', default: '16' },
+        'per-peer': { type: 'string' },
+        'per-peer-kib': { type: 'string' },
+        'raw-mb': { type: 'string' },
+        help: { type: 'boolean', short: 'h' }
+      }
+    }).values
+  } catch (error) {
+    throw new UsageError((error as Error).message)
   }
-  const mb = Number(values.mb ?? (values.quick ? 4 : 64))
-  const shapedMb = Number(values['shaped-mb'] ?? (values.quick ? 0.5 : 4))
-  const rawMb = Number(values['raw-mb'] ?? (values.quick ? 8 : 100))
+  if (values.help === true) {
+    process.stdout.write(USAGE + '\n')
+    return
+  }
+  const num = (name: string, raw: string | undefined, fallback: number, min: number): number => {
+    if (raw === undefined) return fallback
+    const v = Number(raw)
+    if (!Number.isFinite(v) || v < min) throw new UsageError(`--${name}: expected a number >= ${min}, got ${raw}`)
+    return v
+  }
+  const receivers = num('receivers', values.receivers, 5, 1)
+  const chunkKiB = num('chunk-kib', values['chunk-kib'], 16, 1 / 1024)
+  if (chunkKiB > 1024) throw new UsageError('--chunk-kib: at most 1024 (the chunk limit)')
+  const limits: BlockExchangeLimits = {
+    ...(values['per-peer'] === undefined ? {} : { perPeerMax: num('per-peer', values['per-peer'], 0, 1) }),
+    ...(values['per-peer-kib'] === undefined ? {} : { perPeerBytesMax: num('per-peer-kib', values['per-peer-kib'], 0, 1) * 1024 })
+  }
+  const mb = num('mb', values.mb, values.quick ? 4 : 64, 0.001)
+  const shapedMb = num('shaped-mb', values['shaped-mb'], values.quick ? 0.5 : 4, 0)
+  const rawMb = num('raw-mb', values['raw-mb'], values.quick ? 8 : 100, 0)
   const results = [
     ...(rawMb > 0 ? [await raw(rawMb)] : []),
     await phase('unshaped', receivers, mb, chunkKiB, limits),
@@ -205,4 +241,12 @@ async function main (): Promise<void> {
   process.stdout.write(JSON.stringify({ node: process.version, results }, null, 2) + '\n')
 }
 
-await main()
+try {
+  await main()
+} catch (error) {
+  if (error instanceof UsageError) {
+    process.stderr.write(`${error.message}\n\n${USAGE}\n`)
+    process.exit(2)
+  }
+  throw error
+}
