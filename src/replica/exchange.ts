@@ -22,10 +22,12 @@
  *   stores a chunk (fetched, or added locally: `notifyStored`), it announces it to every peer
  *   subscribed to it, once. Receivers of one origin thus learn from each other as soon as a chunk
  *   lands and serve each other while the origin is still sending.
- * - **Verification.** Every chunk received is checked (length = the ref's size, SHA-256 = id)
- *   before `store.put`; a bad one gives its sender a strike (`Swarm`: banned from that fetch at
- *   `strikesMax`) and the chunk is fetched elsewhere. What is sent is hashed again before it goes
- *   out: a damaged disk sends `missing`, never a wrong chunk.
+ * - **Verification.** Every chunk received is checked: its length against the ref's size here, its
+ *   SHA-256 against its id by `store.put` (the `ChunkStore` contract: put refuses bytes that do not
+ *   hash to the id with `CorruptChunkError`), hashed once, not twice. A bad one gives its sender a
+ *   strike (`Swarm`: banned from that fetch at `strikesMax`) and the chunk is fetched elsewhere.
+ *   What is sent comes from `store.get`, which verifies what it read (the contract again): a
+ *   damaged disk sends `missing`, never a wrong chunk.
  * - **Access.** Only peers `isAllowed` admits may open a stream to us (checked per frame too, so
  *   a revoked peer is cut off mid-stream); a stranger's stream is reset with a warn log.
  * - **Bad input** (a frame over the limit, a truncated frame, bytes the codec refuses, a request on
@@ -41,9 +43,9 @@ import { FrameReader, frameAll, framedBytes } from '../alm/frames.js'
 import type { NetLogger } from '../alm/log.js'
 import { errorFields, silentLogger } from '../alm/log.js'
 import { PROTOCOL_PREFIX } from '../alm/node-factory.js'
-import { chunkIdOf, isChunkId } from '../sync/chunk.js'
+import { isChunkId } from '../sync/chunk.js'
 import type { ChunkId, ChunkRef, ChunkStore } from '../sync/chunk.js'
-import { SyncCodecError, SyncError } from '../sync/errors.js'
+import { CorruptChunkError, SyncCodecError, SyncError } from '../sync/errors.js'
 import { EXCHANGE_LIMITS, decodeExchangeMessage, encodeExchangeMessage, isRequestMessage } from '../sync/exchange-codec.js'
 import type { ExchangeMessage } from '../sync/exchange-codec.js'
 import { Swarm } from '../sync/swarm.js'
@@ -55,12 +57,19 @@ export const BLOCK_PROTOCOL = `/${PROTOCOL_PREFIX}/blocks/1.0.0`
 
 export interface BlockExchangeLimits {
   /**
-   * Requests in flight to one peer per fetch (default 4). Shallow on purpose: requests queued at
-   * a slow origin are served even after other receivers got those chunks, so a deep queue makes
-   * the origin upload duplicates. Measured (bench/exchange.ts, 5 receivers, 4 MiB in 64 KiB
-   * chunks, 3 Mbit/s): 8 → 21.7 s and the origin uploads 1.88× the data; 4 → 17.5 s, 1.55×.
+   * Requests in flight to one peer per fetch (default 32); `perPeerBytesMax` is usually the bound
+   * that binds. Shallow on purpose: requests queued at a slow origin are served even after other
+   * receivers got those chunks, so a deep queue makes the origin upload duplicates. Measured
+   * (bench/exchange.ts, 5 receivers, 64 KiB chunks, 3 Mbit/s): 8 → 21.7 s and the origin uploads
+   * 1.88× the data; 4 → 17.5 s, 1.55×. With 16 KiB chunks (16 MiB unshaped) 4 requests were
+   * latency-bound: 11.4 s; 256 KiB per peer: 5.6 s, origin 1.37×; 1 MiB: 3.4 s but 1.94×.
    */
   readonly perPeerMax?: number
+  /**
+   * Bytes in flight to one peer per fetch (default 256 KiB; a peer under it may get one more
+   * chunk). With 16 KiB chunks the request count alone (4 × 16 KiB) kept a fetch latency-bound.
+   */
+  readonly perPeerBytesMax?: number
   /** Bytes in flight per fetch (default 4 MiB). */
   readonly inflightBytesMax?: number
   /** A `get` unanswered after this long fails and its chunk is asked elsewhere, ms (default 60 000). */
@@ -125,6 +134,8 @@ export interface BlockExchangeStats {
   readonly corrupt: Readonly<Record<string, number>>
   readonly streamsRefused: number
   readonly streamsClosedBadFrame: number
+  /** `get`s that went unanswered for `requestTimeoutMs` (asked again elsewhere). */
+  readonly requestsTimedOut: number
 }
 
 /** A fetch ended with chunks that no reachable peer has. */
@@ -143,6 +154,8 @@ class StreamGoneError extends SyncError {
 }
 
 const WRITE_BATCH_BYTES = 64 * 1024
+/** `store.has` calls at once when a fetch sorts out what it already holds. */
+const HAS_BATCH = 64
 const FRAME_BYTES_MAX = EXCHANGE_LIMITS.messageBytesMax
 
 type Answer = Extract<ExchangeMessage, { type: 'have' | 'block' | 'missing' | 'busy' }>
@@ -191,12 +204,23 @@ class Session {
     this.queue.push({ body: encodeExchangeMessage(message), req })
     if (!this.pumping) {
       this.pumping = true
-      void this.pump().catch((error: unknown) => { this.fail(error) }).finally(() => { this.pumping = false })
+      void this.pump().catch((error: unknown) => { this.pumping = false; this.fail(error) })
     }
   }
 
+  /**
+   * Writes the queue out. `pumping` is cleared in the same synchronous step that finds the queue
+   * empty: clearing it in a `.finally` on the returned promise (as this once did) left a few microtasks in which a
+   * `send` saw `pumping` still set, queued its frame, and nobody wrote it until the next send
+   * (at the end of a transfer, the request timeout 60 s later).
+   */
   private async pump (): Promise<void> {
-    while (this.queue.length > 0 && !this.closed) {
+    for (;;) {
+      if (this.queue.length === 0 || this.closed) {
+        // Synchronously with the check: see pump().
+        this.pumping = false
+        return
+      }
       const batch: Uint8Array[] = []
       let bytes = 0
       while (this.queue.length > 0 && (batch.length === 0 || bytes < WRITE_BATCH_BYTES)) {
@@ -209,7 +233,7 @@ class Session {
       }
       if (batch.length === 0) continue
       await this.ex.shaper?.beforeSend(bytes)
-      if (this.closed) return
+      if (this.closed) { this.pumping = false; return }
       this.ex.count(this.peer, bytes, 0)
       if (!this.stream.send(frameAll(batch))) await this.stream.onDrain()
     }
@@ -323,7 +347,8 @@ class Session {
 }
 
 const DEFAULT_LIMITS: Required<BlockExchangeLimits> = {
-  perPeerMax: 4,
+  perPeerMax: 32,
+  perPeerBytesMax: 256 * 1024,
   inflightBytesMax: 4 * 1024 * 1024,
   requestTimeoutMs: 60_000,
   idleTimeoutMs: 30_000,
@@ -346,7 +371,7 @@ export class BlockExchange {
   private readonly served = new Set<Session>()
   private readonly traffic = new Map<string, { sent: number, received: number }>()
   private readonly corrupt = new Map<string, number>()
-  private readonly counters = { bytesSent: 0, bytesReceived: 0, blocksServed: 0, blocksFetched: 0, streamsRefused: 0, streamsClosedBadFrame: 0 }
+  private readonly counters = { bytesSent: 0, bytesReceived: 0, blocksServed: 0, blocksFetched: 0, streamsRefused: 0, streamsClosedBadFrame: 0, requestsTimedOut: 0 }
   private announceQueue = new Set<ChunkId>()
   private started = false
   private stopped = false
@@ -485,8 +510,10 @@ export class BlockExchange {
       session.sendServed({ type: 'missing', req, id }, req)
       return
     }
-    if (bytes.byteLength > EXCHANGE_LIMITS.blockBytesMax || chunkIdOf(bytes) !== id) {
-      this.log.error({ peer: session.peer, chunk: id, bytes: bytes.byteLength }, 'the store returned bytes that are not the chunk; not sent')
+    // Not hashed again: store.get verified what it read (hashing every served byte twice cost
+    // as much CPU as the encryption).
+    if (bytes.byteLength > EXCHANGE_LIMITS.blockBytesMax) {
+      this.log.error({ peer: session.peer, chunk: id, bytes: bytes.byteLength }, 'the store returned more bytes than a chunk may have; not sent')
       session.sendServed({ type: 'missing', req, id }, req)
       return
     }
@@ -538,8 +565,14 @@ export class BlockExchange {
       }
       refs.set(ref.id, ref)
     }
+    // Asked in parallel batches: one awaited stat per chunk in turn was 6400 round trips per 100 MiB.
+    const all = [...refs.values()]
     const needed: ChunkRef[] = []
-    for (const ref of refs.values()) if (!await this.store.has(ref.id)) needed.push(ref)
+    for (let i = 0; i < all.length; i += HAS_BATCH) {
+      const batch = all.slice(i, i + HAS_BATCH)
+      const held = await Promise.all(batch.map(async ref => await this.store.has(ref.id)))
+      batch.forEach((ref, j) => { if (!held[j]) needed.push(ref) })
+    }
     const self = this.node.peerId.toString()
     const targets = [...new Set(peers)].filter(p => p !== self)
     if (needed.length === 0) return { chunks: 0, bytes: 0, fromPeer: {} }
@@ -554,6 +587,9 @@ export class BlockExchange {
 
   /** @internal */
   fetched (): void { this.counters.blocksFetched++ }
+
+  /** @internal */
+  timedOut (): void { this.counters.requestsTimedOut++ }
 }
 
 /** One `fetch` call: its swarm, its requests in flight, its timers. */
@@ -584,6 +620,7 @@ class FetchRun {
     this.swarm = new Swarm(needed, {
       random,
       perPeerMax: limits.perPeerMax,
+      perPeerBytesMax: limits.perPeerBytesMax,
       inflightBytesMax: limits.inflightBytesMax,
       strikesMax: limits.strikesMax,
       endgameCopies: limits.endgameCopies
@@ -675,6 +712,7 @@ class FetchRun {
     if (session === undefined) { this.swarm.failed(r.id, r.peer, 'error'); return }
     const { req, answer } = session.request(req => ({ type: 'get', req, id: r.id }))
     const timer = setTimeout(() => {
+      this.ex.timedOut()
       session.cancel(req)
       this.inflight.delete(this.key(r.peer, r.id))
       this.swarm.failed(r.id, r.peer, 'timeout')
@@ -706,16 +744,18 @@ class FetchRun {
       return
     }
     const ref = this.refs.get(r.id) as ChunkRef
-    if (a.bytes.byteLength !== ref.size || chunkIdOf(a.bytes) !== r.id) {
-      this.ex.strike(r.peer)
-      this.ex.log.warn({ peer: r.peer, chunk: r.id, bytes: a.bytes.byteLength, expected: ref.size }, 'peer sent a corrupt chunk; asking elsewhere')
-      this.ended(r, 'corrupt')
+    if (a.bytes.byteLength !== ref.size) {
+      this.corrupt(r, a.bytes.byteLength, ref.size)
       return
     }
     try {
-      // A copy: the frame's buffer may be a view of a larger read.
+      // A copy: the frame's buffer may be a view of a larger read. put hashes it (see the header).
       await this.ex.store.put(r.id, a.bytes.slice())
     } catch (error) {
+      if (error instanceof CorruptChunkError) {
+        this.corrupt(r, a.bytes.byteLength, ref.size)
+        return
+      }
       this.finish(error instanceof Error ? error : new Error(String(error)))
       return
     }
@@ -737,6 +777,12 @@ class FetchRun {
       this.ex.log.error({ ...errorFields(error) }, 'fetch progress callback threw')
     }
     this.pump()
+  }
+
+  private corrupt (r: SwarmRequest, bytes: number, expected: number): void {
+    this.ex.strike(r.peer)
+    this.ex.log.warn({ peer: r.peer, chunk: r.id, bytes, expected }, 'peer sent a corrupt chunk; asking elsewhere')
+    this.ended(r, 'corrupt')
   }
 
   private finish (error?: Error): void {

@@ -5,7 +5,7 @@
  * A pass first publishes what changed locally (the scanner compares the folder with the local
  * index: puts, deletes, renames, each naming the catalog version the local copy was based on),
  * then materializes what changed in the catalog (fetches the chunks it lacks from its peers in one
- * swarm for the whole batch, then lands each file atomically, or removes it). Local first, so a
+ * swarm for the whole batch, then lands each file atomically, a few at a time, or removes it). Local first, so a
  * local edit is in the log before a landing could overwrite it: landing re-checks the file right
  * before its rename and leaves any file the index did not see (the next pass publishes it, and the
  * catalog keeps it as a conflict copy if it lost the race). No edit is ever overwritten unseen.
@@ -23,6 +23,7 @@ import type { ScanResult, ScannedFile } from '../sync/scanner.js'
 import { entryOfScan } from '../sync/scanner.js'
 import type { CatalogCommand, CatalogEntry, CatalogResult, Edit } from '../sync/catalog-types.js'
 import { expectationOf, landFile, removeFile } from '../sync/landing.js'
+import { mkdirInside, parentOf } from '../sync/safe-path.js'
 import type { NetLogger } from '../alm/log.js'
 import { errorFields, silentLogger } from '../alm/log.js'
 import { setMaxListeners } from 'node:events'
@@ -91,6 +92,10 @@ export interface SyncEngineStatus {
 }
 
 const PROBLEMS_MAX = 100
+/** Files landed at once. */
+const LAND_CONCURRENCY = 4
+/** `store.has` calls at once. */
+const HAS_CONCURRENCY = 32
 
 export class SyncEngine {
   private readonly o: SyncEngineOptions
@@ -337,34 +342,69 @@ export class SyncEngine {
       lands.push(entry)
     }
     if (lands.length === 0) return worked
-    const missing = new Map<string, ChunkRef>()
-    for (const e of lands) {
-      for (const c of e.chunks) if (!missing.has(c.id) && !(await this.o.store.has(c.id))) missing.set(c.id, c)
-    }
-    if (missing.size > 0) {
+    const refs = new Map<string, ChunkRef>()
+    for (const e of lands) for (const c of e.chunks) refs.set(c.id, c)
+    const held = await this.held(refs.keys())
+    const missing = [...refs.values()].filter(c => !held.has(c.id))
+    if (missing.length > 0) {
       try {
-        await this.o.fetch([...missing.values()], signal)
+        await this.o.fetch(missing, signal)
       } catch (error) {
         if (signal.aborted) throw new AbortError('stopped', { cause: error })
         // Land what is complete; the rest waits for the next pass (a peer may come online).
         this.log.info(errorFields(error), 'some chunks are not available yet')
       }
     }
+    // What the fetch did not bring (a peer went away) waits for the next pass.
+    const fetched = missing.length === 0 ? held : new Set([...held, ...await this.held(missing.map(c => c.id))])
+    const ready: CatalogEntry[] = []
     for (const entry of lands) {
-      if (signal.aborted) throw new AbortError('stopped')
-      await this.land(entry, signal)
+      if (entry.chunks.every(c => fetched.has(c.id))) ready.push(entry)
+      else this.retryLater(entry.path, 'content not available from any peer yet')
     }
+    await this.landAll(ready, signal)
     return true
+  }
+
+  /** The ids of `ids` the store holds (asked `HAS_CONCURRENCY` at a time: one stat each). */
+  private async held (ids: Iterable<string>): Promise<Set<string>> {
+    const out = new Set<string>()
+    const jobs = [...ids].map(id => async () => { if (await this.o.store.has(id)) out.add(id) })
+    await runLimited(jobs, HAS_CONCURRENCY, this.abort.signal)
+    return out
+  }
+
+  /**
+   * Lands `entries` (their chunks all stored), `LAND_CONCURRENCY` files at a time: each landing
+   * waits on reads and an fsync, which overlap well. Parent directories are created first, one
+   * at a time, so no two landings race to create (and make durable) the same directory. Paths
+   * equal but for case or Unicode normalization share a lane and land one after the other: on a
+   * file system that folds them, the second must see the first (a case collision), not race it.
+   */
+  private async landAll (entries: readonly CatalogEntry[], signal: AbortSignal): Promise<void> {
+    for (const dir of [...new Set(entries.map(e => parentOf(e.path)))].sort()) {
+      if (signal.aborted) throw new AbortError('stopped')
+      // A path that cannot be created fails again in landFile, which reports it for that file.
+      await mkdirInside(this.o.fs, this.o.root, dir).catch(() => {})
+    }
+    const lanes = new Map<string, CatalogEntry[]>()
+    for (const e of entries) {
+      const key = e.path.normalize('NFC').toLowerCase()
+      const lane = lanes.get(key)
+      if (lane === undefined) lanes.set(key, [e])
+      else lane.push(e)
+    }
+    await runLimited([...lanes.values()].map(lane => async () => {
+      for (const entry of lane) {
+        if (signal.aborted) throw new AbortError('stopped')
+        await this.land(entry, signal)
+      }
+    }), LAND_CONCURRENCY, signal)
+    if (signal.aborted) throw new AbortError('stopped')
   }
 
   private async land (entry: CatalogEntry, signal: AbortSignal): Promise<void> {
     const { path } = entry
-    for (const c of entry.chunks) {
-      if (!(await this.o.store.has(c.id))) {
-        this.retryLater(path, 'content not available from any peer yet')
-        return
-      }
-    }
     const known = this.o.index.get(path)
     try {
       const r = await landFile({ fs: this.o.fs, store: this.o.store, root: this.o.root, path, entry, expect: expectationOf(known), signal })

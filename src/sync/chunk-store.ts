@@ -4,11 +4,20 @@
  *
  * `FsChunkStore` layout: `<dir>/<first 2 hex of id>/<other 62 hex>`, fanned out so no directory
  * holds more than ~1/256 of the chunks. A chunk is written to a temp file beside its final name
- * (`.vpeer-tmp-…`, same directory, so the rename is atomic), fsynced, renamed over its name, and
- * the directory fsynced: after a crash a chunk's name holds all of its bytes or does not exist.
- * Temp files a crash left behind are removed by `ids()`. `get` re-hashes what it read, so a bit
- * flipped on disk is caught, the damaged copy deleted (it will be fetched again from a peer) and
- * `CorruptChunkError` thrown.
+ * (`.vpeer-tmp-…`, same directory) and renamed over its name, so no reader ever sees a partly
+ * written chunk under its id while the system runs.
+ *
+ * Durability is deliberately not paid per chunk: no fsync of the file or its directory (one
+ * fsync per 16 KiB chunk cost 2.5–6 ms here, 16–37 s per 100 MiB, more than the whole transfer).
+ * A fetched chunk needs none: every `get` re-hashes what it read, and a chunk that is missing or
+ * damaged is fetched again from a peer. (A chunk put by the scanner for a local file is the
+ * exception: if a power loss takes it, it is not put again until the scanner re-chunks that
+ * file, and peers get `missing` from this node for it meanwhile.) After a power loss
+ * a put that returned may therefore be gone, or its name may hold an empty or zero-filled file
+ * (the rename reached the disk before the data); `get` then finds bytes that do not hash to the
+ * id, deletes them and throws `CorruptChunkError`, and the caller refetches. Files are made
+ * durable where it matters: landing fsyncs each assembled file before renaming it into place.
+ * Temp files a crash left behind are removed by `ids()`.
  *
  * One process owns a store directory: `ids()` deletes temp files that are not its own in-flight
  * writes, which would break a second writer's puts.
@@ -17,7 +26,7 @@ import { randomBytes } from 'node:crypto'
 import { CHUNK_BYTES_MAX, chunkIdOf, isChunkId } from './chunk.js'
 import type { ChunkId, ChunkStore } from './chunk.js'
 import { CorruptChunkError, DiskFullError, MissingChunkError } from './errors.js'
-import type { FileSystem, WritableFile } from './fs.js'
+import type { FileSystem, ReadableFile, WritableFile } from './fs.js'
 import { InvalidArgumentError, throwIfAborted } from '../util/errors.js'
 
 const TEMP_PREFIX = '.vpeer-tmp-'
@@ -44,6 +53,34 @@ function verifyForPut (id: ChunkId, bytes: Uint8Array): void {
   if (actual !== id) throw new CorruptChunkError(`bytes claimed to be chunk ${id} hash to ${actual}`)
 }
 
+/** First read of a chunk file: the average FastCDC chunk (16 KiB) and most others fit in one read. */
+const FIRST_READ_BYTES = 64 * 1024
+
+/**
+ * Reads a whole chunk file, up to one byte over `CHUNK_BYTES_MAX` (which tells an oversized, so
+ * damaged, file from a maximal chunk). Starts small and doubles: allocating the 1 MiB limit for
+ * every 16 KiB chunk made reads (landing, serving) allocation-bound.
+ */
+async function readWhole (file: ReadableFile): Promise<Uint8Array> {
+  const limit = CHUNK_BYTES_MAX + 1
+  const parts: Uint8Array[] = []
+  let total = 0
+  let want = FIRST_READ_BYTES
+  for (;;) {
+    const part = await file.read(total, Math.min(want, limit - total))
+    parts.push(part)
+    total += part.byteLength
+    // A short read is the end of the file; so is reaching the limit (the caller sees the size).
+    if (part.byteLength < want || total >= limit) break
+    want = Math.min(want * 2, limit - total)
+  }
+  if (parts.length === 1) return parts[0] as Uint8Array
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const p of parts) { out.set(p, at); at += p.byteLength }
+  return out
+}
+
 /** A store that can tell a chunk's size without reading it (`collectGarbage` reports bytes freed). */
 export interface SizedChunkStore extends ChunkStore {
   /** Bytes of the chunk, `undefined` if absent. */
@@ -53,7 +90,7 @@ export interface SizedChunkStore extends ChunkStore {
 export class FsChunkStore implements SizedChunkStore {
   /** Temp files of puts in flight: `ids()` must not clean them up under the writer. */
   private readonly inFlight = new Set<string>()
-  /** Fan-out directories known to exist durably. */
+  /** Fan-out directories known to exist. */
   private readonly fanouts = new Set<string>()
   private readonly tempTag = randomBytes(6).toString('hex')
   private tempCounter = 0
@@ -83,8 +120,7 @@ export class FsChunkStore implements SizedChunkStore {
     try {
       const file = await this.fs.openRead(path)
       try {
-        // One byte over the limit tells an oversized (so damaged) file from a maximal chunk.
-        bytes = await file.read(0, CHUNK_BYTES_MAX + 1)
+        bytes = await readWhole(file)
       } finally {
         await file.close()
       }
@@ -119,14 +155,11 @@ export class FsChunkStore implements SizedChunkStore {
     try {
       file = await this.fs.openWrite(temp, { exclusive: true, mode: 0o644 })
       await file.write(bytes)
-      // Without this fsync a crash after the rename could leave the name with missing bytes.
-      await file.sync()
       const closing = file
       file = undefined
       await closing.close()
+      // Not fsynced (see the header): only atomic for readers; a crash may lose or zero it.
       await this.fs.rename(temp, final)
-      // Makes the rename durable: a put that returned is never lost by a crash.
-      await this.fs.syncDir(fanout)
     } catch (error) {
       if (file !== undefined) await file.close().catch(() => {})
       await this.removeQuietly(temp)
@@ -186,10 +219,7 @@ export class FsChunkStore implements SizedChunkStore {
         }
       }
     }
-    // The new directory's entry in the store's directory must survive a crash too, or every
-    // chunk renamed into it would vanish with it. Also done for an existing one once per
-    // process: it may have been created just before a crash, by a process that died.
-    await this.fs.syncDir(this.dir)
+    // Not synced either: a fan-out directory lost in a crash loses only chunks, which are refetched.
     this.fanouts.add(fanout)
   }
 

@@ -13,8 +13,8 @@
  *   while the origin is still uploading (BitTorrent's argument).
  * - **Least-loaded holder.** A chunk goes to the holder with the fewest failures for that chunk,
  *   then the fewest bytes in flight from us, then at random.
- * - **Bounds.** At most `perPeerMax` requests per peer and `inflightBytesMax` bytes in flight in
- *   all; a single chunk larger than the byte budget may go alone when nothing else is in flight,
+ * - **Bounds.** At most `perPeerMax` requests and about `perPeerBytesMax` bytes per peer, and
+ *   `inflightBytesMax` bytes in flight in all; a single chunk larger than the byte budget may go alone when nothing else is in flight,
  *   so progress never stalls. When the rarest chunk does not fit the byte budget, `next()` waits
  *   (returns undefined) rather than skipping to a commoner one.
  * - **Failures.** A request that fails (timeout, busy, broken stream) re-queues its chunk; the
@@ -34,6 +34,11 @@ export interface SwarmOptions {
   readonly random: RandomSource
   /** Requests in flight to one peer (default 8). */
   readonly perPeerMax?: number
+  /**
+   * Bytes in flight to one peer (default unlimited). A peer has room while under it, so one
+   * request may overshoot it by a chunk; a peer with nothing in flight always has room.
+   */
+  readonly perPeerBytesMax?: number
   /** Bytes in flight in all (default 4 MiB). */
   readonly inflightBytesMax?: number
   /** Failed requests to one peer for one chunk before that peer is no longer asked for it (default 3). */
@@ -62,6 +67,8 @@ interface Chunk {
   readonly attempts: Map<string, number>
   /** Peers with a request for this chunk in flight, with the request's sequence number. */
   readonly inflight: Map<string, number>
+  /** Peers whose `askable` index lists this chunk. */
+  readonly indexedBy: Set<string>
   done: boolean
 }
 
@@ -103,18 +110,36 @@ class Buckets {
     return [...this.byCount.keys()].filter(c => c > 0).sort((a, b) => a - b)
   }
 
+  /** The fewest holders of any entry with at least one, or Infinity. */
+  minCount (): number {
+    let min = Infinity
+    for (const c of this.byCount.keys()) if (c > 0 && c < min) min = c
+    return min
+  }
+
+  countOf (id: ChunkId): number | undefined { return this.where.get(id)?.count }
+
   bucket (count: number): readonly ChunkId[] { return this.byCount.get(count) ?? [] }
 }
 
 export class Swarm {
   private readonly random: RandomSource
   readonly perPeerMax: number
+  readonly perPeerBytesMax: number
   readonly inflightBytesMax: number
   private readonly attemptsMax: number
   private readonly strikesMax: number
   private readonly endgameCopies: number
   private readonly chunks = new Map<ChunkId, Chunk>()
   private readonly waiting = new Buckets()
+  /**
+   * Per peer: the waiting chunks it holds and may be asked for, bucketed like `waiting`. `next()`
+   * looks only at peers with room, so its cost does not grow with the chunks waiting on busy
+   * peers (scanning those made every call O(chunks) and a transfer O(chunks²)).
+   */
+  private readonly askable = new Map<string, Buckets>()
+  /** Chunks with a request in flight (the endgame's candidates). */
+  private readonly inflightChunks = new Set<Chunk>()
   private readonly peerRequests = new Map<string, number>()
   private readonly peerBytes = new Map<string, number>()
   private readonly strikes = new Map<string, number>()
@@ -129,13 +154,14 @@ export class Swarm {
   constructor (needed: readonly ChunkRef[], options: SwarmOptions) {
     this.random = options.random
     this.perPeerMax = options.perPeerMax ?? 8
+    this.perPeerBytesMax = options.perPeerBytesMax ?? Number.POSITIVE_INFINITY
     this.inflightBytesMax = options.inflightBytesMax ?? 4 * 1024 * 1024
     this.attemptsMax = options.attemptsMax ?? 3
     this.strikesMax = options.strikesMax ?? 3
     this.endgameCopies = Math.max(1, options.endgameCopies ?? 2)
     for (const ref of needed) {
       if (this.chunks.has(ref.id)) continue
-      this.chunks.set(ref.id, { id: ref.id, size: ref.size, holders: new Set(), attempts: new Map(), inflight: new Map(), done: false })
+      this.chunks.set(ref.id, { id: ref.id, size: ref.size, holders: new Set(), attempts: new Map(), inflight: new Map(), indexedBy: new Set(), done: false })
       this.waiting.add(ref.id, 0)
       this.remainingCount++
     }
@@ -205,20 +231,34 @@ export class Swarm {
    * waiting has a holder with room). Call until undefined after every event.
    */
   next (): SwarmRequest | undefined {
-    for (const count of this.waiting.counts()) {
-      const bucket = this.waiting.bucket(count)
-      // A random starting point, then every entry in turn: ties are broken at random, and a
-      // chunk whose holders are all at their limit is passed over for one whose are not.
-      const start = this.random.int(0, bucket.length)
-      for (let k = 0; k < bucket.length; k++) {
-        const c = this.chunks.get(bucket[(start + k) % bucket.length] as ChunkId) as Chunk
-        const peer = this.pickHolder(c)
-        if (peer === undefined) continue
-        if (!this.fitsBudget(c.size)) return undefined
-        return this.track(c, peer, false)
-      }
+    // The rarest count any peer with room can serve, and the peers that serve it.
+    let best = Infinity
+    let candidates: Array<{ peer: string, bucket: readonly ChunkId[] }> = []
+    let weight = 0
+    for (const [peer, index] of this.askable) {
+      if (index.size === 0 || !this.hasRoom(peer)) continue
+      const count = index.minCount()
+      if (count > best) continue
+      if (count < best) { best = count; candidates = []; weight = 0 }
+      const bucket = index.bucket(count)
+      candidates.push({ peer, bucket })
+      weight += bucket.length
     }
-    if (this.waiting.size > 0 && this.waiting.counts().length > 0) return undefined
+    if (candidates.length > 0) {
+      // A random chunk of that count among those peers (ties broken at random); then its best
+      // holder, which may be another peer with room.
+      let pick = this.random.int(0, weight)
+      let chosen = candidates[0] as { peer: string, bucket: readonly ChunkId[] }
+      for (const cand of candidates) {
+        if (pick < cand.bucket.length) { chosen = cand; break }
+        pick -= cand.bucket.length
+      }
+      const c = this.chunks.get(chosen.bucket[pick] as ChunkId) as Chunk
+      const peer = this.pickHolder(c) ?? chosen.peer
+      if (!this.fitsBudget(c.size)) return undefined
+      return this.track(c, peer, false)
+    }
+    if (this.waiting.size > 0 && this.waiting.minCount() !== Infinity) return undefined
     return this.endgame()
   }
 
@@ -237,7 +277,7 @@ export class Swarm {
     for (const p of [...c.holders]) this.unhold(c, p)
     c.done = true
     this.remainingCount--
-    this.waiting.remove(id)
+    this.rebucket(c)
     return others
   }
 
@@ -289,8 +329,29 @@ export class Swarm {
 
   /** Puts a chunk in the waiting bucket its holder count says, or out of it when it is in flight or done. */
   private rebucket (c: Chunk): void {
-    if (c.done || c.inflight.size > 0) this.waiting.remove(c.id)
-    else this.waiting.add(c.id, this.usableCount(c))
+    if (c.done || c.inflight.size > 0) {
+      this.waiting.remove(c.id)
+      for (const p of c.indexedBy) this.askable.get(p)?.remove(c.id)
+      c.indexedBy.clear()
+      return
+    }
+    const count = this.usableCount(c)
+    this.waiting.add(c.id, count)
+    for (const p of c.indexedBy) {
+      if (!c.holders.has(p) || !this.usable(c, p)) { this.askable.get(p)?.remove(c.id); c.indexedBy.delete(p) }
+    }
+    for (const p of c.holders) {
+      if (!this.usable(c, p)) continue
+      let index = this.askable.get(p)
+      if (index === undefined) { index = new Buckets(); this.askable.set(p, index) }
+      if (index.countOf(c.id) !== count) index.add(c.id, count)
+      c.indexedBy.add(p)
+    }
+  }
+
+  private hasRoom (peer: string): boolean {
+    const requests = this.peerRequests.get(peer) ?? 0
+    return requests === 0 || (requests < this.perPeerMax && (this.peerBytes.get(peer) ?? 0) < this.perPeerBytesMax)
   }
 
   private fitsBudget (size: number): boolean {
@@ -309,7 +370,7 @@ export class Swarm {
     let bestKey: [number, number, number] = [Infinity, Infinity, Infinity]
     let ties = 0
     for (const p of c.holders) {
-      if (!this.usable(c, p) || c.inflight.has(p) || (this.peerRequests.get(p) ?? 0) >= this.perPeerMax) continue
+      if (!this.usable(c, p) || c.inflight.has(p) || !this.hasRoom(p)) continue
       const key: [number, number, number] = [c.attempts.get(p) ?? 0, this.peerBytes.get(p) ?? 0, this.offers.get(p) ?? 0]
       const cmp = key[0] - bestKey[0] || key[1] - bestKey[1] || key[2] - bestKey[2]
       if (cmp < 0) { best = p; bestKey = key; ties = 1 } else if (cmp === 0 && this.random.int(0, ++ties) === 0) best = p
@@ -319,8 +380,8 @@ export class Swarm {
 
   private endgame (): SwarmRequest | undefined {
     let oldest: { c: Chunk, peer: string, seq: number } | undefined
-    for (const c of this.chunks.values()) {
-      if (c.done || c.inflight.size === 0 || c.inflight.size >= this.endgameCopies) continue
+    for (const c of this.inflightChunks) {
+      if (c.done || c.inflight.size >= this.endgameCopies) continue
       const peer = this.pickHolder(c)
       if (peer === undefined) continue
       const seq = Math.min(...c.inflight.values())
@@ -332,16 +393,18 @@ export class Swarm {
 
   private track (c: Chunk, peer: string, duplicate: boolean): SwarmRequest {
     c.inflight.set(peer, this.seq++)
+    this.inflightChunks.add(c)
     this.peerRequests.set(peer, (this.peerRequests.get(peer) ?? 0) + 1)
     this.peerBytes.set(peer, (this.peerBytes.get(peer) ?? 0) + c.size)
     this.inflightBytesTotal += c.size
     this.inflightCount++
-    this.waiting.remove(c.id)
+    this.rebucket(c)
     return { id: c.id, peer, size: c.size, duplicate }
   }
 
   private untrack (c: Chunk, peer: string): void {
     c.inflight.delete(peer)
+    if (c.inflight.size === 0) this.inflightChunks.delete(c)
     this.peerRequests.set(peer, (this.peerRequests.get(peer) ?? 0) - 1)
     this.peerBytes.set(peer, (this.peerBytes.get(peer) ?? 0) - c.size)
     this.inflightBytesTotal -= c.size

@@ -208,4 +208,26 @@ describe('block exchange over libp2p', () => {
     expect(receiver.store.map.size).toBeGreaterThanOrEqual(2)
     expect(receiver.store.map.size).toBeLessThan(32)
   })
+
+  it('no frame is left unsent: every answer of a burst goes out without waiting for a later one', async () => {
+    // A frame queued while the write pump was finishing used to sit unsent until the next frame;
+    // the last answer of a fetch then waited for the request timeout. A store whose reads resolve
+    // after a varying number of microtasks makes answers arrive at every point of that window.
+    const origin = await peer()
+    const reads = origin.store.get.bind(origin.store)
+    let n = 0
+    origin.store.get = async (id: ChunkId) => {
+      const ticks = n++ % 9
+      for (let i = 0; i < ticks; i++) await null
+      return await reads(id)
+    }
+    const receiver = await peer({ limits: { requestTimeoutMs: 2000, perPeerMax: 8 } })
+    await connectAll([origin.node, receiver.node])
+    for (let round = 0; round < 30; round++) {
+      const data = randomChunks(8, 1024)
+      for (const c of data) await origin.store.put(c.ref.id, c.bytes)
+      await receiver.ex.fetch(data.map(c => c.ref), [origin.id])
+      expect(receiver.ex.stats().requestsTimedOut, `round ${round}`).toBe(0)
+    }
+  }, 60_000)
 })

@@ -31,6 +31,25 @@ describe('sync engine (hosts sharing one log)', () => {
     for (const h of list) expect(h.engine.status().idle, h.name).toBe(true)
   })
 
+  it('many files in nested directories land together (several at a time), every one intact', async () => {
+    const [a, b] = await start('a', 'b')
+    const expected: Record<string, string> = {}
+    for (let i = 0; i < 24; i++) {
+      const path = `d${i % 3}/sub${i % 2}/f${i}.txt`
+      expected[path] = `file ${i} `.repeat(1 + i * 13)
+      a.write(path, expected[path])
+    }
+    // Same name but for case: lands beside its twin here (a case-sensitive disk), one after the other.
+    a.write('d0/Case.txt', 'upper')
+    a.write('d0/case.txt', 'lower')
+    expected['d0/Case.txt'] = 'upper'
+    expected['d0/case.txt'] = 'lower'
+    await converge([a, b])
+    expect(await b.files()).toEqual(expected)
+    expect(b.engine.status().landed).toBe(26)
+    expect(b.engine.status().problems).toEqual([])
+  })
+
   it('concurrent edits of one file: the file plus exactly one conflict copy, the same on every host', async () => {
     const [a, b, c] = await start('a', 'b', 'c')
     a.write('doc.txt', 'v1')

@@ -1,10 +1,14 @@
+import { randomBytes } from 'node:crypto'
 import { mkdir, readdir, readFile, stat as nodeStat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { NodeFileSystem } from '../../src/sync/fs.js'
 import type { FileSystem, WritableFile } from '../../src/sync/fs.js'
 import { expectationOf, landFile, removeFile, renameFile, sweepTemporaries } from '../../src/sync/landing.js'
-import { DiskFullError, MissingChunkError, UnsafePathError } from '../../src/sync/errors.js'
+import { CorruptChunkError, DiskFullError, MissingChunkError, UnsafePathError } from '../../src/sync/errors.js'
+import { MemoryChunkStore } from '../../src/sync/chunk-store.js'
+import { chunkIdOf } from '../../src/sync/chunk.js'
+import type { LandEntry } from '../../src/sync/landing.js'
 import { entryFor, MapChunkStore, tempFolder } from './helpers.js'
 
 /** NodeFileSystem whose writes fail with ENOSPC past `budget` bytes. */
@@ -127,6 +131,41 @@ describe('landFile', () => {
     store.chunks.delete(entry.chunks[1]!.id)
     await expect(landFile({ fs, store, root, path: 'f', entry, expect: expectationOf(await fs.stat(join(root, 'f'))) }))
       .rejects.toBeInstanceOf(MissingChunkError)
+    expect(await readFile(join(root, 'f'), 'utf8')).toBe('old')
+    expect(await names(root)).toEqual(['f'])
+  })
+
+  it('a large file: chunks read ahead and written in runs land byte-exact, in order', async () => {
+    const store = new MemoryChunkStore()
+    // 300 chunks of varied sizes (4.6 MiB): many read windows and several write runs.
+    const pieces = Array.from({ length: 300 }, (_, i) => new Uint8Array(randomBytes(1000 + (i * 7919) % 30_000)))
+    for (const p of pieces) await store.put(chunkIdOf(p), p)
+    const whole = Buffer.concat(pieces)
+    const entry = { size: whole.length, mode: 0o644, mtimeMs: Date.UTC(2024, 0, 1), chunks: pieces.map(p => ({ id: chunkIdOf(p), size: p.length })), rootHash: chunkIdOf(whole) }
+    const result = await landFile({ fs, store, root, path: 'big.bin', entry, expect: { kind: 'absent' } })
+    expect(result.landed).toBe(true)
+    expect(Buffer.compare(await readFile(join(root, 'big.bin')), whole)).toBe(0)
+  })
+
+  it('a chunk damaged in the store, or of the wrong size, aborts the landing: old file intact, no temporary', async () => {
+    await writeFile(join(root, 'f'), 'old')
+    const pieces = Array.from({ length: 40 }, () => new Uint8Array(randomBytes(5000)))
+    const make = async (): Promise<{ store: MemoryChunkStore, entry: LandEntry }> => {
+      const store = new MemoryChunkStore()
+      for (const p of pieces) await store.put(chunkIdOf(p), p)
+      const whole = Buffer.concat(pieces)
+      return { store, entry: { size: whole.length, mode: 0o644, mtimeMs: 0, chunks: pieces.map(p => ({ id: chunkIdOf(p), size: p.length })), rootHash: chunkIdOf(whole) } }
+    }
+    // A bit flipped on disk, late in the file (inside a read-ahead window).
+    const damaged = await make()
+    damaged.store.damage(damaged.entry.chunks[33]!.id)
+    await expect(landFile({ fs, store: damaged.store, root, path: 'f', entry: damaged.entry, expect: expectationOf(await fs.stat(join(root, 'f'))) }))
+      .rejects.toBeInstanceOf(CorruptChunkError)
+    // A ref whose size disagrees with the chunk (the entry adds up, so only the per-chunk check sees it).
+    const wrong = await make()
+    const chunks = wrong.entry.chunks.map((c, i) => i === 5 ? { ...c, size: c.size + 1 } : i === 6 ? { ...c, size: c.size - 1 } : c)
+    await expect(landFile({ fs, store: wrong.store, root, path: 'f', entry: { ...wrong.entry, chunks }, expect: expectationOf(await fs.stat(join(root, 'f'))) }))
+      .rejects.toBeInstanceOf(CorruptChunkError)
     expect(await readFile(join(root, 'f'), 'utf8')).toBe('old')
     expect(await names(root)).toEqual(['f'])
   })
