@@ -26,7 +26,7 @@ import { decodeCatalogCommand, encodeCatalogCommand } from '../src/sync/catalog-
 import { rootHashOf } from '../src/sync/catalog-types.js'
 import type { PutCommand } from '../src/sync/catalog-types.js'
 import type { ChunkRef } from '../src/sync/chunk.js'
-import { UsageError, benchCli, parseFlags, runIfMain } from './cli-errors.js'
+import { UsageError, benchCli, intFlag, intListFlag, parseFlags, runIfMain } from './cli-errors.js'
 import { machineInfo } from './machine.js'
 import type { MachineInfo } from './machine.js'
 
@@ -56,14 +56,8 @@ export function parseOptions (argv: readonly string[]): Options {
     help: { type: 'boolean', short: 'h' }
   }, USAGE)
   if (values.json === true && values.table === true) throw new UsageError('--json and --table exclude each other')
-  const int = (name: string, raw: string, min: number, max: number): number => {
-    const v = Number(raw)
-    if (!Number.isSafeInteger(v) || v < min || v > max) throw new UsageError(`--${name}: expected an integer in ${min}..${max}, got ${raw}`)
-    return v
-  }
-  const sizes = values.sizes === undefined ? [10_000, 100_000] : values.sizes.split(',').map(x => x.trim()).filter(x => x !== '').map(x => int('sizes', x, 1, 2_000_000))
-  if (sizes.length === 0) throw new UsageError('--sizes: none given')
-  return { format: values.table === true ? 'table' : 'json', sizes, chunks: values.chunks === undefined ? 8 : int('chunks', values.chunks, 0, 1000) }
+  const sizes = intListFlag('sizes', values.sizes, [10_000, 100_000], 1, 2_000_000)
+  return { format: values.table === true ? 'table' : 'json', sizes, chunks: intFlag('chunks', values.chunks, 8, 0, 1000) }
 }
 
 export interface SizeResult {

@@ -20,7 +20,7 @@ import { FsChunkStore } from '../src/sync/chunk-store.js'
 import { CHUNK_AVG_BYTES, CHUNK_MAX_BYTES, CHUNK_MIN_BYTES, chunkFile, chunkRefsOf, cutPoints } from '../src/sync/chunker.js'
 import { NodeFileSystem } from '../src/sync/fs.js'
 import type { ReadableFile } from '../src/sync/fs.js'
-import { UsageError, benchCli, parseFlags, runIfMain } from './cli-errors.js'
+import { UsageError, benchCli, intFlag, parseFlags, runIfMain } from './cli-errors.js'
 import { machineInfo } from './machine.js'
 import type { MachineInfo } from './machine.js'
 
@@ -56,16 +56,10 @@ export function parseOptions (argv: readonly string[]): Options {
   }, USAGE)
   if (values.json === true && values.markdown === true) throw new UsageError('--json and --markdown exclude each other')
   const quick = values.quick === true
-  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {
-    if (raw === undefined) return fallback
-    const v = Number(raw)
-    if (!Number.isSafeInteger(v) || v < min || v > max) throw new UsageError(`--${name}: expected an integer in ${min}..${max}, got ${raw}`)
-    return v
-  }
-  const mib = int('mib', values.mib, quick ? 4 : 64, 1, 1024)
-  const storeMib = int('store-mib', values['store-mib'], quick ? 1 : 16, 0, 1024)
+  const mib = intFlag('mib', values.mib, quick ? 4 : 64, 1, 1024)
+  const storeMib = intFlag('store-mib', values['store-mib'], quick ? 1 : 16, 0, 1024)
   if (storeMib > mib) throw new UsageError(`--store-mib (${storeMib}) cannot exceed --mib (${mib})`)
-  return { format: values.markdown === true ? 'markdown' : 'json', quick, mib, storeMib, repeats: int('repeats', values.repeats, quick ? 1 : 3, 1, 100) }
+  return { format: values.markdown === true ? 'markdown' : 'json', quick, mib, storeMib, repeats: intFlag('repeats', values.repeats, quick ? 1 : 3, 1, 100) }
 }
 
 export interface Throughput {

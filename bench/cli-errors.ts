@@ -35,6 +35,22 @@ export function parseFlags<const O extends NonNullable<ParseArgsConfig['options'
   return values
 }
 
+/** A flag's value as an integer in [min, max]; `fallback` when the flag was not given. */
+export function intFlag (name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined) return fallback
+  const v = Number(raw)
+  if (!Number.isSafeInteger(v) || v < min || v > max) throw new UsageError(`--${name}: expected an integer in ${min}..${max}, got ${raw}`)
+  return v
+}
+
+/** A comma-separated list of integers in [min, max] (at least one); `fallback` when the flag was not given. */
+export function intListFlag (name: string, raw: string | undefined, fallback: readonly number[], min: number, max: number): number[] {
+  if (raw === undefined) return [...fallback]
+  const list = raw.split(',').map(x => x.trim()).filter(x => x !== '').map(x => intFlag(name, x, 0, min, max))
+  if (list.length === 0) throw new UsageError(`--${name}: none given`)
+  return list
+}
+
 /**
  * Runs a CLI's option parser. `--help` prints `usage` and a bad flag prints the error and
  * `usage`; both give the exit code (0, 2) instead of options. Anything else is rethrown.

@@ -26,7 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { DHT_SPARES, GroupCluster } from '../simulations/group-cluster.js'
 import type { KvClient, StartupStats } from '../simulations/group-cluster.js'
 import type { Configuration } from '../src/paxos/index.js'
-import { UsageError, benchCli, parseFlags, runIfMain } from './cli-errors.js'
+import { UsageError, benchCli, intFlag, intListFlag, parseFlags, runIfMain } from './cli-errors.js'
 import { machineInfo } from './machine.js'
 import type { MachineInfo } from './machine.js'
 
@@ -69,17 +69,8 @@ export function parseOptions (argv: readonly string[]): Options {
   }, USAGE)
   if (values.json === true && values.markdown === true) throw new UsageError('--json and --markdown exclude each other')
   const quick = values.quick === true
-  const int = (name: string, raw: string | undefined, fallback: number, min: number, max: number): number => {
-    if (raw === undefined) return fallback
-    const v = Number(raw)
-    if (!Number.isSafeInteger(v) || v < min || v > max) throw new UsageError(`--${name}: expected an integer in ${min}..${max}, got ${raw}`)
-    return v
-  }
-  const changes = int('changes', values.changes, quick ? 1 : 3, 0, 20)
-  const sizes = values.sizes === undefined
-    ? (quick ? [12] : [20, 50])
-    : values.sizes.split(',').map(x => x.trim()).filter(x => x !== '').map(x => int('sizes', x, 0, 1, 500))
-  if (sizes.length === 0) throw new UsageError('--sizes: none given')
+  const changes = intFlag('changes', values.changes, quick ? 1 : 3, 0, 20)
+  const sizes = intListFlag('sizes', values.sizes, quick ? [12] : [20, 50], 1, 500)
   // At least one plain node (the bootstrap) besides the voters and one spare per change.
   const least = VOTERS + changes + 1
   for (const s of sizes) if (s < least) throw new UsageError(`--sizes: ${s} is too small: ${VOTERS} voters + ${changes} spares (one per change) + 1 plain node need ${least}`)
@@ -87,8 +78,8 @@ export function parseOptions (argv: readonly string[]): Options {
     format: values.markdown === true ? 'markdown' : 'json',
     quick,
     sizes,
-    reps: int('reps', values.reps, quick ? 2 : 5, 1, 1000),
-    sends: int('sends', values.sends, quick ? 20 : 200, 1, 100_000),
+    reps: intFlag('reps', values.reps, quick ? 2 : 5, 1, 1000),
+    sends: intFlag('sends', values.sends, quick ? 20 : 200, 1, 100_000),
     changes
   }
 }

@@ -4,15 +4,13 @@
  * spare, and the signals a chaos run sends them (SIGKILL, SIGTERM, SIGSTOP/SIGCONT). Every child
  * is killed by its own PID on `close()`, and the folder is removed.
  *
- * The children run the TypeScript sources through tsx (`node --import tsx src/cli/vpeer.ts`),
- * so a test exercises the code under test, not a stale build.
+ * The children run the TypeScript sources through tsx (cli-process.ts), so a test exercises the
+ * code under test, not a stale build.
  */
-import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { readIdentity } from '../src/alm/identity.js'
 import type { Identity } from '../src/alm/identity.js'
 import { VirtualPeerClient } from '../src/net/client.js'
@@ -20,14 +18,10 @@ import type { VirtualPeerClientOptions } from '../src/net/client.js'
 import { dialAddresses, readClusterSpec } from '../src/net/cluster-spec.js'
 import { initCluster } from '../src/net/init.js'
 import type { InitResult } from '../src/net/init.js'
+import { signalAndWait, startCliProcess } from './cli-process.js'
+import type { LogLine } from './cli-process.js'
 
-const CLI = fileURLToPath(new URL('../src/cli/vpeer.ts', import.meta.url))
-
-export interface LogLine {
-  readonly level: number
-  readonly msg: string
-  readonly [field: string]: unknown
-}
+export type { LogLine } from './cli-process.js'
 
 export interface NodeProcess {
   readonly name: string
@@ -105,46 +99,8 @@ export class ProcessCluster {
   async start (name: string, options: { timeoutMs?: number } = {}): Promise<NodeProcess> {
     const n = this.node(name)
     if (n.child !== undefined) throw new Error(`${name} is running`)
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'node', '--dir', n.dir, '--cluster', this.init.clusterFile, ...this.nodeArgs], {
-      stdio: ['ignore', 'pipe', 'pipe']
-    })
-    n.child = child
     n.paused = false
-    let buffered = ''
-    let started: (() => void) | undefined
-    const ready = new Promise<void>((resolve, reject) => {
-      started = resolve
-      child.once('exit', (code, signal) => { reject(new Error(`${name} exited (${code ?? signal}) before it started: ${n.stderr.slice(-2000)}`)) })
-    })
-    child.stdout?.setEncoding('utf8')
-    child.stdout?.on('data', (text: string) => {
-      buffered += text
-      let nl
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl)
-        buffered = buffered.slice(nl + 1)
-        try {
-          const parsed = JSON.parse(line) as LogLine
-          n.logs.push(parsed)
-          if (parsed.msg === 'member started') started?.()
-        } catch {
-          n.stderr += `[stdout] ${line}\n`
-        }
-      }
-    })
-    child.stderr?.setEncoding('utf8')
-    child.stderr?.on('data', (text: string) => { n.stderr += text })
-    child.once('exit', () => { if (n.child === child) n.child = undefined })
-    const timeout = options.timeoutMs ?? 30_000
-    let timer: ReturnType<typeof setTimeout> | undefined
-    try {
-      await Promise.race([ready, new Promise((_, reject) => { timer = setTimeout(() => { reject(new Error(`${name} did not start within ${timeout} ms: ${n.stderr.slice(-2000)}`)) }, timeout) })])
-    } catch (error) {
-      child.kill('SIGKILL')
-      throw error
-    } finally {
-      clearTimeout(timer)
-    }
+    await startCliProcess(n, ['node', '--dir', n.dir, '--cluster', this.init.clusterFile, ...this.nodeArgs], { name, startedMsg: 'member started', timeoutMs: options.timeoutMs })
     return n
   }
 
@@ -159,10 +115,8 @@ export class ProcessCluster {
     if (child === undefined || child.pid === undefined) return
     if (signal === 'SIGSTOP') { n.paused = true; process.kill(child.pid, signal); return }
     if (signal === 'SIGCONT') { n.paused = false; process.kill(child.pid, signal); return }
-    const exited = new Promise<void>(resolve => { if (child.exitCode !== null || child.signalCode !== null) resolve(); else child.once('exit', () => { resolve() }) })
     if (n.paused) { process.kill(child.pid, 'SIGCONT'); n.paused = false }
-    process.kill(child.pid, signal)
-    await exited
+    await signalAndWait(child, signal)
   }
 
   async kill (name: string): Promise<void> { await this.signal(name, 'SIGKILL') }

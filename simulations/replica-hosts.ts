@@ -6,10 +6,9 @@
  * control socket, and each host is started, stopped (SIGTERM), killed (SIGKILL) and restarted at
  * will: computers that are online at different times.
  *
- * The children run the TypeScript sources through tsx (`node --import tsx src/cli/vpeer.ts`), so
- * a test exercises the code under test, not a stale build. Their JSON log lines (pino, stdout)
- * are kept per host; every child is killed by its own PID on `close()`, and the temporary
- * directory is removed.
+ * The children run the TypeScript sources through tsx (cli-process.ts), so a test exercises the
+ * code under test, not a stale build. Their JSON log lines (pino, stdout) are kept per host;
+ * every child is killed by its own PID on `close()`, and the temporary directory is removed.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -17,23 +16,18 @@ import { createHash } from 'node:crypto'
 import { appendFile, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { loadOrCreateIdentity } from '../src/alm/identity.js'
 import { controlRequest, controlSocketPath } from '../src/replica/control.js'
 import { folderPaths, initFolder, joinFolder, readFolderConfig } from '../src/replica/folder.js'
 import type { ReplicaStatus } from '../src/replica/node.js'
 import type { CatalogEntry } from '../src/sync/catalog-types.js'
+import { CLI, signalAndWait, startCliProcess } from './cli-process.js'
+import type { LogLine } from './cli-process.js'
 
-const CLI = fileURLToPath(new URL('../src/cli/vpeer.ts', import.meta.url))
+export type { LogLine } from './cli-process.js'
 
 /** Files up to this size are reported by content by `files()`; larger ones by their sha256. */
 export const CONTENT_BYTES_MAX = 1024
-
-export interface LogLine {
-  readonly level: number
-  readonly msg: string
-  readonly [field: string]: unknown
-}
 
 export interface ReplicaHost {
   readonly name: string
@@ -158,53 +152,12 @@ export class ReplicaHosts {
     const h = this.host(name)
     if (h.child !== undefined) throw new Error(`${name} is running`)
     const args = [
-      '--import', 'tsx', CLI, 'start', h.folder, '--no-progress',
+      'start', h.folder, '--no-progress',
       '--rescan-ms', String(this.options.rescanMs ?? 500),
       ...(this.options.startArgs ?? []),
       ...extraArgs
     ]
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    h.child = child
-    let buffered = ''
-    let started: (() => void) | undefined
-    const ready = new Promise<void>((resolve, reject) => {
-      started = resolve
-      child.once('exit', (code, signal) => { reject(new Error(`${name} exited (${code ?? signal}) before it started: ${h.stderr.slice(-2000)}`)) })
-    })
-    // The rejection is observed below; this keeps a late exit after a timeout from going unhandled.
-    ready.catch(() => {})
-    child.stdout?.setEncoding('utf8')
-    child.stdout?.on('data', (text: string) => {
-      buffered += text
-      let nl
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl)
-        buffered = buffered.slice(nl + 1)
-        try {
-          const parsed = JSON.parse(line) as LogLine
-          h.logs.push(parsed)
-          if (parsed.msg === 'replication node started') started?.()
-        } catch {
-          h.stderr += `[stdout] ${line}\n`
-        }
-      }
-    })
-    child.stderr?.setEncoding('utf8')
-    child.stderr?.on('data', (text: string) => { h.stderr += text })
-    child.once('exit', (code, signal) => {
-      h.exits.push(code ?? signal ?? 'unknown')
-      if (h.child === child) h.child = undefined
-    })
-    const timeout = this.options.startTimeoutMs ?? 30_000
-    let timer: ReturnType<typeof setTimeout> | undefined
-    try {
-      await Promise.race([ready, new Promise((_, reject) => { timer = setTimeout(() => { reject(new Error(`${name} did not start within ${timeout} ms: ${h.stderr.slice(-2000)}`)) }, timeout) })])
-    } catch (error) {
-      await this.signal(name, 'SIGKILL')
-      throw error
-    } finally {
-      clearTimeout(timer)
-    }
+    await startCliProcess(h, args, { name, startedMsg: 'replication node started', timeoutMs: this.options.startTimeoutMs })
     return h
   }
 
@@ -215,16 +168,8 @@ export class ReplicaHosts {
   async kill (name: string): Promise<void> { await this.signal(name, 'SIGKILL') }
 
   private async signal (name: string, signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
-    const h = this.host(name)
-    const child = h.child
-    if (child === undefined || child.pid === undefined) return
-    const exited = new Promise<void>(resolve => { if (child.exitCode !== null || child.signalCode !== null) resolve(); else child.once('exit', () => { resolve() }) })
-    try {
-      process.kill(child.pid, signal)
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
-    }
-    await exited
+    const child = this.host(name).child
+    if (child !== undefined) await signalAndWait(child, signal)
   }
 
   /** A request on `name`'s control socket (op: status, conflicts, invite, revoke). */

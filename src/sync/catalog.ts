@@ -21,7 +21,9 @@ import { InvalidArgumentError } from '../util/errors.js'
 import { CHUNK_BYTES_MAX, isChunkId } from './chunk.js'
 import type { ChunkRef } from './chunk.js'
 import { CatalogSnapshotError } from './errors.js'
-import { ByteReader, ByteWriter, readRefs, writeRefs } from './catalog-codec.js'
+import { readRefs, writeRefs } from './catalog-codec.js'
+import { SyncReader, SyncWriter } from './sync-codec.js'
+import type { SyncErrorFactory } from './sync-codec.js'
 import { EMPTY_ROOT_HASH, FILE_CHUNKS_MAX, LIST_LIMIT_MAX, ORIGIN_CHARS_MAX, isRootHash, rootHashOf } from './catalog-types.js'
 import type {
   CatalogAnswer, CatalogCommand, CatalogEntry, CatalogPage, CatalogQuery, CatalogResult, CatalogStats,
@@ -453,7 +455,7 @@ export function applyEdits (base: readonly ChunkRef[], edits: readonly Edit[]): 
 // only for live entries. The root hash is not stored: it is recomputed from the chunks on
 // restore, so it cannot disagree with them. The counters and the conflict set are derived.
 
-const SNAPSHOT_MAGIC = [0x56, 0x50, 0x43, 0x54] // "VPCT"
+const SNAPSHOT_MAGIC = Uint8Array.of(0x56, 0x50, 0x43, 0x54) // "VPCT"
 const SNAPSHOT_FORMAT = 1
 
 /** `rootHashOf`, with the ids decoded into one buffer and hashed in one call (restore's hot loop). */
@@ -463,22 +465,14 @@ function rootHashOfIds (chunks: readonly ChunkRef[]): string {
   return createHash('sha256').update(ids).digest('hex')
 }
 
+const snapshotError: SyncErrorFactory = (message, options) => new CatalogSnapshotError(message, options)
+
 function serializeCatalog (s: CatalogState): Uint8Array {
-  const w = new ByteWriter(64 + s.entries.size * 64)
-  for (const b of SNAPSHOT_MAGIC) w.u8(b)
-  w.u8(SNAPSHOT_FORMAT)
-  w.varint(s.revision)
-  w.varint(s.entries.size)
+  const w = new SyncWriter('catalog snapshot', snapshotError).raw(SNAPSHOT_MAGIC).byte(SNAPSHOT_FORMAT).varint(s.revision).varint(s.entries.size)
   for (const [path, e] of s.entries) {
-    w.str(path, PATH_BYTES_MAX)
-    w.u8(e.deleted ? 1 : 0)
-    w.varint(e.version)
-    w.str(e.origin, ORIGIN_CHARS_MAX * 3)
-    w.varint(e.changedAtMs)
+    w.str(path, PATH_BYTES_MAX).byte(e.deleted ? 1 : 0).varint(e.version).str(e.origin, ORIGIN_CHARS_MAX * 3).varint(e.changedAtMs)
     if (e.deleted) continue
-    w.varint(e.size)
-    w.varint(e.mode)
-    w.varint(e.mtimeMs)
+    w.varint(e.size).varint(e.mode).varint(e.mtimeMs)
     writeRefs(w, e.chunks)
   }
   return w.finish()
@@ -486,15 +480,14 @@ function serializeCatalog (s: CatalogState): Uint8Array {
 
 /** @throws CatalogSnapshotError on anything `serializeCatalog` could not have produced */
 function parseCatalog (bytes: Uint8Array): CatalogState {
-  const fail = (message: string): CatalogSnapshotError => new CatalogSnapshotError(`catalog snapshot: ${message}`)
-  if (!(bytes instanceof Uint8Array)) throw fail('not bytes')
-  const r = new ByteReader(bytes, fail)
-  for (const b of SNAPSHOT_MAGIC) if (r.u8() !== b) throw fail('not a catalog snapshot (magic)')
-  const format = r.u8()
-  if (format !== SNAPSHOT_FORMAT) throw fail(`format ${format}, expected ${SNAPSHOT_FORMAT}`)
-  const revision = r.varint()
+  if (!(bytes instanceof Uint8Array)) throw new CatalogSnapshotError('catalog snapshot refused: not bytes')
+  const r = new SyncReader(bytes, 'catalog snapshot', snapshotError)
+  for (const b of SNAPSHOT_MAGIC) if (r.byte('magic') !== b) r.fail('not a catalog snapshot (magic)')
+  const format = r.byte('format')
+  if (format !== SNAPSHOT_FORMAT) r.fail(`format ${format}, expected ${SNAPSHOT_FORMAT}`)
+  const revision = r.varint('revision')
   // A tombstone takes at least 5 bytes: a count the input cannot hold is refused before allocating.
-  const count = r.bounded('entry count', 0, Math.floor(r.remaining / 5))
+  const count = r.count('entry count', Number.MAX_SAFE_INTEGER, 5)
   const sorted = new Array<[string, CatalogEntry]>(count)
   let files = 0
   let bytesLive = 0
@@ -503,32 +496,27 @@ function parseCatalog (bytes: Uint8Array): CatalogState {
   let previous: string | undefined
   for (let i = 0; i < count; i++) {
     const path = r.str('path', PATH_BYTES_MAX)
-    if (previous !== undefined && !(previous < path)) throw fail(`entry ${i}: paths not strictly increasing`)
+    if (previous !== undefined && !(previous < path)) r.fail(`entry ${i}: paths not strictly increasing`)
     previous = path
     const problem = catalogPathProblem(path)
-    if (problem !== undefined) throw fail(`entry ${i}: path ${problem}`)
+    if (problem !== undefined) r.fail(`entry ${i}: path ${problem}`)
     const deleted = r.bool('deleted')
     const version = r.bounded('version', 1, revision)
     const origin = r.str('origin', ORIGIN_CHARS_MAX * 3)
-    if (originProblem(origin) !== undefined) throw fail(`entry ${i}: bad origin`)
-    const changedAtMs = r.varint()
+    if (originProblem(origin) !== undefined) r.fail(`entry ${i}: bad origin`)
+    const changedAtMs = r.varint('changedAtMs')
     let entry: CatalogEntry
     if (deleted) {
       entry = { path, version, size: 0, mode: 0, mtimeMs: 0, chunks: Object.freeze([]), rootHash: EMPTY_ROOT_HASH, deleted, origin, changedAtMs }
       tombstones++
     } else {
-      const size = r.varint()
+      const size = r.varint('size')
       const mode = r.bounded('mode', 0, 0xffffffff)
-      const mtimeMs = r.varint()
-      let chunks: ChunkRef[]
-      try {
-        chunks = readRefs(r)
-      } catch (error) {
-        throw error instanceof CatalogSnapshotError ? error : fail(`entry ${i}: ${(error as Error).message}`)
-      }
+      const mtimeMs = r.varint('mtimeMs')
+      const chunks = readRefs(r)
       let sum = 0
       for (const c of chunks) sum += c.size
-      if (sum !== size) throw fail(`entry ${i}: size ${size} is not the sum of its chunks (${sum})`)
+      if (sum !== size) r.fail(`entry ${i}: size ${size} is not the sum of its chunks (${sum})`)
       entry = { path, version, size, mode, mtimeMs, chunks: Object.freeze(chunks), rootHash: rootHashOfIds(chunks), deleted, origin, changedAtMs }
       files++
       bytesLive += size

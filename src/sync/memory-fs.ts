@@ -462,9 +462,26 @@ function statOf (node: Node): FileStat {
   return { kind: node.kind, size, mode: node.mode, mtimeMs: node.mtimeMs, ctimeMs: node.ctimeMs, ino: node.ino }
 }
 
-class MemoryReadable implements ReadableFile {
+/** An open file: EBADF once closed, and dead after a crash (the generation it was opened in). */
+abstract class MemoryHandle {
   private closed = false
-  constructor (private readonly fs: MemoryFileSystem, private readonly node: FileNode | DirNode, private readonly path: string, private readonly generation: number) {}
+  constructor (protected readonly fs: MemoryFileSystem, protected readonly path: string, private readonly generation: number) {}
+
+  async close (): Promise<void> {
+    this.check('close')
+    this.closed = true
+  }
+
+  protected check (syscall: string): void {
+    if (this.closed) throw fsError('EBADF', syscall, this.path)
+    this.fs.checkAlive(this.generation, syscall, this.path)
+  }
+}
+
+class MemoryReadable extends MemoryHandle implements ReadableFile {
+  constructor (fs: MemoryFileSystem, private readonly node: FileNode | DirNode, path: string, generation: number) {
+    super(fs, path, generation)
+  }
 
   async read (position: number, length: number): Promise<Uint8Array> {
     this.check('read')
@@ -473,22 +490,13 @@ class MemoryReadable implements ReadableFile {
     const end = Math.min(this.node.size, position + length)
     return position >= end ? new Uint8Array(0) : this.node.data.slice(position, end)
   }
-
-  async close (): Promise<void> {
-    this.check('close')
-    this.closed = true
-  }
-
-  private check (syscall: string): void {
-    if (this.closed) throw fsError('EBADF', syscall, this.path)
-    this.fs.checkAlive(this.generation, syscall, this.path)
-  }
 }
 
-class MemoryWritable implements WritableFile {
-  private closed = false
+class MemoryWritable extends MemoryHandle implements WritableFile {
   private position = 0
-  constructor (private readonly fs: MemoryFileSystem, private readonly node: FileNode, private readonly path: string, private readonly generation: number) {}
+  constructor (fs: MemoryFileSystem, private readonly node: FileNode, path: string, generation: number) {
+    super(fs, path, generation)
+  }
 
   async write (bytes: Uint8Array): Promise<void> {
     this.check('write')
@@ -511,15 +519,5 @@ class MemoryWritable implements WritableFile {
   async sync (): Promise<void> {
     this.check('fsync')
     this.node.synced = this.node.data.slice(0, this.node.size)
-  }
-
-  async close (): Promise<void> {
-    this.check('close')
-    this.closed = true
-  }
-
-  private check (syscall: string): void {
-    if (this.closed) throw fsError('EBADF', syscall, this.path)
-    this.fs.checkAlive(this.generation, syscall, this.path)
   }
 }

@@ -39,7 +39,7 @@ export abstract class ByteReader {
       if ((byte & 0x80) === 0) {
         if (byte === 0 && i > 0) {
           this.pos = start
-          this.fail(`non-canonical varint in ${field}`)
+          this.fail(`non-canonical varint in ${field} (not minimal)`)
         }
         if (value > Number.MAX_SAFE_INTEGER) {
           this.pos = start

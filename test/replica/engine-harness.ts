@@ -15,7 +15,7 @@ import type { FileSystem } from '../../src/sync/fs.js'
 import { LocalIndex } from '../../src/sync/local-index.js'
 import { MemoryFileSystem } from '../../src/sync/memory-fs.js'
 import { scanFolder } from '../../src/sync/scanner.js'
-import { MapChunkStore } from '../sync/helpers.js'
+import { MemoryChunkStore } from '../../src/sync/chunk-store.js'
 
 export const ROOT = '/folder'
 const enc = new TextEncoder()
@@ -31,7 +31,7 @@ export class SharedLog {
 export class Host {
   readonly mem: MemoryFileSystem
   fs: FileSystem
-  readonly store = new MapChunkStore()
+  readonly store = new MemoryChunkStore()
   readonly catalog = new CatalogStateMachine()
   engine!: SyncEngine
   index!: LocalIndex
@@ -111,9 +111,12 @@ export class Host {
     this.duringFetch?.()
     const missing: string[] = []
     for (const c of chunks) {
-      const from = this.peers().find(h => h !== this && h.online && h.store.chunks.has(c.id))
+      let from: Host | undefined
+      for (const h of this.peers()) {
+        if (h !== this && h.online && await h.store.has(c.id)) { from = h; break }
+      }
       if (from === undefined) missing.push(c.id)
-      else await this.store.put(c.id, from.store.chunks.get(c.id) as Uint8Array)
+      else await this.store.put(c.id, await from.store.get(c.id))
     }
     if (missing.length > 0) throw new ChunksUnavailableError(missing, 'no online host has them')
   }

@@ -10,29 +10,10 @@ import { createVpeerNode } from '../../src/alm/node-factory.js'
 import type { VpeerLibp2p } from '../../src/alm/node-factory.js'
 import { BLOCK_PROTOCOL, BlockExchange, ChunksUnavailableError } from '../../src/replica/exchange.js'
 import type { BlockExchangeOptions } from '../../src/replica/exchange.js'
+import { MemoryChunkStore } from '../../src/sync/chunk-store.js'
 import { chunkIdOf } from '../../src/sync/chunk.js'
-import type { ChunkId, ChunkRef, ChunkStore } from '../../src/sync/chunk.js'
-import { CorruptChunkError, MissingChunkError } from '../../src/sync/errors.js'
+import type { ChunkId, ChunkRef } from '../../src/sync/chunk.js'
 import { EXCHANGE_LIMITS, decodeExchangeMessage, encodeExchangeMessage } from '../../src/sync/exchange-codec.js'
-
-/** The smallest ChunkStore that keeps the contract (verifies on put). */
-class MapStore implements ChunkStore {
-  readonly map = new Map<ChunkId, Uint8Array>()
-  async has (id: ChunkId): Promise<boolean> { return this.map.has(id) }
-  async get (id: ChunkId): Promise<Uint8Array> {
-    const b = this.map.get(id)
-    if (b === undefined) throw new MissingChunkError(id)
-    return b
-  }
-
-  async put (id: ChunkId, bytes: Uint8Array): Promise<void> {
-    if (chunkIdOf(bytes) !== id) throw new CorruptChunkError(`bytes do not hash to ${id}`)
-    this.map.set(id, bytes)
-  }
-
-  async delete (id: ChunkId): Promise<void> { this.map.delete(id) }
-  async * ids (): AsyncIterable<ChunkId> { yield * this.map.keys() }
-}
 
 interface Logged { level: string, fields: Record<string, unknown>, message: string }
 function recorder (): { log: NetLogger, lines: Logged[] } {
@@ -63,9 +44,9 @@ describe('block exchange over libp2p', () => {
     return { node: n, id: identity.id }
   }
 
-  async function peer (options: Partial<BlockExchangeOptions> = {}): Promise<{ node: VpeerLibp2p, id: string, store: MapStore, ex: BlockExchange, lines: Logged[] }> {
+  async function peer (options: Partial<BlockExchangeOptions> = {}): Promise<{ node: VpeerLibp2p, id: string, store: MemoryChunkStore, ex: BlockExchange, lines: Logged[] }> {
     const { node: n, id } = await node()
-    const store = new MapStore()
+    const store = new MemoryChunkStore()
     const { log, lines } = recorder()
     const ex = new BlockExchange({ node: n, store, isAllowed: () => true, log, ...options })
     await ex.start()
@@ -97,8 +78,8 @@ describe('block exchange over libp2p', () => {
     const dataBytes = 64 * 64 * 1024
     for (const [i, r] of receivers.entries()) {
       expect(results[i]!.bytes).toBe(dataBytes)
-      expect(r.store.map.size).toBe(64)
-      for (const c of data) expect(Buffer.compare(r.store.map.get(c.ref.id)!, c.bytes)).toBe(0)
+      expect(r.store.size).toBe(64)
+      for (const c of data) expect(Buffer.compare(await r.store.get(c.ref.id), c.bytes)).toBe(0)
     }
     const ratio = origin.ex.stats().bytesSent / dataBytes
     const fromOthers = results.reduce((a, r) => a + Object.entries(r.fromPeer).filter(([p]) => p !== origin.id).reduce((b, [, v]) => b + v, 0), 0)
@@ -137,7 +118,7 @@ describe('block exchange over libp2p', () => {
     const data = randomChunks(24, 4096)
     for (const c of data) await honest.store.put(c.ref.id, c.bytes)
     await receiver.ex.fetch(data.map(c => c.ref), [bad.id, honest.id])
-    for (const c of data) expect(Buffer.compare(receiver.store.map.get(c.ref.id)!, c.bytes)).toBe(0)
+    for (const c of data) expect(Buffer.compare(await receiver.store.get(c.ref.id), c.bytes)).toBe(0)
     const strikes = receiver.ex.stats().corrupt[bad.id] ?? 0
     expect(strikes).toBeGreaterThanOrEqual(3)
     // Banned at the third strike: at most the requests already in flight then were still answered.
@@ -160,7 +141,7 @@ describe('block exchange over libp2p', () => {
     const [c] = randomChunks(1, 1000)
     await server.store.put(c!.ref.id, c!.bytes)
     await expect(stranger.ex.fetch([c!.ref], [server.id])).rejects.toBeInstanceOf(ChunksUnavailableError)
-    expect(stranger.store.map.size).toBe(0)
+    expect(stranger.store.size).toBe(0)
     expect(guarded.stats().streamsRefused).toBe(1)
     expect(lines.some(l => l.level === 'warn' && /refused/.test(l.message) && l.fields.peer === stranger.id)).toBe(true)
   })
@@ -190,7 +171,7 @@ describe('block exchange over libp2p', () => {
     }
     expect(server.ex.stats().streamsClosedBadFrame).toBe(4)
     await good.ex.fetch([c!.ref], [server.id])
-    expect(good.store.map.has(c!.ref.id)).toBe(true)
+    expect(await good.store.has(c!.ref.id)).toBe(true)
   })
 
   it('abort via signal rejects with AbortError; what was stored stays', async () => {
@@ -205,8 +186,8 @@ describe('block exchange over libp2p', () => {
       onProgress: p => { if (p.chunks === 2) controller.abort() }
     })
     await expect(fetching).rejects.toMatchObject({ code: 'ERR_ABORTED' })
-    expect(receiver.store.map.size).toBeGreaterThanOrEqual(2)
-    expect(receiver.store.map.size).toBeLessThan(32)
+    expect(receiver.store.size).toBeGreaterThanOrEqual(2)
+    expect(receiver.store.size).toBeLessThan(32)
   })
 
   it('no frame is left unsent: every answer of a burst goes out without waiting for a later one', async () => {

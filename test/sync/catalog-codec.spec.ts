@@ -68,6 +68,22 @@ describe('catalog command codec', () => {
     }), { numRuns: 3000 })
   })
 
+  it('pins the bytes of each command (the log carries them: a change is a new format version)', () => {
+    const id = (digit: string): string => digit.repeat(64)
+    const cases: Array<[CatalogCommand, string]> = [
+      [{ type: 'put', path: 'dir/é.txt', base: 300, size: 5, mode: 0o644, mtimeMs: 1_700_000_000_000, origin: 'peerA', rootHash: id('a'), content: { full: [{ id: id('1'), size: 2 }, { id: id('2'), size: 3 }] } },
+        '0101' + '0a6469722fc3a92e747874' + 'ac02' + '05' + 'a403' + '80d095ffbc31' + '057065657241' + id('a') + '00' + '02' + id('1') + '02' + id('2') + '03'],
+      [{ type: 'put', path: 'f', base: 1, size: 200, mode: 0, mtimeMs: 0, origin: 'p', rootHash: id('b'), content: { delta: [{ at: 1, remove: 2, insert: [{ id: id('3'), size: 200 }] }, { at: 0, remove: 0, insert: [] }] } },
+        '0101' + '0166' + '01' + 'c801' + '00' + '00' + '0170' + id('b') + '01' + '02' + '01' + '02' + '01' + id('3') + 'c801' + '00' + '00' + '00'],
+      [{ type: 'delete', path: 'a\u{1F600}', base: 128, origin: 'p' }, '0102' + '0561f09f9880' + '8001' + '0170'],
+      [{ type: 'rename', from: 'x', to: 'y/z', base: 7, origin: 'q' }, '0103' + '0178' + '03792f7a' + '07' + '0171']
+    ]
+    for (const [command, hex] of cases) {
+      expect(Buffer.from(encodeCatalogCommand(command)).toString('hex')).toBe(hex)
+      expect(decodeCatalogCommand(Buffer.from(hex, 'hex'))).toEqual(command)
+    }
+  })
+
   it('refuses another format version, trailing bytes, a non-minimal varint and invalid UTF-8', () => {
     const good = encodeCatalogCommand({ type: 'delete', path: 'a', base: 1, origin: 'p' })
     expect(good[0]).toBe(CATALOG_CODEC_VERSION)

@@ -184,6 +184,25 @@ describe('catalog snapshots', () => {
     expect(copy.conflicts()).toEqual(sm.conflicts())
   })
 
+  it('pins the snapshot bytes (replicas restore each other\'s snapshots: a change is a new format)', () => {
+    const id = (digit: string): string => digit.repeat(64)
+    const list = [{ id: id('1'), size: 2 }, { id: id('2'), size: 300 }]
+    const sm = new CatalogStateMachine()
+    sm.apply({ type: 'put', path: 'docs/é.txt', base: 0, size: 302, mode: 0o644, mtimeMs: T, origin: 'peerA', rootHash: rootHashOf(list), content: { full: list } }, ctx(T + 1))
+    sm.apply({ type: 'put', path: 'gone', base: 0, size: 0, mode: 0, mtimeMs: 5, origin: 'q', rootHash: EMPTY_ROOT_HASH, content: { full: [] } }, ctx(6))
+    sm.apply({ type: 'delete', path: 'gone', base: 2, origin: 'q' }, ctx(9))
+    const hex = '56504354' + '01' + '03' + '02' +
+      // live: path deleted version origin changedAtMs size mode mtimeMs count (id size)×2
+      '0b646f63732fc3a92e747874' + '00' + '01' + '057065657241' + '81d095ffbc31' + 'ae02' + 'a403' + '80d095ffbc31' + '02' + id('1') + '02' + id('2') + 'ac02' +
+      // tombstone: path deleted version origin changedAtMs
+      '04676f6e65' + '01' + '03' + '0171' + '09'
+    expect(Buffer.from(sm.snapshot()).toString('hex')).toBe(hex)
+    const copy = new CatalogStateMachine()
+    copy.restore(Buffer.from(hex, 'hex'))
+    expect(copy.get('docs/é.txt')?.chunks).toEqual(list)
+    expect(copy.stats).toEqual(sm.stats)
+  })
+
   it('a capture is O(1) and serializes later to the bytes of the moment it was taken', () => {
     const sm = sample()
     const then = sm.snapshot()

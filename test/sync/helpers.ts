@@ -1,29 +1,14 @@
-/** Test doubles shared by the local-side tests: a temp folder, a map chunk store, a chunker. */
+/** Test doubles shared by the local-side tests: a temp folder, a chunker (the chunk store is src's MemoryChunkStore). */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chunkIdOf } from '../../src/sync/chunk.js'
-import type { ChunkId, ChunkRef, ChunkStore } from '../../src/sync/chunk.js'
-import { MissingChunkError } from '../../src/sync/errors.js'
+import type { ChunkRef, ChunkStore } from '../../src/sync/chunk.js'
 import type { FileSystem } from '../../src/sync/fs.js'
 
 export async function tempFolder (): Promise<{ root: string, cleanup: () => Promise<void> }> {
   const root = await mkdtemp(join(tmpdir(), 'vpeer-local-'))
   return { root, cleanup: async () => await rm(root, { recursive: true, force: true }) }
-}
-
-export class MapChunkStore implements ChunkStore {
-  readonly chunks = new Map<ChunkId, Uint8Array>()
-  async has (id: ChunkId): Promise<boolean> { return this.chunks.has(id) }
-  async get (id: ChunkId): Promise<Uint8Array> {
-    const bytes = this.chunks.get(id)
-    if (bytes === undefined) throw new MissingChunkError(id)
-    return bytes
-  }
-
-  async put (id: ChunkId, bytes: Uint8Array): Promise<void> { this.chunks.set(id, bytes) }
-  async delete (id: ChunkId): Promise<void> { this.chunks.delete(id) }
-  async * ids (): AsyncIterable<ChunkId> { yield * this.chunks.keys() }
 }
 
 /** Cuts `bytes` into fixed `size` pieces (the tests need chunks, not content-defined ones). */

@@ -9,7 +9,7 @@ import { CorruptChunkError, DiskFullError, MissingChunkError, UnsafePathError } 
 import { MemoryChunkStore } from '../../src/sync/chunk-store.js'
 import { chunkIdOf } from '../../src/sync/chunk.js'
 import type { LandEntry } from '../../src/sync/landing.js'
-import { entryFor, MapChunkStore, tempFolder } from './helpers.js'
+import { entryFor, tempFolder } from './helpers.js'
 
 /** NodeFileSystem whose writes fail with ENOSPC past `budget` bytes. */
 class FullDisk extends NodeFileSystem {
@@ -51,7 +51,7 @@ describe('landFile', () => {
   afterEach(async () => await cleanup())
 
   it('lands a new file in new directories with its mtime, and returns its stat', async () => {
-    const store = new MapChunkStore()
+    const store = new MemoryChunkStore()
     const entry = await entryFor(store, 'hello, replicated world')
     const result = await landFile({ fs, store, root, path: 'a/b/c.txt', entry, expect: { kind: 'absent' } })
     expect(result.landed).toBe(true)
@@ -63,7 +63,7 @@ describe('landFile', () => {
   })
 
   it('replaces the file the index saw, and refuses when it changed since (a local edit is never lost)', async () => {
-    const store = new MapChunkStore()
+    const store = new MemoryChunkStore()
     await writeFile(join(root, 'f'), 'v1')
     const seen = expectationOf(await fs.stat(join(root, 'f')))
     // The user edits the file after the index saw it.
@@ -81,7 +81,7 @@ describe('landFile', () => {
   })
 
   it('re-checks right before the rename: an edit during the download is kept and the temp removed', async () => {
-    const store = new MapChunkStore()
+    const store = new MemoryChunkStore()
     await writeFile(join(root, 'f'), 'old')
     // A whole second, so that restoring it below is exact (sub-ms times do not survive utimes).
     const second = Math.floor(Date.now() / 1000) * 1000
@@ -100,7 +100,7 @@ describe('landFile', () => {
   })
 
   it('never replaces a directory or a symlink at the path', async () => {
-    const store = new MapChunkStore()
+    const store = new MemoryChunkStore()
     const entry = await entryFor(store, 'x')
     await mkdir(join(root, 'd'))
     await symlink('/etc/hostname', join(root, 'l'))
@@ -112,7 +112,7 @@ describe('landFile', () => {
     const outside = await tempFolder()
     try {
       await symlink(outside.root, join(root, 'escape'))
-      const store = new MapChunkStore()
+      const store = new MemoryChunkStore()
       const entry = await entryFor(store, 'pwned')
       await expect(landFile({ fs, store, root, path: 'escape/x', entry, expect: { kind: 'absent' } })).rejects.toBeInstanceOf(UnsafePathError)
       await expect(landFile({ fs, store, root, path: 'escape/sub/x', entry, expect: { kind: 'absent' } })).rejects.toBeInstanceOf(UnsafePathError)
@@ -125,10 +125,10 @@ describe('landFile', () => {
   })
 
   it('a missing chunk aborts the landing: the old file intact, no temporary left', async () => {
-    const store = new MapChunkStore()
+    const store = new MemoryChunkStore()
     await writeFile(join(root, 'f'), 'old')
     const entry = await entryFor(store, 'twelve bytes')
-    store.chunks.delete(entry.chunks[1]!.id)
+    await store.delete(entry.chunks[1]!.id)
     await expect(landFile({ fs, store, root, path: 'f', entry, expect: expectationOf(await fs.stat(join(root, 'f'))) }))
       .rejects.toBeInstanceOf(MissingChunkError)
     expect(await readFile(join(root, 'f'), 'utf8')).toBe('old')
@@ -171,7 +171,7 @@ describe('landFile', () => {
   })
 
   it('a full disk is a DiskFullError: the old file intact, no temporary left', async () => {
-    const store = new MapChunkStore()
+    const store = new MemoryChunkStore()
     await writeFile(join(root, 'f'), 'old')
     const entry = await entryFor(store, 'a file larger than the budget')
     const full = new FullDisk(10)
@@ -182,13 +182,13 @@ describe('landFile', () => {
   })
 
   it('refuses an entry whose chunks do not add up to its size', async () => {
-    const store = new MapChunkStore()
+    const store = new MemoryChunkStore()
     const entry = await entryFor(store, 'abcdefgh')
     await expect(landFile({ fs, store, root, path: 'f', entry: { ...entry, size: 9 }, expect: { kind: 'absent' } })).rejects.toThrow(/add up/)
   })
 
   it('lands an empty file', async () => {
-    const store = new MapChunkStore()
+    const store = new MemoryChunkStore()
     const entry = await entryFor(store, '')
     expect((await landFile({ fs, store, root, path: 'empty', entry, expect: { kind: 'absent' } })).landed).toBe(true)
     expect(await readFile(join(root, 'empty'), 'utf8')).toBe('')
@@ -250,7 +250,7 @@ describe('landFile on MemoryFileSystem with faults', () => {
     await memory.mkdir('/f', { recursive: true })
     await memory.syncDir('/')
     const fs = new FaultyFileSystem(memory)
-    const store = new MapChunkStore()
+    const store = new MemoryChunkStore()
     const old = await entryFor(store, 'old')
     const first = await landFile({ fs, store, root: '/f', path: 'd/x', entry: old, expect: { kind: 'absent' } })
     expect(first.landed).toBe(true)
