@@ -167,7 +167,10 @@ export class ReplicaNode {
       replacement: {
         targetVoters: options.targetVoters ?? 3,
         removeSilentLearners: false,
-        replaceAfterTicks: Math.max(1, Math.round((options.replaceAfterMs ?? 600_000) / (options.tickMs ?? 10)))
+        replaceAfterTicks: replaceAfterTicks(options),
+        // A learner counts as alive for promotion if heard within 2 s (not the runtime's 200 ms):
+        // these are people's machines on busy networks, and a busy event loop delays every answer.
+        freshTicks: Math.min(replaceAfterTicks(options), Math.round(2000 / (options.tickMs ?? 10)))
       },
       runtime: {
         ...(options.tickMs !== undefined ? { tickMs: options.tickMs } : {}),
@@ -443,6 +446,10 @@ export class ReplicaNode {
     })()
     await this.stopping
   }
+}
+
+function replaceAfterTicks (options: ReplicaNodeOptions): number {
+  return Math.max(1, Math.round((options.replaceAfterMs ?? 600_000) / (options.tickMs ?? 10)))
 }
 
 /** Chunks a local file and puts every chunk in the store (peers fetch them from there). */
