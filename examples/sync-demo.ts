@@ -139,20 +139,25 @@ async function main (): Promise<number> {
     }
     await converge('every machine has every file', HOSTS)
 
-    await writeFile(join(folders.desktop, 'notes', 'todo.txt'), '- water the plants\n- back up the photos\n- call the plumber (added on the desktop)\n')
+    const stamp = new Date().toISOString()
+    await writeFile(join(folders.desktop, 'notes', 'todo.txt'), `- water the plants\n- back up the photos\n- call the plumber (added on the desktop, ${stamp})\n`)
     await converge('an edit on the desktop reached the others', HOSTS)
 
     out('  the work machine goes offline; the laptop and the work machine both edit notes/ideas.md')
     await (nodes.get('work') as ReplicaNode).stop()
     nodes.delete('work')
-    await writeFile(join(folders.laptop, 'notes', 'ideas.md'), '# Ideas\n\nEdited on the laptop.\n')
+    await writeFile(join(folders.laptop, 'notes', 'ideas.md'), `# Ideas\n\nEdited on the laptop (${stamp}).\n`)
     await converge('the laptop\'s edit reached the desktop', ['laptop', 'desktop'])
-    await writeFile(join(folders.work, 'notes', 'ideas.md'), '# Ideas\n\nEdited on the work machine, offline.\n')
+    await writeFile(join(folders.work, 'notes', 'ideas.md'), `# Ideas\n\nEdited on the work machine, offline (${stamp}).\n`)
     await start('work')
     await converge('the work machine is back and in step', HOSTS)
-    const conflicts = (nodes.get('laptop') as ReplicaNode).conflicts()
-    for (const c of conflicts) out(`  conflict copy on every machine: ${c.path} (${(await readFile(join(folders.desktop, c.path), 'utf8')).split('\n')[2] ?? ''})`)
-    if (conflicts.length === 0) throw new Error('expected a conflict copy of notes/ideas.md')
+    const conflicts = []
+    for (const c of (nodes.get('laptop') as ReplicaNode).conflicts()) {
+      const text = await readFile(join(folders.desktop, c.path), 'utf8')
+      if (text.includes(stamp)) conflicts.push(c.path)
+    }
+    for (const path of conflicts) out(`  both versions kept: notes/ideas.md (the laptop's) and ${path} (the work machine's), on every machine`)
+    if (conflicts.length !== 1) throw new Error(`expected one new conflict copy of notes/ideas.md, found ${conflicts.length}`)
 
     const s = (nodes.get('desktop') as ReplicaNode).status()
     out(`  group: ${s.voters.length} voters, leader ${s.leader?.slice(-8) ?? '-'}; catalog revision ${s.catalog.revision}, ${s.catalog.files} files`)
