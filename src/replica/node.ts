@@ -115,6 +115,8 @@ export class ReplicaNode {
   private key = ''
   private rejoinTimer: ReturnType<typeof setInterval> | undefined
   private transfer: FetchProgress | undefined
+  /** `contentPeers()` as of `atMs` (undefined: to be computed). */
+  private members: { readonly ids: Set<NodeId>, readonly atMs: number } | undefined
   private readmitting = false
 
   private constructor (parts: {
@@ -236,6 +238,7 @@ export class ReplicaNode {
       })
       node = new ReplicaNode({ identity, paths, member, state, exchange, engine, index, config, log })
       const started = node
+      member.vp.addEventListener('membership', () => { started.members = undefined })
       state.nodes.onChange(() => { void started.learnAddresses() })
       void started.learnAddresses()
       started.announceAddresses()
@@ -342,10 +345,17 @@ export class ReplicaNode {
     return [...peers]
   }
 
-  /** Who may fetch chunks here: members of a configuration this node knows, and invited peers. */
+  /**
+   * Who may fetch chunks here: members of a configuration this node knows, and invited peers.
+   * Asked for every inbound frame, so the member set is recomputed at most every 500 ms (and at
+   * every membership change): a removed member loses access within that once its configuration
+   * stops governing.
+   */
   mayExchange (peer: string): boolean {
     if (peer === this.id) return false
-    return this.contentPeers().includes(peer) || this.member.vp.isClientAllowed(peer)
+    const now = performance.now()
+    if (this.members === undefined || now - this.members.atMs > 500) this.members = { ids: new Set(this.contentPeers()), atMs: now }
+    return this.members.ids.has(peer) || this.member.vp.isClientAllowed(peer)
   }
 
   /**

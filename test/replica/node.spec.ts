@@ -125,7 +125,19 @@ describe('replication nodes over libp2p on 127.0.0.1', () => {
     // Many changes while it is away: the log below the snapshots is dropped.
     for (let i = 0; i < 30; i++) await writeFile(join(folders[0] as string, `f${i}.txt`), `file ${i} `.repeat(1000))
     await rm(join(folders[0] as string, 'before.txt'))
-    await until('the others in step', async () => Object.keys(await files(folders[1] as string)).length === 30 && first.status().sync.idle)
+    await until('the others in step', async () => Object.keys(await files(folders[1] as string)).length === 30 && first.status().sync.idle).catch(async (e) => {
+      // Seen stalling once in a few loaded runs (not reproduced since): say where, if it recurs.
+      for (const n of nodes) {
+        const st = n.status()
+        const vp = n.member.vp.status()
+        console.log('stalled:', n.paths.root.slice(-1), Object.keys(await files(n.paths.root)).length, 'files', JSON.stringify({
+          role: st.role, leader: st.leader?.slice(-4), revision: st.catalog.revision, local: st.local, sync: st.sync,
+          exchange: { timedOut: st.exchange.requestsTimedOut, fetched: st.exchange.blocksFetched, served: st.exchange.blocksServed },
+          transfer: st.transfer, applied: vp.appliedIndex, commit: vp.commitIndex
+        }))
+      }
+      throw e
+    })
     // Every live member has dropped the log the returning node would need.
     await until('the log compacted past it', () => nodes.every(n => n.member.vp.status().compactedThrough > awayApplied))
     await start(folders[2] as string, undefined, compact)
