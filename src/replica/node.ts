@@ -371,7 +371,9 @@ export class ReplicaNode {
     if (!known.includes(peer)) {
       await this.member.vp.reconfigure({ kind: 'addLearner', node: peer }, options)
     }
-    const bootstrap = [...new Set([this.id, ...known].filter(id => id !== peer).flatMap(id => this.member.addressesOf(id)))]
+    // Where the members listen: this node's own addresses, then the group's address book.
+    const fromBook = this.state.nodes.entries().filter(r => r.peer !== peer && r.peer !== this.id && known.includes(r.peer)).flatMap(r => r.addrs.map(a => `${a}/p2p/${r.peer}`))
+    const bootstrap = [...new Set([...this.member.addresses, ...fromBook])].slice(0, 64)
     return encodeInvitation({ group: this.config.group as NonNullable<FolderConfig['group']>, invitee: peer, bootstrap })
   }
 

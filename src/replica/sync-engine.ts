@@ -423,7 +423,7 @@ export class SyncEngine {
     }
   }
 
-  /** Every chunk a live catalog entry or a local file references. */
+  /** Every chunk a live catalog entry references (a local file's content is in the catalog once published). */
   private referencedChunks (): Set<string> {
     const ids = new Set<string>()
     for (const e of this.o.catalog.entries()) if (!e.deleted) for (const c of e.chunks) ids.add(c.id)

@@ -6,13 +6,14 @@
  * catalog snapshot.
  */
 import type { ApplyContext, StateMachine } from '../contracts/index.js'
-import { AddressBook } from './address-book.js'
+import { AddressBook, NODE_ADDRS_MAX } from './address-book.js'
 import type { NodeCommand, NodeRecord, NodeResult } from './address-book.js'
 import { CatalogStateMachine } from './catalog.js'
 import type { CatalogOptions } from './catalog.js'
 import { catalogCodec } from './catalog-codec.js'
 import type { CatalogAnswer, CatalogCommand, CatalogQuery, CatalogResult } from './catalog-types.js'
-import { CatalogSnapshotError, SyncCodecError } from './errors.js'
+import { CatalogSnapshotError } from './errors.js'
+import { SyncReader, SyncWriter } from './sync-codec.js'
 
 export type FolderCommand = CatalogCommand | NodeCommand
 export type FolderResult = CatalogResult | NodeResult
@@ -23,42 +24,31 @@ export type FolderAnswer = CatalogAnswer | NodeRecord[]
 export const NODE_TAG = 0xa1
 const MAGIC = [0x56, 0x50, 0x46, 0x53] // VPFS
 const SNAPSHOT_VERSION = 1
-const NODE_COMMAND_BYTES_MAX = 8 * 1024
 
-const utf8 = new TextEncoder()
-const utf8Strict = new TextDecoder('utf-8', { fatal: true })
+const ADDR_BYTES_MAX = 256
+const TEXT_BYTES_MAX = 128
 
-function nodeJson (c: NodeCommand): string {
-  return JSON.stringify({ peer: c.peer, name: c.name, addrs: c.addrs })
-}
-
+/** Address-book command: NODE_TAG · str peer · str name · count · str addr × count. */
 export const folderCodec = {
   encode (command: FolderCommand): Uint8Array {
     if (command.type !== 'node') return catalogCodec.encode(command)
-    const body = utf8.encode(nodeJson(command))
-    if (body.length > NODE_COMMAND_BYTES_MAX) throw new SyncCodecError('address-book command too large')
-    const out = new Uint8Array(body.length + 1)
-    out[0] = NODE_TAG
-    out.set(body, 1)
-    return out
+    const w = new SyncWriter('address-book command').byte(NODE_TAG).str(command.peer, TEXT_BYTES_MAX).str(command.name, TEXT_BYTES_MAX)
+    w.count(command.addrs, NODE_ADDRS_MAX, 'addrs')
+    for (const a of command.addrs) w.str(a, ADDR_BYTES_MAX)
+    return w.finish()
   },
   /** @throws SyncCodecError on bytes `encode` could not have produced */
   decode (bytes: Uint8Array): FolderCommand {
     if (bytes[0] !== NODE_TAG) return catalogCodec.decode(bytes)
-    if (bytes.length > NODE_COMMAND_BYTES_MAX + 1) throw new SyncCodecError('address-book command too large')
-    let raw: { peer?: unknown, name?: unknown, addrs?: unknown }
-    try {
-      raw = JSON.parse(utf8Strict.decode(bytes.subarray(1))) as typeof raw
-    } catch (error) {
-      throw new SyncCodecError('address-book command is not UTF-8 JSON', { cause: error })
-    }
-    if (typeof raw !== 'object' || raw === null || typeof raw.peer !== 'string' || typeof raw.name !== 'string' || !Array.isArray(raw.addrs) || !raw.addrs.every(a => typeof a === 'string')) {
-      throw new SyncCodecError('address-book command has the wrong shape')
-    }
-    const command: NodeCommand = { type: 'node', peer: raw.peer, name: raw.name, addrs: raw.addrs as string[] }
-    // Canonical: one encoding per command.
-    if (nodeJson(command) !== utf8Strict.decode(bytes.subarray(1))) throw new SyncCodecError('address-book command is not in canonical form')
-    return command
+    const r = new SyncReader(bytes, 'address-book command')
+    r.byte('tag')
+    const peer = r.str('peer', TEXT_BYTES_MAX)
+    const name = r.str('name', TEXT_BYTES_MAX)
+    const n = r.count('addrs', NODE_ADDRS_MAX, 1)
+    const addrs: string[] = []
+    for (let i = 0; i < n; i++) addrs.push(r.str('addr', ADDR_BYTES_MAX))
+    r.end()
+    return { type: 'node', peer, name, addrs }
   }
 }
 

@@ -61,3 +61,12 @@ export type { ExchangeMessage, ExchangeMessageType } from './exchange-codec.js'
 export { Swarm } from './swarm.js'
 export type { SwarmFailure, SwarmOptions, SwarmRequest } from './swarm.js'
 // --- end: block exchange ---
+
+// --- the replication group's state: catalog + address book; the shared codec base ---
+export { AddressBook, NODES_MAX, NODE_ADDRS_MAX, nodeCommandProblem } from './address-book.js'
+export type { NodeCommand, NodeRecord, NodeResult } from './address-book.js'
+export { FolderStateMachine, NODE_TAG, folderCodec } from './folder-state.js'
+export type { FolderAnswer, FolderCommand, FolderQuery, FolderResult } from './folder-state.js'
+export { ID_BYTES, SyncReader, SyncWriter } from './sync-codec.js'
+export type { SyncErrorFactory } from './sync-codec.js'
+// --- end ---
