@@ -380,6 +380,10 @@ export class ReplicaNode {
   /** Takes `peer` out of the group: off the allow-list and out of the configuration. */
   async revoke (peer: string, options: { signal?: AbortSignal } = {}): Promise<{ removed: boolean }> {
     if (peer === this.id) throw new InvalidArgumentError('a node cannot revoke itself (revoke it from another node)')
+    // Off the allow-list first: a machine of the group that is connected and in no configuration
+    // is added back by the leader (readmitReturning), so removing it from the configuration first
+    // would leave a window in which it is re-admitted.
+    await this.member.vp.revokeClient(peer, options)
     const status = this.member.vp.status()
     let removed = false
     if (status.configuration.learners.includes(peer)) {
@@ -389,7 +393,6 @@ export class ReplicaNode {
       await this.member.vp.reconfigure({ kind: 'removeVoter', node: peer }, options)
       removed = true
     }
-    await this.member.vp.revokeClient(peer, options)
     return { removed }
   }
 
