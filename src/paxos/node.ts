@@ -574,9 +574,17 @@ export class PaxosNode {
    * a round trip or two, not in 150–300 ms. A paused leader keeps its connections and is found
    * out by the timeout as before. Only timing changes, so safety does not depend on it; a false
    * report costs one probe round (the leader's next heartbeat restores it).
+   *
+   * A leader notes it in its progress (`peers[].reachable`) until the member is heard again: a
+   * machine that was shut down a moment ago is not a learner to promote, however recently it
+   * answered.
    */
   peerUnreachable (peer: NodeId): void {
-    if (this.role.kind === 'leader' || peer !== this.leaderId || this.leaderSuspected) return
+    if (this.role.kind === 'leader') {
+      if (peer !== this.id && this.membership.isKnownMember(peer)) this.role.progress.lost(peer)
+      return
+    }
+    if (peer !== this.leaderId || this.leaderSuspected) return
     mark('follower: connection to the leader broke, campaigning soon')
     this.leaderSuspected = true
     this.election.start(this.random.int(1, this.config.heartbeatTicks + 1))

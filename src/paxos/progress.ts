@@ -6,6 +6,12 @@ export interface PeerProgress {
   readonly commitIndex: Slot
   readonly lastAckTick: number
   readonly lastHeardTick: number
+  /**
+   * False once the runtime reported the connection to this member broken, until it is heard
+   * from again. Only choices that merely prefer a live member read it (which learner to
+   * promote): a broken connection may be a blip, so it never counts as silence.
+   */
+  readonly reachable: boolean
 }
 
 /**
@@ -19,6 +25,7 @@ export class Progress {
   private readonly lastAck = new Map<NodeId, number>()
   private readonly lastHeard = new Map<NodeId, number>()
   private readonly commit = new Map<NodeId, Slot>()
+  private readonly unreachable = new Set<NodeId>()
   /**
    * The highest commit index a heartbeat ack reported. Only a hint to fetch more: safety rests
    * on Phase 1 alone, so a wrong (or forged) hint can cost messages but never block proposals
@@ -37,11 +44,18 @@ export class Progress {
   /** `from` acknowledged this leadership (a promise, vote or heartbeat ack). */
   acked (from: NodeId, now: number): void {
     this.lastAck.set(from, now)
+    this.unreachable.delete(from)
   }
 
   /** `from` sent something, whatever it was. */
   heard (from: NodeId, now: number): void {
     this.lastHeard.set(from, now)
+    this.unreachable.delete(from)
+  }
+
+  /** The runtime reported the connection to `id` broken (its process stopped, or the path failed). */
+  lost (id: NodeId): void {
+    this.unreachable.add(id)
   }
 
   /** A heartbeat ack reported `from`'s commit index. */
@@ -84,6 +98,6 @@ export class Progress {
 
   peer (id: NodeId): PeerProgress {
     const lastAckTick = this.lastAck.get(id) ?? -1
-    return { id, commitIndex: this.commit.get(id) ?? 0, lastAckTick, lastHeardTick: Math.max(this.lastHeard.get(id) ?? -1, lastAckTick) }
+    return { id, commitIndex: this.commit.get(id) ?? 0, lastAckTick, lastHeardTick: Math.max(this.lastHeard.get(id) ?? -1, lastAckTick), reachable: !this.unreachable.has(id) }
   }
 }

@@ -86,8 +86,11 @@ export interface NodeStatus extends SoftState {
   readonly configuration: Configuration
   /** Every known configuration still governing some slot above the commit index, ascending. */
   readonly configurations: readonly ConfigEntry[]
-  /** Leader only: every other member's last acknowledged commit index and when it last answered. */
-  readonly peers: ReadonlyArray<{ readonly id: NodeId, readonly commitIndex: Slot, readonly lastAckTick: number, readonly lastHeardTick: number }>
+  /**
+   * Leader only: every other member's last acknowledged commit index, when it last answered, and
+   * whether its connection is up as far as the runtime told (`peerUnreachable`).
+   */
+  readonly peers: ReadonlyArray<{ readonly id: NodeId, readonly commitIndex: Slot, readonly lastAckTick: number, readonly lastHeardTick: number, readonly reachable: boolean }>
   readonly queuedCommands: number
   readonly inflightSlots: number
   /** This node's logical clock (ticks since start): `peers[].lastAckTick` is on this scale. */

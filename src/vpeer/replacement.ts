@@ -86,7 +86,10 @@ export function planReplacement (status: NodeStatus, policy: Omit<ReplacementPol
 
   const commitOf = (id: NodeId): number => status.peers.find(x => x.id === id)?.commitIndex ?? 0
   const fresh = policy.freshTicks ?? 20
-  const ready = config.learners.filter(l => status.commitIndex - commitOf(l) <= policy.caughtUpSlots && age(l) <= fresh).sort()
+  // A learner whose connection just broke (its machine was shut down) is not ready however
+  // recently it answered: promoted, it would cost the new configuration a live member.
+  const reachable = (id: NodeId): boolean => status.peers.find(x => x.id === id)?.reachable ?? true
+  const ready = config.learners.filter(l => status.commitIndex - commitOf(l) <= policy.caughtUpSlots && age(l) <= fresh && reachable(l)).sort()
 
   const suspected = config.voters.filter(v => !alive(v)).sort((a, b) => age(b) - age(a) || (a < b ? -1 : 1))
   const victim = suspected[0]

@@ -161,3 +161,25 @@ describe('a follower told that the connection to its leader broke', () => {
     expect(f1.status().leader).toBe(leader.id)
   })
 })
+
+describe('a leader told that the connection to a member broke', () => {
+  it('reports the member unreachable until it is heard from again, and keeps leading', () => {
+    const c = new CoreCluster({ ids: ['a', 'b', 'c'], seed: 4 })
+    const leader = c.electLeader()
+    c.tickAndStabilize(10)
+    const other = [...c.nodes.keys()].find(id => id !== leader.id)!
+    const reachable = (): boolean | undefined => leader.status().peers.find(p => p.id === other)?.reachable
+    expect(reachable()).toBe(true)
+    c.crash(other)
+    leader.peerUnreachable(other)
+    leader.peerUnreachable('stranger')
+    expect(reachable()).toBe(false)
+    expect(leader.status().peers.some(p => p.id === 'stranger')).toBe(false)
+    c.tickAndStabilize(20)
+    expect(reachable()).toBe(false)
+    expect(c.leader()).toBe(leader)
+    c.restart(other)
+    c.tickAndStabilize(20)
+    expect(reachable()).toBe(true)
+  })
+})

@@ -4,13 +4,16 @@ import type { NodeStatus } from '../../../src/paxos/index.js'
 
 const policy = { replaceAfterTicks: 100, caughtUpSlots: 10, candidates: () => [] }
 
-/** A leader's status at tick 1000; `acks` gives each peer's last ack tick and commit index. */
-function status (voters: string[], learners: string[], acks: Record<string, [number, number]>, extra: Partial<NodeStatus> = {}): NodeStatus {
+/**
+ * A leader's status at tick 1000; `acks` gives each peer's last ack tick and commit index, and
+ * optionally `false` for a peer whose connection the runtime reported broken.
+ */
+function status (voters: string[], learners: string[], acks: Record<string, [number, number] | [number, number, boolean]>, extra: Partial<NodeStatus> = {}): NodeStatus {
   const configuration = { epoch: 4, voters, learners }
   return {
     id: 'a', role: 'leader', leader: 'a', ballot: { round: 2, node: 'a' }, commitIndex: 500, appliedIndex: 500, lastSlot: 500,
     configuration, configurations: [{ fromSlot: 1, configuration }],
-    peers: Object.entries(acks).map(([id, [tick, commit]]) => ({ id, lastAckTick: tick, lastHeardTick: tick, commitIndex: commit })),
+    peers: Object.entries(acks).map(([id, [tick, commit, reachable]]) => ({ id, lastAckTick: tick, lastHeardTick: tick, commitIndex: commit, reachable: reachable ?? true })),
     queuedCommands: 0, inflightSlots: 0, ticks: 1000, ...extra
   }
 }
@@ -88,6 +91,10 @@ describe('planReplacement', () => {
     expect(planReplacement(status(['a', 'b', 'c'], ['l1'], { b: [999, 500], c: [999, 500], l1: [999, 500] }), grow, [])).toMatchObject({ kind: 'none' })
     expect(planReplacement(status(['a', 'b'], ['l1'], { b: [999, 500], l1: [999, 100] }), grow, [])).toMatchObject({ kind: 'none' })
     expect(planReplacement(status(['a', 'b'], ['l1'], { b: [999, 500], l1: [900, 500] }), grow, [])).toMatchObject({ kind: 'none' })
+    // A learner whose connection just broke (its machine was shut down) is not ready, however
+    // recently it answered: the other one alone would make an even count.
+    expect(planReplacement(status(['a'], ['l2', 'l1'], { l1: [999, 500, false], l2: [999, 499] }), grow, [])).toMatchObject({ kind: 'none' })
+    expect(planReplacement(status(['a', 'l2'], ['l1'], { l1: [999, 500, false], l2: [999, 499] }), grow, [])).toMatchObject({ kind: 'none' })
     // Without a target the policy never grows.
     expect(planReplacement(status(['a'], ['l1', 'l2'], { l1: [999, 500], l2: [999, 500] }), policy, [])).toMatchObject({ kind: 'none' })
   })
