@@ -6,13 +6,25 @@ describe('Progress (per-peer, at the leader)', () => {
     const p = new Progress(['a', 'b', 'c'], 100, 0)
     expect(p.ackedWithin(['a', 'b', 'c'], 'a', 129, 30)).toEqual(new Set(['a', 'b', 'c']))
     expect(p.ackedWithin(['a', 'b', 'c'], 'a', 130, 30)).toEqual(new Set(['a']))
-    expect(p.peer('b')).toEqual({ id: 'b', commitIndex: 0, lastAckTick: 100, lastHeardTick: 100 })
+    expect(p.peer('b')).toEqual({ id: 'b', commitIndex: 0, lastAckTick: 100, lastHeardTick: 100, reachable: true })
   })
 
   it('a voter never heard from is silent, and this node always counts', () => {
     const p = new Progress(['a'], 0, 0)
     expect(p.ackedWithin(['a', 'z'], 'a', 0, 30)).toEqual(new Set(['a']))
-    expect(p.peer('z')).toEqual({ id: 'z', commitIndex: 0, lastAckTick: -1, lastHeardTick: -1 })
+    expect(p.peer('z')).toEqual({ id: 'z', commitIndex: 0, lastAckTick: -1, lastHeardTick: -1, reachable: true })
+  })
+
+  it('a member whose connection broke is unreachable until it is heard from or acknowledges again', () => {
+    const p = new Progress(['a', 'b', 'c'], 0, 0)
+    p.lost('b')
+    expect(p.peer('b')).toMatchObject({ reachable: false, lastHeardTick: 0 })
+    expect(p.peer('c').reachable).toBe(true)
+    p.heard('b', 5)
+    expect(p.peer('b').reachable).toBe(true)
+    p.lost('c')
+    p.acked('c', 6)
+    expect(p.peer('c').reachable).toBe(true)
   })
 
   it('activity is liveness, but only acknowledgements count for check-quorum', () => {
