@@ -105,6 +105,16 @@ describe('MemoryChunkStore', () => {
   })
 })
 
+/** Holds every listing of a fan-out directory until `gate` resolves (after reading it). */
+class GatedFileSystem extends MemoryFileSystem {
+  gate: Promise<void> | undefined
+  override async readdir (path: string): ReturnType<MemoryFileSystem['readdir']> {
+    const entries = await super.readdir(path)
+    if (this.gate !== undefined && path !== '/g') await this.gate
+    return entries
+  }
+}
+
 describe('FsChunkStore', () => {
   function setup (): { mem: MemoryFileSystem, faulty: FaultyFileSystem, store: FsChunkStore } {
     const mem = new MemoryFileSystem()
@@ -113,6 +123,43 @@ describe('FsChunkStore', () => {
     return { mem, faulty, store: new FsChunkStore(faulty, '/store') }
   }
   const pathOf = (id: ChunkId): string => `/store/${id.slice(0, 2)}/${id.slice(2)}`
+
+  it('answers has from memory: chunks on disk at start are known, a file removed behind its back is forgotten at the next get', async () => {
+    const { mem, faulty, store } = setup()
+    const [a, b, c] = [chunk(1), chunk(2), chunk(3)]
+    await store.put(a.id, a.bytes)
+    await store.put(b.id, b.bytes)
+    // A restarted store lists the disk once; a put racing that listing is not lost from it.
+    const restarted = new FsChunkStore(faulty, '/store')
+    const [hasA] = await Promise.all([restarted.has(a.id), restarted.put(c.id, c.bytes)])
+    expect(hasA).toBe(true)
+    expect(await restarted.has(c.id)).toBe(true)
+    // A chunk deleted after the listing read its directory is not brought back by the listing.
+    const gated = new GatedFileSystem()
+    gated.mkdirSync('/g')
+    await new FsChunkStore(gated, '/g').put(a.id, a.bytes)
+    const late = new FsChunkStore(gated, '/g')
+    let release = (): void => {}
+    gated.gate = new Promise<void>(resolve => { release = resolve })
+    const asked = late.has(a.id)
+    await new Promise(resolve => setTimeout(resolve, 10))
+    await late.delete(a.id)
+    release()
+    expect(await asked).toBe(false)
+    expect(await restarted.has(chunk(4).id)).toBe(false)
+    // No stat per question once listed.
+    const stats = faulty.counters.calls.stat
+    for (let i = 0; i < 10; i++) await restarted.has(b.id)
+    expect(faulty.counters.calls.stat).toBe(stats)
+    await mem.unlink(pathOf(b.id))
+    expect(await restarted.has(b.id)).toBe(true)
+    await expect(restarted.get(b.id)).rejects.toBeInstanceOf(MissingChunkError)
+    expect(await restarted.has(b.id)).toBe(false)
+    await restarted.put(b.id, b.bytes)
+    expect(await restarted.get(b.id)).toEqual(b.bytes)
+    await restarted.delete(a.id)
+    expect(await restarted.has(a.id)).toBe(false)
+  })
 
   it('lays chunks out as <dir>/<2 hex>/<62 hex>', async () => {
     const { mem, store } = setup()
