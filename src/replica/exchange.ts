@@ -86,6 +86,15 @@ export interface BlockExchangeLimits {
   readonly strikesMax?: number
   /** Requests per chunk in the endgame (default 2). */
   readonly endgameCopies?: number
+  /** Bytes of endgame copies in flight per fetch (default 64 KiB; see swarm.ts). */
+  readonly endgameBytesMax?: number
+  /**
+   * A request is copied to another holder only after this long in flight, ms (default 250): on
+   * a fast network the answer comes first, and an immediate copy was the same bytes sent twice
+   * (S5 of bench:sync moved 5 × the changed chunks). A slow or hung peer's requests are still
+   * copied, a quarter second later.
+   */
+  readonly endgameAfterMs?: number
 }
 
 export interface BlockExchangeOptions {
@@ -356,7 +365,9 @@ const DEFAULT_LIMITS: Required<BlockExchangeLimits> = {
   servingMax: 32,
   subscriptionsMax: 65_536,
   strikesMax: 3,
-  endgameCopies: 2
+  endgameCopies: 2,
+  endgameBytesMax: 64 * 1024,
+  endgameAfterMs: 250
 }
 
 export class BlockExchange {
@@ -602,6 +613,8 @@ class FetchRun {
   private readonly fromPeer: Record<string, number> = {}
   private peersPending: number
   private idleTimer: ReturnType<typeof setTimeout> | undefined
+  /** Wakes `pump` when a request in flight becomes old enough for an endgame copy. */
+  private endgameTimer: { at: number, timer: ReturnType<typeof setTimeout> } | undefined
   private stored = 0
   private storedBytes = 0
   private readonly bytesTotal: number
@@ -623,7 +636,9 @@ class FetchRun {
       perPeerBytesMax: limits.perPeerBytesMax,
       inflightBytesMax: limits.inflightBytesMax,
       strikesMax: limits.strikesMax,
-      endgameCopies: limits.endgameCopies
+      endgameCopies: limits.endgameCopies,
+      endgameBytesMax: limits.endgameBytesMax,
+      endgameAfterMs: limits.endgameAfterMs
     })
     this.peersPending = peers.length
   }
@@ -691,7 +706,9 @@ class FetchRun {
   private pump (): void {
     if (this.settle === undefined) return
     if (this.swarm.done) { this.finish(); return }
-    for (let r = this.swarm.next(); r !== undefined; r = this.swarm.next()) this.request(r)
+    const now = performance.now()
+    for (let r = this.swarm.next(now); r !== undefined; r = this.swarm.next(now)) this.request(r)
+    this.wakeForEndgame(now)
     if (this.swarm.inflightRequests > 0 || this.peersPending > 0) {
       if (this.idleTimer !== undefined) { clearTimeout(this.idleTimer); this.idleTimer = undefined }
       return
@@ -705,6 +722,20 @@ class FetchRun {
     this.idleTimer ??= setTimeout(() => {
       this.finish(new ChunksUnavailableError(this.swarm.pending(), `no peer announced them within ${this.limits.idleTimeoutMs} ms`))
     }, this.limits.idleTimeoutMs)
+  }
+
+  private wakeForEndgame (now: number): void {
+    const at = this.swarm.endgameDueAt(now)
+    if (this.endgameTimer !== undefined && (at === undefined || this.endgameTimer.at > at)) {
+      clearTimeout(this.endgameTimer.timer)
+      this.endgameTimer = undefined
+    }
+    if (at === undefined || this.endgameTimer !== undefined) return
+    const timer = setTimeout(() => {
+      this.endgameTimer = undefined
+      this.pump()
+    }, Math.max(1, Math.ceil(at - now)))
+    this.endgameTimer = { at, timer }
   }
 
   private request (r: SwarmRequest): void {
@@ -790,6 +821,8 @@ class FetchRun {
     if (settle === undefined) return
     this.settle = undefined
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer)
+    if (this.endgameTimer !== undefined) clearTimeout(this.endgameTimer.timer)
+    this.endgameTimer = undefined
     for (const entry of this.inflight.values()) {
       clearTimeout(entry.timer)
       entry.session.cancel(entry.req)

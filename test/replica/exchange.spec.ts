@@ -126,6 +126,45 @@ describe('block exchange over libp2p', () => {
     expect(receiver.lines.some(l => l.level === 'warn' && /corrupt/.test(l.message))).toBe(true)
   })
 
+  it('a holder that never answers: its requests are copied to the other holder after endgameAfterMs, and a fast fetch sends nothing twice', async () => {
+    const honest = await peer()
+    // Has every chunk, answers every want, and never answers a get (a hung process).
+    const hungStore = new MemoryChunkStore()
+    hungStore.get = async () => await new Promise<Uint8Array>(() => {})
+    const { node: hungNode, id: hungId } = await node()
+    const hung = new BlockExchange({ node: hungNode, store: hungStore, isAllowed: () => true })
+    await hung.start()
+    exchanges.push(hung)
+    // Long enough that every honest answer is in before any copy is due: only the wake-up timer copies.
+    const receiver = await peer({ limits: { endgameAfterMs: 1500, requestTimeoutMs: 60_000 } })
+    await connectAll([honest.node, hungNode, receiver.node])
+    const data = randomChunks(16, 4096)
+    for (const c of data) await hungStore.put(c.ref.id, c.bytes)
+    const started = performance.now()
+    // Only the hung peer has the chunks at first: every request goes to it. The honest peer gets
+    // them a moment later and announces them; after that no event comes, so only the timer
+    // that wakes the fetch when the hung requests are old enough can copy them.
+    const fetching = receiver.ex.fetch(data.map(c => c.ref), [hungId, honest.id], { signal: AbortSignal.timeout(20_000) })
+    await sleep(300)
+    for (const c of data) await honest.store.put(c.ref.id, c.bytes)
+    honest.ex.notifyStored(data.map(c => c.ref.id))
+    const result = await fetching
+    expect(result.chunks).toBe(16)
+    expect(result.fromPeer[honest.id]).toBe(16 * 4096)
+    // Well before the request timeout: the endgame, not the timeout, rescued the hung requests.
+    expect(performance.now() - started).toBeLessThan(30_000)
+    expect(receiver.ex.stats().requestsTimedOut).toBe(0)
+
+    // Two honest holders on a fast network: every chunk arrives before it is old enough to copy.
+    const second = await peer()
+    const late = await peer({ limits: { endgameAfterMs: 10_000 } })
+    await connectAll([honest.node, second.node, late.node])
+    for (const c of data) await second.store.put(c.ref.id, c.bytes)
+    const servedBefore = honest.ex.stats().blocksServed + second.ex.stats().blocksServed
+    await late.ex.fetch(data.map(c => c.ref), [honest.id, second.id])
+    expect(honest.ex.stats().blocksServed + second.ex.stats().blocksServed - servedBefore).toBe(16)
+  })
+
   it('a stranger is refused with a warn log', async () => {
     const server = await peer()
     const stranger = await peer()

@@ -169,6 +169,61 @@ describe('swarm scheduler (pure)', () => {
     expect(swarm.inflightBytes).toBe(0)
   })
 
+  it('endgame copies stay within endgameBytesMax; each completion frees room for the next oldest', () => {
+    const ids = [1, 2, 3, 4, 5, 6].map(idOf)
+    const swarm = new Swarm(ids.map(id => ({ id, size: 100 })), { random: seeded(4), perPeerMax: 8, endgameBytesMax: 250 })
+    for (const id of ids) swarm.addHolder('slow', id)
+    const firsts: SwarmRequest[] = []
+    for (let r = swarm.next(); r !== undefined; r = swarm.next()) firsts.push(r)
+    expect(firsts.map(r => r.peer)).toEqual(Array(6).fill('slow'))
+    // Another holder appears: only two copies (200 bytes) go out, the oldest requests first.
+    for (const id of ids) swarm.addHolder('fast', id)
+    const copies: SwarmRequest[] = []
+    for (let r = swarm.next(); r !== undefined; r = swarm.next()) copies.push(r)
+    expect(copies).toEqual(firsts.slice(0, 2).map(r => ({ id: r.id, peer: 'fast', size: 100, duplicate: true })))
+    // A copy answered: its original is returned for cancelling, and the next oldest is copied.
+    expect(swarm.completed(copies[0]!.id, 'fast')).toEqual([{ id: copies[0]!.id, peer: 'slow', size: 100, duplicate: true }])
+    expect(swarm.next()).toEqual({ id: firsts[2]!.id, peer: 'fast', size: 100, duplicate: true })
+    expect(swarm.next()).toBeUndefined()
+    // The slow peer answers a chunk that has a copy in flight: the copy is cancelled, room frees.
+    expect(swarm.completed(firsts[1]!.id, 'slow')).toEqual([{ id: firsts[1]!.id, peer: 'fast', size: 100, duplicate: true }])
+    expect(swarm.next()).toEqual({ id: firsts[3]!.id, peer: 'fast', size: 100, duplicate: true })
+    // A chunk larger than the budget still gets one copy when none is in flight.
+    const big = new Swarm([{ id: idOf(9), size: 1000 }], { random: seeded(4), endgameBytesMax: 10 })
+    big.addHolder('a', idOf(9))
+    big.addHolder('b', idOf(9))
+    expect(big.next()).toMatchObject({ duplicate: false })
+    expect(big.next()).toMatchObject({ duplicate: true })
+  })
+
+  it('endgameAfterMs: a request is copied only once it is that old; endgameDueAt says when', () => {
+    const swarm = new Swarm([idOf(1), idOf(2)].map(id => ({ id, size: 10 })), { random: seeded(3), perPeerMax: 1, endgameAfterMs: 100 })
+    for (const id of [idOf(1), idOf(2)]) { swarm.addHolder('a', id); swarm.addHolder('b', id) }
+    const first = swarm.next(1000)!
+    const second = swarm.next(1050)!
+    expect(first.peer).not.toBe(second.peer)
+    // Both holders are busy (one request each): no copy could go, whatever the time.
+    expect(swarm.next(5000)).toBeUndefined()
+    expect(swarm.endgameDueAt(1060)).toBeUndefined()
+    const roomy = new Swarm([idOf(1), idOf(2)].map(id => ({ id, size: 10 })), { random: seeded(3), perPeerMax: 4, endgameAfterMs: 100 })
+    roomy.addHolder('a', idOf(1))
+    roomy.addHolder('a', idOf(2))
+    const r1 = roomy.next(1000)!
+    const r2 = roomy.next(1050)!
+    expect([r1.peer, r2.peer]).toEqual(['a', 'a'])
+    // Nobody else holds them: nothing to wait for.
+    expect(roomy.endgameDueAt(1060)).toBeUndefined()
+    roomy.addHolder('b', idOf(1))
+    roomy.addHolder('b', idOf(2))
+    expect(roomy.endgameDueAt(1060)).toBe(1100)
+    expect(roomy.next(1099)).toBeUndefined()
+    expect(roomy.next(1100)).toEqual({ id: r1.id, peer: 'b', size: 10, duplicate: true })
+    expect(roomy.endgameDueAt(1100)).toBe(1150)
+    expect(roomy.next(1120)).toBeUndefined()
+    expect(roomy.next(1150)).toEqual({ id: r2.id, peer: 'b', size: 10, duplicate: true })
+    expect(roomy.endgameDueAt(1150)).toBeUndefined()
+  })
+
   it('a peer that sends corrupt chunks is banned at strikesMax', () => {
     const ids = [1, 2, 3, 4].map(idOf)
     const swarm = new Swarm(ids.map(id => ({ id, size: 1 })), { random: seeded(2), perPeerMax: 8, strikesMax: 2, endgameCopies: 1 })
