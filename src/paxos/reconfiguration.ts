@@ -13,6 +13,13 @@ export type ConfigChange =
   | { readonly kind: 'addLearner', readonly node: NodeId }
   | { readonly kind: 'removeLearner', readonly node: NodeId }
   | { readonly kind: 'promoteLearner', readonly node: NodeId }
+  /**
+   * Several learners become voters in one change (growing from one voter to three): one at a
+   * time would pass through an even count, and a two-voter group stops when either is away.
+   * The α-window makes any change safe in one step: the configuration it replaces decides every
+   * slot before it governs.
+   */
+  | { readonly kind: 'promoteLearners', readonly nodes: readonly NodeId[] }
 
 /** A change and the epoch it expects to replace (compare-and-set). */
 export interface Reconfiguration {
@@ -32,6 +39,9 @@ export type ReconfigOutcome =
   | { readonly ok: false, readonly reason: string }
 
 export const RECONFIG_CLIENT_PREFIX = '\u0000cfg/'
+
+/** Learners one `promoteLearners` may name. */
+export const PROMOTE_MAX = 16
 
 export function isReconfigCommand (c: Command): boolean {
   return c.client.startsWith(RECONFIG_CLIENT_PREFIX)
@@ -60,6 +70,16 @@ export function decodeReconfiguration (data: Uint8Array): Reconfiguration | unde
       return str(c.node) ? { expectEpoch: r.expectEpoch, change: { kind: c.kind, node: c.node } } : undefined
     case 'replaceVoter':
       return str(c.remove) && str(c.add) ? { expectEpoch: r.expectEpoch, change: { kind: 'replaceVoter', remove: c.remove, add: c.add } } : undefined
+    case 'promoteLearners': {
+      const nodes = c.nodes
+      if (!Array.isArray(nodes) || nodes.length === 0 || nodes.length > PROMOTE_MAX) return undefined
+      const list: NodeId[] = []
+      for (const n of nodes as unknown[]) {
+        if (!str(n) || list.includes(n)) return undefined
+        list.push(n)
+      }
+      return { expectEpoch: r.expectEpoch, change: { kind: 'promoteLearners', nodes: list } }
+    }
     default:
       return undefined
   }
@@ -106,6 +126,16 @@ export function nextConfiguration (current: Configuration, r: Reconfiguration): 
       if (!isLearner(c.node)) return { error: `${c.node} is not a learner` }
       drop(learners, c.node)
       voters.push(c.node)
+      break
+    case 'promoteLearners':
+      if (c.nodes.length === 0 || c.nodes.length > PROMOTE_MAX || new Set(c.nodes).size !== c.nodes.length) return { error: `promoteLearners names 1 to ${PROMOTE_MAX} distinct learners` }
+      for (const n of c.nodes) {
+        if (!isLearner(n)) return { error: `${n} is not a learner` }
+      }
+      for (const n of c.nodes) {
+        drop(learners, n)
+        voters.push(n)
+      }
       break
   }
   return { epoch: current.epoch + 1, voters, learners }

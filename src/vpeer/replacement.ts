@@ -35,9 +35,10 @@ export interface ReplacementPolicy {
   readonly freshTicks?: number
   /**
    * Grow the voters toward this count with caught-up learners (default: never grow). Growth keeps
-   * the count odd: a learner is promoted only while a second one is ready to follow it (an even
-   * count tolerates no more failures than the odd count below it, and a two-voter group stalls
-   * when either sleeps), or when the count is already even.
+   * the count odd: two ready learners are promoted together in one change (an even count
+   * tolerates no more failures than the odd count below it, and a two-voter group stalls when
+   * either sleeps, so one at a time would open exactly that window), or one when the count is
+   * already even.
    */
   readonly targetVoters?: number
   /**
@@ -96,9 +97,11 @@ export function planReplacement (status: NodeStatus, policy: Omit<ReplacementPol
   if (victim === undefined) {
     const target = policy.targetVoters ?? 0
     const voters = config.voters.length
-    const first = ready[0]
-    const grow = first !== undefined && voters < target && (voters % 2 === 0 || (ready.length >= 2 && voters + 2 <= target))
-    if (grow) return { kind: 'change', change: { kind: 'promoteLearner', node: first }, why: `${voters} voters, target ${target}; ${first} is caught up` }
+    const [first, second] = ready
+    if (first !== undefined && voters < target) {
+      if (voters % 2 === 0) return { kind: 'change', change: { kind: 'promoteLearner', node: first }, why: `${voters} voters, target ${target}; ${first} is caught up` }
+      if (second !== undefined && voters + 2 <= target) return { kind: 'change', change: { kind: 'promoteLearners', nodes: [first, second] }, why: `${voters} voters, target ${target}; ${first} and ${second} are caught up` }
+    }
     return { kind: 'none', reason: 'every voter is alive' }
   }
   const add = ready[0]

@@ -84,9 +84,12 @@ describe('planReplacement', () => {
     const grow = { ...policy, targetVoters: 3 }
     // One voter and one ready learner: promoting it would make a pair that stalls when either sleeps.
     expect(planReplacement(status(['a'], ['l1'], { l1: [999, 500] }), grow, [])).toMatchObject({ kind: 'none', reason: 'every voter is alive' })
-    // Two ready learners: promote one now, the other next.
-    expect(planReplacement(status(['a'], ['l2', 'l1'], { l1: [999, 500], l2: [999, 499] }), grow, [])).toMatchObject({ kind: 'change', change: { kind: 'promoteLearner', node: 'l1' } })
+    // Two ready learners: both promoted in one change, never through a pair of voters.
+    expect(planReplacement(status(['a'], ['l2', 'l1'], { l1: [999, 500], l2: [999, 499] }), grow, [])).toMatchObject({ kind: 'change', change: { kind: 'promoteLearners', nodes: ['l1', 'l2'] } })
+    // An even count (after a removal): one learner makes it odd.
     expect(planReplacement(status(['a', 'l1'], ['l2'], { l1: [999, 500], l2: [999, 499] }), grow, [])).toMatchObject({ kind: 'change', change: { kind: 'promoteLearner', node: 'l2' } })
+    // Growing by two would pass the target: a fourth voter is never added to three.
+    expect(planReplacement(status(['a', 'b', 'c'], ['l1', 'l2'], { b: [999, 500], c: [999, 500], l1: [999, 500], l2: [999, 500] }), { ...policy, targetVoters: 4 }, [])).toMatchObject({ kind: 'none' })
     // At the target, or with the learner behind or silent: nothing.
     expect(planReplacement(status(['a', 'b', 'c'], ['l1'], { b: [999, 500], c: [999, 500], l1: [999, 500] }), grow, [])).toMatchObject({ kind: 'none' })
     expect(planReplacement(status(['a', 'b'], ['l1'], { b: [999, 500], l1: [999, 100] }), grow, [])).toMatchObject({ kind: 'none' })
