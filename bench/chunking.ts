@@ -7,16 +7,19 @@
  *
  * On `--mib` of random bytes (in memory, so the disk is not measured): FastCDC cut points only
  * (`cutPoints`), cut points with SHA-256 ids (`chunkRefsOf`), and the streaming reader
- * (`chunkFile` over an in-memory file, 1 MiB reads), best of `--repeats`. Then `FsChunkStore` on
- * a temp dir of the real disk (NodeFileSystem): put of the first `--store-mib` of chunks (each a
- * temp file, fsync, rename, directory fsync) and get of them back (read and SHA-256 verify).
+ * (`chunkFile` over an in-memory file, 1 MiB reads), best of `--repeats`. Then the chunk stores,
+ * each on a temp dir of the real disk (NodeFileSystem): `PackChunkStore` (the node's: batched
+ * appends to a pack) and `FsChunkStore` (a file per chunk, for comparison): put of the first
+ * `--store-mib` of chunks, 16 in flight, and get of them back one by one (read, SHA-256 verify).
  */
 import { randomFillSync } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chunkIdOf } from '../src/sync/chunk.js'
+import type { ChunkStore } from '../src/sync/chunk.js'
 import { FsChunkStore } from '../src/sync/chunk-store.js'
+import { PackChunkStore } from '../src/sync/pack-store.js'
 import { CHUNK_AVG_BYTES, CHUNK_MAX_BYTES, CHUNK_MIN_BYTES, chunkFile, chunkRefsOf, cutPoints } from '../src/sync/chunker.js'
 import { NodeFileSystem } from '../src/sync/fs.js'
 import type { ReadableFile } from '../src/sync/fs.js'
@@ -26,7 +29,8 @@ import type { MachineInfo } from './machine.js'
 
 export const USAGE = `usage: npm run bench:chunking -- [--json | --markdown] [--quick] [--mib N] [--store-mib N] [--repeats N]
 
-FastCDC chunking throughput on random data in memory, and FsChunkStore put/get on a temp dir.
+FastCDC chunking throughput on random data in memory, and the chunk stores' put/get on a temp dir
+(PackChunkStore, the node's; FsChunkStore, a file per chunk, for comparison).
   --json          the full result as JSON on stdout, the table on stderr (default)
   --markdown      the table on stdout instead
   --quick         4 MiB, 1 MiB through the store, 1 repeat (smoke test; not a measurement)
@@ -75,11 +79,43 @@ export interface ChunkingBenchResult extends MachineInfo {
   readonly cutPoints: Throughput
   readonly cutPointsWithIds: Throughput
   readonly chunkFileStreaming: Throughput
-  readonly store: null | {
-    readonly chunks: number
-    readonly bytes: number
-    readonly put: Throughput & { readonly putsPerSec: number }
-    readonly get: Throughput
+  /** The node's store (`PackChunkStore`). */
+  readonly store: null | StoreFigures
+  /** The per-file layout it replaced (`FsChunkStore`), for comparison. */
+  readonly fileStore: null | StoreFigures
+}
+
+export interface StoreFigures {
+  readonly chunks: number
+  readonly bytes: number
+  /** 16 puts in flight at a time (the block exchange stores answers as they come). */
+  readonly put: Throughput & { readonly putsPerSec: number }
+  /** One get at a time. */
+  readonly get: Throughput
+}
+
+/** Puts `chunks` into a fresh store in a temp dir, 16 at a time, then reads each back. */
+async function measureStore (make: (dir: string) => ChunkStore & { close?: () => Promise<void> }, chunks: ReadonlyArray<{ id: string, bytes: Uint8Array }>): Promise<StoreFigures> {
+  const bytes = chunks.reduce((sum, c) => sum + c.bytes.length, 0)
+  const dir = await mkdtemp(join(tmpdir(), 'vpeer-bench-chunks-'))
+  try {
+    const store = make(dir)
+    const t0 = performance.now()
+    let next = 0
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < chunks.length) {
+        const c = chunks[next++] as { id: string, bytes: Uint8Array }
+        await store.put(c.id, c.bytes)
+      }
+    }))
+    const putMs = performance.now() - t0
+    const t1 = performance.now()
+    for (const c of chunks) await store.get(c.id)
+    const getMs = performance.now() - t1
+    await store.close?.()
+    return { chunks: chunks.length, bytes, put: { ...rate(bytes, putMs), putsPerSec: Math.round(chunks.length / (putMs / 1000)) }, get: rate(bytes, getMs) }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
   }
 }
 
@@ -121,6 +157,7 @@ export async function run (o: Options, log: (line: string) => void): Promise<Chu
     streamMs = Math.min(streamMs, performance.now() - t0)
   }
   let store: ChunkingBenchResult['store'] = null
+  let fileStore: ChunkingBenchResult['fileStore'] = null
   if (o.storeMib > 0) {
     const limit = o.storeMib * 1024 * 1024
     const chunks: Array<{ id: string, bytes: Uint8Array }> = []
@@ -131,21 +168,9 @@ export async function run (o: Options, log: (line: string) => void): Promise<Chu
       chunks.push({ id: chunkIdOf(bytes), bytes })
       start = end
     }
-    const bytes = chunks.reduce((sum, c) => sum + c.bytes.length, 0)
-    const dir = await mkdtemp(join(tmpdir(), 'vpeer-bench-chunks-'))
-    try {
-      log(`FsChunkStore: ${chunks.length} chunks (${(bytes / MB).toFixed(1)} MB) into ${dir}`)
-      const fsStore = new FsChunkStore(new NodeFileSystem(), dir)
-      const t0 = performance.now()
-      for (const c of chunks) await fsStore.put(c.id, c.bytes)
-      const putMs = performance.now() - t0
-      const t1 = performance.now()
-      for (const c of chunks) await fsStore.get(c.id)
-      const getMs = performance.now() - t1
-      store = { chunks: chunks.length, bytes, put: { ...rate(bytes, putMs), putsPerSec: Math.round(chunks.length / (putMs / 1000)) }, get: rate(bytes, getMs) }
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
+    log(`chunk stores: ${chunks.length} chunks (${(chunks.reduce((sum, c) => sum + c.bytes.length, 0) / MB).toFixed(1)} MB) into temp dirs`)
+    store = await measureStore(dir => new PackChunkStore(new NodeFileSystem(), dir), chunks)
+    fileStore = await measureStore(dir => new FsChunkStore(new NodeFileSystem(), dir), chunks)
   }
   const result: ChunkingBenchResult = {
     bench: 'chunking',
@@ -155,7 +180,8 @@ export async function run (o: Options, log: (line: string) => void): Promise<Chu
     cutPoints: cutPointsRate,
     cutPointsWithIds: withIds,
     chunkFileStreaming: rate(data.length, streamMs),
-    store
+    store,
+    fileStore
   }
   if (o.format === 'json') log(table(result))
   return result
@@ -169,8 +195,12 @@ export function table (r: ChunkingBenchResult): string {
     ['chunkFile streaming (1 MiB reads, ids)', `${r.chunkFileStreaming.mbPerSec} MB/s`]
   ]
   if (r.store !== null) {
-    rows.push([`FsChunkStore put (${r.store.chunks} chunks: temp, fsync, rename, dir fsync)`, `${r.store.put.mbPerSec} MB/s (${r.store.put.putsPerSec} puts/s)`])
-    rows.push(['FsChunkStore get (read + SHA-256 verify)', `${r.store.get.mbPerSec} MB/s`])
+    rows.push([`PackChunkStore put (${r.store.chunks} chunks, 16 in flight: batched appends to a pack, no fsync)`, `${r.store.put.mbPerSec} MB/s (${r.store.put.putsPerSec} puts/s)`])
+    rows.push(['PackChunkStore get (one read + SHA-256 verify)', `${r.store.get.mbPerSec} MB/s`])
+  }
+  if (r.fileStore !== null) {
+    rows.push(['FsChunkStore put (a file per chunk: open, write, close, rename; no fsync)', `${r.fileStore.put.mbPerSec} MB/s (${r.fileStore.put.putsPerSec} puts/s)`])
+    rows.push(['FsChunkStore get (open, read, close + SHA-256 verify)', `${r.fileStore.get.mbPerSec} MB/s`])
   }
   return [
     `vpeer chunking: ${r.cpu.model} (${r.cpu.count} CPUs), Node ${r.node}, ${r.date.slice(0, 10)}${r.params.quick ? ' — QUICK RUN, not a measurement' : ''}`,

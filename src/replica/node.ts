@@ -26,8 +26,9 @@ import { FolderStateMachine, folderCodec } from '../sync/folder-state.js'
 import type { FolderAnswer, FolderCommand, FolderQuery, FolderResult } from '../sync/folder-state.js'
 import type { NodeRecord } from '../sync/address-book.js'
 import { parseMultiaddr } from '../alm/node-factory.js'
-import type { ChunkRef } from '../sync/chunk.js'
-import { FsChunkStore, collectGarbage } from '../sync/chunk-store.js'
+import type { ChunkRef, ChunkStore } from '../sync/chunk.js'
+import { collectGarbage } from '../sync/chunk-store.js'
+import { PackChunkStore } from '../sync/pack-store.js'
 import { chunkFile } from '../sync/chunker.js'
 import type { FileSystem } from '../sync/fs.js'
 import { NodeFileSystem } from '../sync/fs.js'
@@ -152,7 +153,7 @@ export class ReplicaNode {
     await fs.mkdir(paths.index, { recursive: true })
     const swept = await sweepTemporaries(fs, paths.root)
     if (swept > 0) log.info({ swept }, 'temporary files of an interrupted landing removed')
-    const store = new FsChunkStore(fs, paths.chunks)
+    const store = new PackChunkStore(fs, paths.chunks)
     const index = await LocalIndex.open(fs, paths.index, { onCorrupt: 'rebuild' })
     const state = new FolderStateMachine({ onListenerError: error => { log.error(errorFields(error), 'catalog listener threw') } })
     const catalog = state.catalog
@@ -230,6 +231,8 @@ export class ReplicaNode {
         },
         collectGarbage: async (isReferenced, signal) => {
           const gc = await collectGarbage(store, isReferenced, { signal })
+          // The space comes back when the packs that are mostly garbage now are rewritten.
+          if (gc.removed > 0) await store.compact()
           return { removed: gc.removed, bytesFreed: gc.bytesFreed }
         },
         origin: identity.id,
@@ -455,6 +458,8 @@ export class ReplicaNode {
       await this.watcher?.close().catch(() => {})
       await this.engine.stop().catch((error: unknown) => { this.log.warn(errorFields(error), 'sync engine stopped with an error') })
       await this.exchange.stop().catch(() => {})
+      // Sealed, so the next start reads the active pack's index instead of scanning it.
+      if (this.exchange.store instanceof PackChunkStore) await this.exchange.store.close().catch((error: unknown) => { this.log.warn(errorFields(error), 'the chunk store could not be closed') })
       await this.member.stop()
       await this.index.close().catch((error: unknown) => { this.log.error(errorFields(error), 'the local index could not be saved') })
       this.log.info({ id: this.id }, 'replication node stopped')
@@ -468,7 +473,7 @@ function replaceAfterTicks (options: ReplicaNodeOptions): number {
 }
 
 /** Chunks a local file and puts every chunk in the store (peers fetch them from there). */
-async function storeFile (fs: FileSystem, store: FsChunkStore, abs: string, signal?: AbortSignal): Promise<{ chunks: ChunkRef[], size: number }> {
+async function storeFile (fs: FileSystem, store: ChunkStore, abs: string, signal?: AbortSignal): Promise<{ chunks: ChunkRef[], size: number }> {
   const file = await fs.openRead(abs)
   const chunks: ChunkRef[] = []
   let size = 0

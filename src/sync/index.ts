@@ -17,6 +17,8 @@ export { CHUNK_AVG_BYTES, CHUNK_MAX_BYTES, CHUNK_MIN_BYTES, CHUNK_READ_BLOCK_BYT
 export type { Chunk, ChunkFileOptions } from './chunker.js'
 export { collectGarbage, FsChunkStore, MemoryChunkStore } from './chunk-store.js'
 export type { GarbageCollection, MemoryChunkStoreOptions, SizedChunkStore } from './chunk-store.js'
+export { indexCodec as packIndexCodec, PackChunkStore } from './pack-store.js'
+export type { PackChunkStoreOptions } from './pack-store.js'
 // --- end: file systems, chunking, chunk store ---
 
 // --- Local side: safe paths, landing, local index, scanner, .vpeerignore, watcher ---

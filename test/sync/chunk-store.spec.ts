@@ -10,6 +10,7 @@ import { CorruptChunkError, DiskFullError, MissingChunkError } from '../../src/s
 import { FaultyFileSystem, InjectedCrashError } from '../../src/sync/faulty-fs.js'
 import { NodeFileSystem } from '../../src/sync/fs.js'
 import { MemoryFileSystem } from '../../src/sync/memory-fs.js'
+import { PackChunkStore } from '../../src/sync/pack-store.js'
 
 function chunk (seed: number, size = 1000): { id: ChunkId, bytes: Uint8Array } {
   const bytes = new Uint8Array(size)
@@ -37,6 +38,16 @@ const stores: Array<[string, () => SizedChunkStore]> = [
     const dir = mkdtempSync(join(tmpdir(), 'vpeer-chunks-'))
     tempDirs.push(dir)
     return new FsChunkStore(new NodeFileSystem(), dir)
+  }],
+  ['PackChunkStore on MemoryFileSystem', () => {
+    const fs = new MemoryFileSystem()
+    fs.mkdirSync('/store')
+    return new PackChunkStore(fs, '/store', { packBytesMax: 64 * 1024 })
+  }],
+  ['PackChunkStore on the real disk', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vpeer-chunks-'))
+    tempDirs.push(dir)
+    return new PackChunkStore(new NodeFileSystem(), dir)
   }]
 ]
 

@@ -10,8 +10,9 @@ describe('bench/chunking.ts --quick', () => {
     expect(r.bench).toBe('chunking')
     expect(r.params).toMatchObject({ mib: 2, storeMib: 1, repeats: 1, minBytes: 4096, maxBytes: 65536 })
     expect(r.chunks.count).toBeGreaterThan(2 * 1024 * 1024 / 65536)
-    for (const t of [r.cutPoints, r.cutPointsWithIds, r.chunkFileStreaming, r.store?.put, r.store?.get]) expect(t?.mbPerSec).toBeGreaterThan(0)
+    for (const t of [r.cutPoints, r.cutPointsWithIds, r.chunkFileStreaming, r.store?.put, r.store?.get, r.fileStore?.put, r.fileStore?.get]) expect(t?.mbPerSec).toBeGreaterThan(0)
     expect(r.store?.bytes).toBeGreaterThanOrEqual(1024 * 1024)
+    expect(r.fileStore?.chunks).toBe(r.store?.chunks)
     expect(lines.join('\n')).toContain(table(r))
   })
 
