@@ -30,35 +30,16 @@
  * it; the caller then fetches it again, as for a damaged one.
  */
 import { randomBytes } from 'node:crypto'
-import { CHUNK_BYTES_MAX, chunkIdOf, isChunkId } from './chunk.js'
+import { CHUNK_BYTES_MAX, checkChunkId as checkId, chunkIdOf, verifyChunk as verifyForPut } from './chunk.js'
 import type { ChunkId, ChunkStore } from './chunk.js'
 import { CorruptChunkError, DiskFullError, MissingChunkError } from './errors.js'
+import { errorCode as codeOf, isDiskFull } from './fs.js'
 import type { FileSystem, ReadableFile, WritableFile } from './fs.js'
-import { InvalidArgumentError, throwIfAborted } from '../util/errors.js'
+import { throwIfAborted } from '../util/errors.js'
 
 const TEMP_PREFIX = '.vpeer-tmp-'
 const FANOUT = /^[0-9a-f]{2}$/
 const REST = /^[0-9a-f]{62}$/
-
-function codeOf (error: unknown): unknown {
-  return (error as { code?: unknown } | undefined)?.code
-}
-
-function isDiskFull (error: unknown): boolean {
-  const code = codeOf(error)
-  return code === 'ENOSPC' || code === 'EDQUOT'
-}
-
-function checkId (id: unknown): asserts id is ChunkId {
-  if (!isChunkId(id)) throw new InvalidArgumentError(`not a chunk id: ${JSON.stringify(String(id).slice(0, 80))}`)
-}
-
-/** Refuses bytes that are too long or do not hash to `id` (nothing is stored). */
-function verifyForPut (id: ChunkId, bytes: Uint8Array): void {
-  if (bytes.length > CHUNK_BYTES_MAX) throw new CorruptChunkError(`chunk ${id} is ${bytes.length} bytes, over the ${CHUNK_BYTES_MAX}-byte limit`)
-  const actual = chunkIdOf(bytes)
-  if (actual !== id) throw new CorruptChunkError(`bytes claimed to be chunk ${id} hash to ${actual}`)
-}
 
 /** First read of a chunk file: the average FastCDC chunk (16 KiB) and most others fit in one read. */
 const FIRST_READ_BYTES = 64 * 1024

@@ -3,6 +3,8 @@
  * its SHA-256. Ids travel as 32 raw bytes and print as 64 lowercase hex digits.
  */
 import { createHash } from 'node:crypto'
+import { CorruptChunkError } from './errors.js'
+import { InvalidArgumentError } from '../util/errors.js'
 
 /** 64 lowercase hex digits: the SHA-256 of the chunk's bytes. */
 export type ChunkId = string
@@ -24,6 +26,18 @@ const CHUNK_ID = /^[0-9a-f]{64}$/
 
 export function isChunkId (value: unknown): value is ChunkId {
   return typeof value === 'string' && CHUNK_ID.test(value)
+}
+
+/** Throws `InvalidArgumentError` unless `id` is a chunk id (a caller's mistake, not bad data). */
+export function checkChunkId (id: unknown): asserts id is ChunkId {
+  if (!isChunkId(id)) throw new InvalidArgumentError(`not a chunk id: ${JSON.stringify(String(id).slice(0, 80))}`)
+}
+
+/** Throws `CorruptChunkError` if `bytes` are too long or do not hash to `id`: what a store checks before it stores anything. */
+export function verifyChunk (id: ChunkId, bytes: Uint8Array): void {
+  if (bytes.length > CHUNK_BYTES_MAX) throw new CorruptChunkError(`chunk ${id} is ${bytes.length} bytes, over the ${CHUNK_BYTES_MAX}-byte limit`)
+  const actual = chunkIdOf(bytes)
+  if (actual !== id) throw new CorruptChunkError(`bytes claimed to be chunk ${id} hash to ${actual}`)
 }
 
 /**

@@ -13,6 +13,17 @@ import type { FileHandle } from 'node:fs/promises'
 export type EntryKind = 'file' | 'directory' | 'symlink' | 'other'
 
 /** `lstat` of one entry: a symlink is reported as itself, never followed. */
+/** The `code` of a Node-shaped file-system error (ENOENT, ENOSPC, …), or undefined. */
+export function errorCode (error: unknown): unknown {
+  return (error as { code?: unknown } | undefined)?.code
+}
+
+/** A full disk or an exhausted quota. */
+export function isDiskFull (error: unknown): boolean {
+  const code = errorCode(error)
+  return code === 'ENOSPC' || code === 'EDQUOT'
+}
+
 export interface FileStat {
   readonly kind: EntryKind
   readonly size: number

@@ -35,13 +35,13 @@
  * `has`, `ids` and `sizeOf` answer from the in-memory index (~150 bytes per chunk).
  */
 import { createHash } from 'node:crypto'
-import { CHUNK_BYTES_MAX, chunkIdOf, isChunkId } from './chunk.js'
+import { CHUNK_BYTES_MAX, checkChunkId as checkId, chunkIdOf, verifyChunk } from './chunk.js'
 import type { ChunkId } from './chunk.js'
 import { FsChunkStore } from './chunk-store.js'
 import type { SizedChunkStore } from './chunk-store.js'
 import { CorruptChunkError, DiskFullError, MissingChunkError } from './errors.js'
+import { errorCode as codeOf, isDiskFull } from './fs.js'
 import type { FileSystem, ReadableFile, WritableFile } from './fs.js'
-import { InvalidArgumentError } from '../util/errors.js'
 
 export interface PackChunkStoreOptions {
   /** A pack is sealed once it holds this many bytes (default 64 MiB). */
@@ -99,19 +99,6 @@ const FANOUT = /^[0-9a-f]{2}$/
 
 const packName = (seq: number): string => `pack-${String(seq).padStart(10, '0')}.vpk`
 const indexName = (seq: number): string => `pack-${String(seq).padStart(10, '0')}.idx`
-
-function codeOf (error: unknown): unknown {
-  return (error as { code?: unknown } | undefined)?.code
-}
-
-function isDiskFull (error: unknown): boolean {
-  const code = codeOf(error)
-  return code === 'ENOSPC' || code === 'EDQUOT'
-}
-
-function checkId (id: unknown): asserts id is ChunkId {
-  if (!isChunkId(id)) throw new InvalidArgumentError(`not a chunk id: ${JSON.stringify(String(id).slice(0, 80))}`)
-}
 
 /**
  * A sealed pack's index: magic | pack bytes u64 | count u32 | entries (id 32 | offset u64 |
@@ -231,9 +218,7 @@ export class PackChunkStore implements SizedChunkStore {
 
   async put (id: ChunkId, bytes: Uint8Array): Promise<void> {
     checkId(id)
-    if (bytes.length > CHUNK_BYTES_MAX) throw new CorruptChunkError(`chunk ${id} is ${bytes.length} bytes, over the ${CHUNK_BYTES_MAX}-byte limit`)
-    const actual = chunkIdOf(bytes)
-    if (actual !== id) throw new CorruptChunkError(`bytes claimed to be chunk ${id} hash to ${actual}`)
+    verifyChunk(id, bytes)
     if (!this.ready) await this.load()
     if (this.index.has(id)) return
     const running = this.pending.get(id)

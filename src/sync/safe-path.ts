@@ -10,13 +10,10 @@
  * owns the folder.
  */
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path'
+import { errorCode as codeOf } from './fs.js'
 import type { FileSystem } from './fs.js'
 import { catalogPathProblem } from './paths.js'
 import { UnsafePathError, DiskFullError } from './errors.js'
-
-function codeOf (error: unknown): unknown {
-  return (error as { code?: unknown } | undefined)?.code
-}
 
 /** ENOSPC / EDQUOT as `DiskFullError`; anything else unchanged. */
 export function diskFullOr (error: unknown, what: string): unknown {

@@ -18,6 +18,7 @@
  * never reads as "everything deleted", and nor does an unreadable subdirectory.
  */
 import { join } from 'node:path'
+import { errorCode as codeOf } from './fs.js'
 import type { FileStat, FileSystem } from './fs.js'
 import type { ChunkRef } from './chunk.js'
 import { SyncError } from './errors.js'
@@ -82,10 +83,6 @@ export interface ScanResult {
 
 function sameStat (stat: FileStat, entry: LocalEntry): boolean {
   return stat.size === entry.size && stat.mtimeMs === entry.mtimeMs && stat.ctimeMs === entry.ctimeMs && stat.ino === entry.ino
-}
-
-function codeOf (error: unknown): unknown {
-  return (error as { code?: unknown } | undefined)?.code
 }
 
 export async function scanFolder (options: ScanOptions): Promise<ScanResult> {
