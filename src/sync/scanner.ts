@@ -31,8 +31,28 @@ import { throwIfAborted } from '../util/errors.js'
 
 export type ChunkFile = (absPath: string, signal?: AbortSignal) => Promise<{ chunks: ChunkRef[], size: number }>
 
-/** Default timestamp granularity: FAT's 2 s, the coarsest common one. */
+/** Timestamp granularity of a file system that keeps whole seconds: FAT's 2 s, the coarsest common one. */
 export const DEFAULT_GRANULARITY_MS = 2000
+
+/**
+ * Granularity assumed for a file whose mtime and ctime both carry fractions of a second: the file
+ * system keeps fine timestamps, which the kernel takes from a clock that ticks at least every
+ * 10 ms (Linux's coarse clock at HZ = 100; Windows' 15.6 ms timer; macOS finer), with room to
+ * spare. A file system of whole seconds (FAT, HFS+, ext3, many network mounts) shows whole
+ * seconds in both, and gets `DEFAULT_GRANULARITY_MS`.
+ */
+export const FINE_GRANULARITY_MS = 100
+
+/**
+ * The racy window for `stat`: `DEFAULT_GRANULARITY_MS` unless both its timestamps show fractions
+ * of a second. Adaptive because the racy rule rehashes a file at every scan while its timestamps
+ * are within the window: with 2 s everywhere, a file just landed was hashed again by every scan
+ * of the next two seconds (four times at a 500 ms rescan), however fine the file system's clock.
+ */
+export function granularityOf (stat: Pick<FileStat, 'mtimeMs' | 'ctimeMs'>): number {
+  const fraction = (ms: number): boolean => ms % 1000 !== 0
+  return fraction(stat.mtimeMs) && fraction(stat.ctimeMs) ? FINE_GRANULARITY_MS : DEFAULT_GRANULARITY_MS
+}
 
 export interface ScanOptions {
   readonly fs: FileSystem
@@ -41,6 +61,7 @@ export interface ScanOptions {
   readonly index: { get: (path: string) => LocalEntry | undefined, entries: () => Iterable<LocalEntry> }
   readonly chunkFile: ChunkFile
   readonly ignore?: IgnoreRules
+  /** The racy window, ms (default: per file, `granularityOf` its timestamps). */
   readonly granularityMs?: number
   /** Wall clock (ms), for the racy rule. */
   readonly now?: () => number
@@ -87,9 +108,8 @@ function sameStat (stat: FileStat, entry: LocalEntry): boolean {
 
 export async function scanFolder (options: ScanOptions): Promise<ScanResult> {
   const { fs, root, index, chunkFile, ignore, signal } = options
-  const granularityMs = options.granularityMs ?? DEFAULT_GRANULARITY_MS
   const startedAtMs = (options.now ?? Date.now)()
-  const isRacy = (stat: FileStat): boolean => Math.max(stat.mtimeMs, stat.ctimeMs) > startedAtMs - granularityMs
+  const isRacy = (stat: FileStat): boolean => Math.max(stat.mtimeMs, stat.ctimeMs) > startedAtMs - (options.granularityMs ?? granularityOf(stat))
 
   const added: ScannedFile[] = []
   const modified: Array<ScannedFile & { previous: LocalEntry }> = []

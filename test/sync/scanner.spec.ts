@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { NodeFileSystem } from '../../src/sync/fs.js'
 import type { FileSystem } from '../../src/sync/fs.js'
 import { MemoryFileSystem } from '../../src/sync/memory-fs.js'
-import { entryOfScan, scanFolder } from '../../src/sync/scanner.js'
+import { DEFAULT_GRANULARITY_MS, entryOfScan, FINE_GRANULARITY_MS, granularityOf, scanFolder } from '../../src/sync/scanner.js'
 import type { ScanResult } from '../../src/sync/scanner.js'
 import type { LocalEntry } from '../../src/sync/local-index.js'
 import { IgnoreRules } from '../../src/sync/ignore.js'
@@ -143,5 +143,24 @@ describe('scanner on MemoryFileSystem (frozen clock)', () => {
     expect(index.get('a')!.racy).toBe(false)
     const fourth = await scan(fs, '/f', index, { granularityMs: 1000, now: () => clock })
     expect(fourth.unchanged).toBe(1)
+  })
+
+  it('takes the racy window from the timestamps: fractions of a second mean a fine clock', async () => {
+    expect(granularityOf({ mtimeMs: 1_000_000.25, ctimeMs: 1_000_123 })).toBe(FINE_GRANULARITY_MS)
+    // Whole seconds in either (FAT, HFS+, ext3, a network mount): the coarse window.
+    expect(granularityOf({ mtimeMs: 1_000_000, ctimeMs: 1_000_123 })).toBe(DEFAULT_GRANULARITY_MS)
+    expect(granularityOf({ mtimeMs: 1_000_500, ctimeMs: 2_000_000 })).toBe(DEFAULT_GRANULARITY_MS)
+    for (const [written, scannedAfter, racy] of [[Date.UTC(2026, 0, 1) + 123, 50, true], [Date.UTC(2026, 0, 1) + 123, 150, false], [Date.UTC(2026, 0, 1), 150, true], [Date.UTC(2026, 0, 1), 2500, false]] as const) {
+      let clock = written
+      const fs = new MemoryFileSystem({ now: () => clock })
+      await fs.mkdir('/f', { recursive: true })
+      const file = await fs.openWrite('/f/a')
+      await file.write(new TextEncoder().encode('one'))
+      await file.close()
+      clock += scannedAfter
+      const index = new Index()
+      index.apply(await scanFolder({ fs, root: '/f', index, chunkFile: fixedChunkFile(fs).chunkFile, now: () => clock }))
+      expect(index.get('a')!.racy, `written at ${written % 1000} ms into a second, scanned ${scannedAfter} ms later`).toBe(racy)
+    }
   })
 })
