@@ -52,6 +52,10 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { SpareAnnouncer, SparePool, SpareService, findProviders, probeSpare, resolvePeer, spareKey } from './spares.js'
 import { scopedSignal } from '../util/signals.js'
 
+/** The first repeat of the bootstrap dials, and the longest wait between repeats, ms. */
+const BOOTSTRAP_REDIAL_FIRST_MS = 1000
+const BOOTSTRAP_REDIAL_MAX_MS = 30_000
+
 export interface MemberOptions<C, R, Q, A> {
   readonly identity: Identity
   /** Folder of this member's LevelDB database (created if missing). */
@@ -117,6 +121,7 @@ export class Member<C, R, Q, A> {
   private groupPeers = new Set<NodeId>()
   /** Members named by the bootstrap addresses (an invitation): admitted like the cluster file's. */
   private bootstrapPeers = new Set<NodeId>()
+  private cancelBootstrapRedial: (() => void) | undefined
   /** The group's configuration as verified from providers' chains (while this node is a spare). */
   private verifiedGroup: VerifiedConfiguration | undefined
   /** Addresses learned at run time (probes, the peer store, the DHT) of peers the cluster file does not list. */
@@ -266,7 +271,11 @@ export class Member<C, R, Q, A> {
 
   /**
    * Learns the bootstrap addresses and dials them in the background (an unreachable one is
-   * logged; the members it names are dialed again whenever this node sends to them).
+   * logged). Until this node is in a configuration it sends nothing, so nothing else would dial
+   * them again, and a member that restarted since does not know where this node listens (it
+   * never announced itself): the dials are repeated, backing off from 1 s to 30 s, until this
+   * node is in a configuration. An invitation accepted while the inviting machine was off
+   * otherwise never reached the group.
    */
   private async startBootstrap (addresses: readonly string[]): Promise<void> {
     const byPeer = new Map<NodeId, Multiaddr[]>()
@@ -284,6 +293,27 @@ export class Member<C, R, Q, A> {
       void this.node.dial(peerIdFromString(peer), { signal: AbortSignal.timeout(5000) })
         .catch((error: unknown) => { this.log.info({ peer, ...errorFields(error) }, 'bootstrap peer not reachable now') })
     }
+    if (byPeer.size > 0) this.redialBootstrapAfter(BOOTSTRAP_REDIAL_FIRST_MS)
+  }
+
+  private redialBootstrapAfter (delayMs: number): void {
+    if (this.stopping !== undefined) return
+    this.cancelBootstrapRedial = this.clock.after(delayMs, () => {
+      this.cancelBootstrapRedial = undefined
+      // In a configuration now: its members are dialed whenever this node sends to them.
+      if (this.stopping !== undefined || this.inConfiguration()) return
+      void this.redialBootstrap().then(() => { this.redialBootstrapAfter(Math.min(BOOTSTRAP_REDIAL_MAX_MS, delayMs * 2)) })
+    })
+  }
+
+  /** Dials every bootstrap peer this node has no connection to; never rejects. */
+  private async redialBootstrap (): Promise<void> {
+    await Promise.all([...this.bootstrapPeers].map(async peer => {
+      const id = peerIdFromString(peer)
+      if (this.node.getConnections(id).length > 0) return
+      await this.node.dial(id, { signal: AbortSignal.timeout(5000) })
+        .catch((error: unknown) => { this.log.debug({ peer, ...errorFields(error) }, 'bootstrap peer still not reachable') })
+    }))
   }
 
   /** Other groups this member reaches through the DHT (to deliver VP-to-VP outputs; with `dht`). */
@@ -458,6 +488,7 @@ export class Member<C, R, Q, A> {
   async stop (): Promise<void> {
     this.stopping ??= (async () => {
       if (this.provideTimer !== undefined) clearInterval(this.provideTimer)
+      this.cancelBootstrapRedial?.()
       this.provideAbort.abort()
       await this.providing
       await this.spares?.stop()

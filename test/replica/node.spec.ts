@@ -118,6 +118,22 @@ describe('replication nodes over libp2p on 127.0.0.1', () => {
     await until('the victim caught up', async () => (await files(victimFolder))['while-away.txt'] === 'written while the victim was away')
   }, 120_000)
 
+  it('a machine that accepted an invitation while the inviting machine was off joins once it is back', async () => {
+    const [a, b] = [join(dir, 'a'), join(dir, 'b')]
+    for (const f of [a, b]) await initFolder(f, { name: f.slice(-1) })
+    await writeFile(join(a, 'hello.txt'), 'from a')
+    const na = await start(a)
+    await joinFolder(b, await na.invite(await idOf(b)))
+    // The inviting machine goes off before b first starts: b's dial is refused, and a (restarted)
+    // does not know where b listens. Only b dialing again can bring them together.
+    await na.stop()
+    nodes.splice(nodes.indexOf(na), 1)
+    await start(b)
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    await start(a)
+    await until('b to have a\'s file', async () => (await files(b))['hello.txt'] === 'from a', 30_000)
+  }, 60_000)
+
   it('a node offline while the others compacted their logs past it catches up (the catalog and the chunks it lacks)', async () => {
     const folders = ['a', 'b', 'c'].map(n => join(dir, n))
     for (const f of folders) await initFolder(f, { name: f.slice(-1) })
