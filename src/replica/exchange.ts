@@ -95,6 +95,17 @@ export interface BlockExchangeLimits {
    * copied, a quarter second later.
    */
   readonly endgameAfterMs?: number
+  /**
+   * Flow control per peer: while a peer's answers come back this much later than the fastest
+   * answer it gave lately, ms (default 100), the bytes we keep requested from it shrink toward
+   * `perPeerBytesMin`; while they come back sooner, the window grows back to `perPeerBytesMax`.
+   * Requests queued at a slow origin are served even after other receivers got those chunks:
+   * every receiver keeping the full window queued there made the origin upload the same chunks
+   * several times (the paper's case 3.1: 1.5 × the data set at 3 Mbit/s).
+   */
+  readonly queueDelayTargetMs?: number
+  /** The smallest per-peer window, bytes (default 16 KiB: one average chunk). */
+  readonly perPeerBytesMin?: number
 }
 
 export interface BlockExchangeOptions {
@@ -367,7 +378,20 @@ const DEFAULT_LIMITS: Required<BlockExchangeLimits> = {
   strikesMax: 3,
   endgameCopies: 2,
   endgameBytesMax: 64 * 1024,
-  endgameAfterMs: 250
+  endgameAfterMs: 250,
+  queueDelayTargetMs: 100,
+  perPeerBytesMin: 16 * 1024
+}
+
+/** How long before the fastest recent answer of a peer is forgotten (its path may have changed), ms. */
+const BASE_LATENCY_MS = 10_000
+
+/** One peer's request window, kept across fetches (see `queueDelayTargetMs`). */
+interface PeerWindow {
+  bytes: number
+  /** The fastest answer lately, and when it was seen. */
+  baseMs: number
+  baseAt: number
 }
 
 export class BlockExchange {
@@ -382,6 +406,7 @@ export class BlockExchange {
   private readonly served = new Set<Session>()
   private readonly traffic = new Map<string, { sent: number, received: number }>()
   private readonly corrupt = new Map<string, number>()
+  private readonly windows = new Map<string, PeerWindow>()
   private readonly counters = { bytesSent: 0, bytesReceived: 0, blocksServed: 0, blocksFetched: 0, streamsRefused: 0, streamsClosedBadFrame: 0, requestsTimedOut: 0 }
   private announceQueue = new Set<ChunkId>()
   private started = false
@@ -593,6 +618,34 @@ export class BlockExchange {
   /** @internal */
   async openFor (peer: string): Promise<Session> { return await this.session(peer) }
 
+  /** @internal The request window for `peer` (bytes). */
+  windowOf (peer: string): number {
+    return this.windows.get(peer)?.bytes ?? this.initialWindow()
+  }
+
+  /** A peer not heard from yet starts small and grows while it answers promptly (a burst of full windows at a slow origin is what duplicates). */
+  private initialWindow (): number {
+    return Math.min(this.limits.perPeerBytesMax, 2 * this.limits.perPeerBytesMin)
+  }
+
+  /**
+   * @internal A block of `size` bytes came from `peer` `latencyMs` after it was asked: the window
+   * grows by the block (doubling per round trip while answers are prompt) or shrinks by a fifth
+   * when the answer queued more than `queueDelayTargetMs` beyond the peer's fastest lately.
+   * Returns the new window.
+   */
+  observe (peer: string, latencyMs: number, size: number, nowMs: number): number {
+    const { perPeerBytesMax: max, perPeerBytesMin: min, queueDelayTargetMs: target } = this.limits
+    let w = this.windows.get(peer)
+    if (w === undefined) {
+      w = { bytes: this.initialWindow(), baseMs: latencyMs, baseAt: nowMs }
+      this.windows.set(peer, w)
+    }
+    if (latencyMs <= w.baseMs || nowMs - w.baseAt > BASE_LATENCY_MS) { w.baseMs = latencyMs; w.baseAt = nowMs }
+    w.bytes = latencyMs - w.baseMs > target ? Math.max(min, Math.floor(w.bytes * 0.8)) : Math.min(max, w.bytes + size)
+    return w.bytes
+  }
+
   /** @internal A chunk received from `peer` failed verification. */
   strike (peer: string): void { this.corrupt.set(peer, (this.corrupt.get(peer) ?? 0) + 1) }
 
@@ -609,7 +662,7 @@ class FetchRun {
   private readonly refs: Map<ChunkId, ChunkRef>
   private readonly sessions = new Map<string, Session>()
   private readonly detach: Array<() => void> = []
-  private readonly inflight = new Map<string, { session: Session, req: number, timer: ReturnType<typeof setTimeout> }>()
+  private readonly inflight = new Map<string, { session: Session, req: number, timer: ReturnType<typeof setTimeout>, sentAt: number }>()
   private readonly fromPeer: Record<string, number> = {}
   private peersPending: number
   private idleTimer: ReturnType<typeof setTimeout> | undefined
@@ -669,6 +722,7 @@ class FetchRun {
     }
     if (this.settle === undefined) return
     this.sessions.set(peer, session)
+    this.swarm.setPeerWindow(peer, this.ex.windowOf(peer))
     const onAnnounce = (ids: readonly ChunkId[]): void => {
       for (const id of ids) this.swarm.addHolder(peer, id)
       this.pump()
@@ -749,7 +803,7 @@ class FetchRun {
       this.swarm.failed(r.id, r.peer, 'timeout')
       this.pump()
     }, this.limits.requestTimeoutMs)
-    this.inflight.set(this.key(r.peer, r.id), { session, req, timer })
+    this.inflight.set(this.key(r.peer, r.id), { session, req, timer, sentAt: performance.now() })
     answer.then(a => { void this.answered(r, a) }, () => { this.ended(r, 'error') })
   }
 
@@ -778,6 +832,11 @@ class FetchRun {
     if (a.bytes.byteLength !== ref.size) {
       this.corrupt(r, a.bytes.byteLength, ref.size)
       return
+    }
+    const sent = this.inflight.get(this.key(r.peer, r.id))
+    if (sent !== undefined) {
+      const now = performance.now()
+      this.swarm.setPeerWindow(r.peer, this.ex.observe(r.peer, now - sent.sentAt, ref.size, now))
     }
     try {
       // A copy: the frame's buffer may be a view of a larger read. put hashes it (see the header).

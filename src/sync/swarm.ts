@@ -163,6 +163,8 @@ export class Swarm {
   private readonly askable = new Map<string, Buckets>()
   /** Chunks with a request in flight (the endgame's candidates). */
   private readonly inflightChunks = new Set<Chunk>()
+  /** Per-peer byte windows the caller set (`setPeerWindow`); `perPeerBytesMax` where unset. */
+  private readonly peerWindows = new Map<string, number>()
   private readonly peerRequests = new Map<string, number>()
   private readonly peerBytes = new Map<string, number>()
   private readonly strikes = new Map<string, number>()
@@ -392,9 +394,18 @@ export class Swarm {
     }
   }
 
+  /**
+   * Bytes in flight to `peer` from now on (at most `perPeerBytesMax`): the caller's flow control,
+   * which shrinks it while that peer's answers queue up. A peer with nothing in flight still
+   * always has room for one request.
+   */
+  setPeerWindow (peer: string, bytes: number): void {
+    this.peerWindows.set(peer, Math.min(this.perPeerBytesMax, Math.max(1, bytes)))
+  }
+
   private hasRoom (peer: string): boolean {
     const requests = this.peerRequests.get(peer) ?? 0
-    return requests === 0 || (requests < this.perPeerMax && (this.peerBytes.get(peer) ?? 0) < this.perPeerBytesMax)
+    return requests === 0 || (requests < this.perPeerMax && (this.peerBytes.get(peer) ?? 0) < (this.peerWindows.get(peer) ?? this.perPeerBytesMax))
   }
 
   private fitsBudget (size: number): boolean {

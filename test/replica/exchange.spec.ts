@@ -165,6 +165,25 @@ describe('block exchange over libp2p', () => {
     expect(honest.ex.stats().blocksServed + second.ex.stats().blocksServed - servedBefore).toBe(16)
   })
 
+  it('flow control: a peer whose answers queue up gets a smaller window, a prompt one a larger, within the limits', () => {
+    const ex = new BlockExchange({ node: {} as unknown as VpeerLibp2p, store: new MemoryChunkStore(), isAllowed: () => true, limits: { perPeerBytesMin: 16_384, perPeerBytesMax: 262_144, queueDelayTargetMs: 100 } })
+    // A new peer starts at two minimal windows and doubles per round trip of prompt answers.
+    expect(ex.windowOf('p')).toBe(32_768)
+    let w = 0
+    for (let i = 0; i < 40; i++) w = ex.observe('p', 5, 16_384, i)
+    expect(w).toBe(262_144)
+    // Answers 300 ms slower than the fastest: the window shrinks by a fifth each, to the floor.
+    for (let i = 0; i < 20; i++) w = ex.observe('p', 305, 16_384, 100 + i)
+    expect(w).toBe(16_384)
+    expect(ex.windowOf('p')).toBe(16_384)
+    // Ten seconds on, the fastest answer is forgotten: a path that got slower for good is its new base.
+    w = ex.observe('p', 305, 16_384, 20_000)
+    expect(w).toBe(16_384 * 2)
+    expect(ex.observe('p', 320, 16_384, 20_010)).toBe(16_384 * 3)
+    // Other peers are not affected.
+    expect(ex.windowOf('q')).toBe(32_768)
+  })
+
   it('a stranger is refused with a warn log', async () => {
     const server = await peer()
     const stranger = await peer()

@@ -224,6 +224,28 @@ describe('swarm scheduler (pure)', () => {
     expect(roomy.endgameDueAt(1150)).toBeUndefined()
   })
 
+  it('setPeerWindow bounds the bytes in flight to one peer; one request always fits', () => {
+    const ids = [1, 2, 3, 4, 5, 6].map(idOf)
+    const swarm = new Swarm(ids.map(id => ({ id, size: 100 })), { random: seeded(5), perPeerMax: 32, perPeerBytesMax: 1000 })
+    for (const id of ids) swarm.addHolder('slow', id)
+    swarm.setPeerWindow('slow', 250)
+    const sent: SwarmRequest[] = []
+    for (let r = swarm.next(); r !== undefined; r = swarm.next()) sent.push(r)
+    expect(sent).toHaveLength(3) // 0, 100 and 200 bytes in flight had room; 300 has not
+    swarm.setPeerWindow('slow', 1)
+    swarm.completed(sent[0]!.id, 'slow')
+    expect(swarm.next()).toBeUndefined()
+    swarm.completed(sent[1]!.id, 'slow')
+    swarm.completed(sent[2]!.id, 'slow')
+    expect(swarm.next()).toMatchObject({ peer: 'slow' }) // nothing in flight: room for one
+    expect(swarm.next()).toBeUndefined()
+    // Never above perPeerBytesMax, whatever the caller asks.
+    swarm.setPeerWindow('slow', 10_000)
+    let more = 0
+    while (swarm.next() !== undefined) more++
+    expect(more).toBe(2) // 5 chunks left, 1 in flight: up to 1000 bytes
+  })
+
   it('a peer that sends corrupt chunks is banned at strikesMax', () => {
     const ids = [1, 2, 3, 4].map(idOf)
     const swarm = new Swarm(ids.map(id => ({ id, size: 1 })), { random: seeded(2), perPeerMax: 8, strikesMax: 2, endgameCopies: 1 })
