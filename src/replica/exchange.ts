@@ -22,6 +22,12 @@
  *   stores a chunk (fetched, or added locally: `notifyStored`), it announces it to every peer
  *   subscribed to it, once. Receivers of one origin thus learn from each other as soon as a chunk
  *   lands and serve each other while the origin is still sending.
+ * - **Flow control.** Each peer has a window of bytes we keep requested from it, kept across
+ *   fetches: it grows with every prompt answer and shrinks while answers queue up behind other
+ *   askers (`queueDelayTargetMs`). At a slow origin, a full window per receiver meant chunks
+ *   served to several receivers before any could pass them on.
+ * - **Endgame.** Requests still in flight at the end are copied to a second holder only once
+ *   they are old (`endgameAfterMs`), within a byte budget: see swarm.ts.
  * - **Verification.** Every chunk received is checked: its length against the ref's size here, its
  *   SHA-256 against its id by `store.put` (the `ChunkStore` contract: put refuses bytes that do not
  *   hash to the id with `CorruptChunkError`), hashed once, not twice. A bad one gives its sender a
@@ -66,8 +72,10 @@ export interface BlockExchangeLimits {
    */
   readonly perPeerMax?: number
   /**
-   * Bytes in flight to one peer per fetch (default 256 KiB; a peer under it may get one more
-   * chunk). With 16 KiB chunks the request count alone (4 × 16 KiB) kept a fetch latency-bound.
+   * The largest window of bytes in flight to one peer per fetch (default 256 KiB; a peer under
+   * its window may get one more chunk); the window itself follows the peer's queueing delay
+   * (`queueDelayTargetMs`). With 16 KiB chunks the request count alone (4 × 16 KiB) kept a fetch
+   * latency-bound.
    */
   readonly perPeerBytesMax?: number
   /** Bytes in flight per fetch (default 4 MiB). */
