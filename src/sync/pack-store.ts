@@ -26,8 +26,9 @@
  *   the records written before, the batch fails (`DiskFullError` for ENOSPC/EDQUOT), and the next
  *   put starts a new pack.
  * - **Space.** `delete` only forgets a chunk; `compact` (after a garbage collection) rewrites each
- *   sealed pack whose live bytes fell under half, moving its live chunks to the active pack, then
- *   removes it. A crash in between leaves a chunk in two packs, which is harmless; a chunk deleted
+ *   sealed pack whose live bytes fell under half, moving its live chunks to the active pack,
+ *   which it fsyncs (with the directory) before it removes the old pack: the one exception to
+ *   "no fsync", since a moved chunk may be the only copy of a local file's. A crash in between leaves a chunk in two packs, which is harmless; a chunk deleted
  *   but not yet compacted away is listed again after a restart, until the next collection.
  * - **Old layout.** Chunk files of `FsChunkStore` (`<dir>/<2 hex>/<62 hex>`) found at start are
  *   moved into packs (verified on the way), then their directories removed.
@@ -166,6 +167,8 @@ export class PackChunkStore implements SizedChunkStore {
   private readonly pending = new Map<ChunkId, Promise<void>>()
   private readonly readers = new Map<number, { file: Promise<ReadableFile>, users: number }>()
   private tempCounter = 0
+  /** Set while a compaction moves chunks: packs sealed meanwhile are fsynced (see `compact`). */
+  private syncOnSeal = false
 
   /** `dir` must exist (the store does not create the folder it lives in). */
   constructor (private readonly fs: FileSystem, private readonly dir: string, options: PackChunkStoreOptions = {}) {
@@ -253,13 +256,15 @@ export class PackChunkStore implements SizedChunkStore {
    */
   async compact (): Promise<{ packsRemoved: number, bytesFreed: number }> {
     if (!this.ready) await this.load()
-    let packsRemoved = 0
-    let bytesFreed = 0
-    for (const pack of [...this.packs.values()]) {
-      if (!pack.sealed || pack.live >= pack.stored * this.compactBelow) continue
-      const garbage = pack.stored - pack.live
-      const moving = [...this.index].filter(([, at]) => at.pack === pack.seq)
-      for (const [id, at] of moving) {
+    const candidates = [...this.packs.values()].filter(p => p.sealed && p.live < p.stored * this.compactBelow)
+    if (candidates.length === 0) return { packsRemoved: 0, bytesFreed: 0 }
+    const bytesFreed = candidates.reduce((sum, p) => sum + p.stored - p.live, 0)
+    const seqs = new Set(candidates.map(p => p.seq))
+    // The moved copies reach the disk before the old ones leave it: the only copy of a local
+    // file's chunk may be among them (refetching covers the others, not that one).
+    this.syncOnSeal = true
+    try {
+      for (const [id, at] of [...this.index].filter(([, at]) => seqs.has(at.pack))) {
         let bytes: Uint8Array
         try {
           bytes = await this.read(at)
@@ -271,14 +276,18 @@ export class PackChunkStore implements SizedChunkStore {
         if (bytes.length !== at.size || chunkIdOf(bytes) !== id) { this.forget(id, at); continue }
         await this.append(id, bytes, at)
       }
+      await this.seal()
+      await this.fs.syncDir(this.dir)
+    } finally {
+      this.syncOnSeal = false
+    }
+    for (const pack of candidates) {
       await this.closeReader(pack.seq)
       await this.removeQuietly(`${this.dir}/${indexName(pack.seq)}`)
       await this.removeQuietly(`${this.dir}/${packName(pack.seq)}`)
       this.packs.delete(pack.seq)
-      packsRemoved++
-      bytesFreed += garbage
     }
-    return { packsRemoved, bytesFreed }
+    return { packsRemoved: candidates.length, bytesFreed }
   }
 
   /** Seals the active pack and closes every file (the store may be used again: it reopens). */
@@ -498,15 +507,22 @@ export class PackChunkStore implements SizedChunkStore {
     return this.active
   }
 
-  /** Closes the active pack and writes its index (a failure there only costs a scan at the next start). */
+  /**
+   * Closes the active pack and writes its index (a failure there only costs a scan at the next
+   * start). During a compaction the pack is fsynced first, and a failure of that is thrown.
+   */
   private async seal (): Promise<void> {
     const active = this.active
     if (active === undefined) return
     this.active = undefined
     const pack = this.packs.get(active.seq)
     if (pack !== undefined) pack.sealed = true
-    await active.file.close().catch(() => {})
-    await this.writeIndex(active.seq, active.entries).catch(() => {})
+    try {
+      if (this.syncOnSeal) await active.file.sync()
+    } finally {
+      await active.file.close().catch(() => {})
+      await this.writeIndex(active.seq, active.entries).catch(() => {})
+    }
   }
 
   private async writeIndex (seq: number, entries: ReadonlyArray<{ id: ChunkId, offset: number, size: number }>): Promise<void> {

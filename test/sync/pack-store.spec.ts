@@ -196,6 +196,25 @@ describe('PackChunkStore', () => {
     expect(await all(restarted.ids())).toEqual([...keep].sort())
   })
 
+  it('a compaction makes the moved chunks durable before it removes their old pack', async () => {
+    const { mem } = setup()
+    const store = new PackChunkStore(mem, '/store', { packBytesMax: 4000 })
+    const chunks = Array.from({ length: 8 }, (_, i) => chunk(i))
+    for (const c of chunks) await store.put(c.id, c.bytes)
+    await store.close()
+    // Everything so far reached the disk (as if long ago).
+    for (const e of await mem.readdir('/store')) mem.writeFileSync(`/store/${e.name}`, mem.readFileSync(`/store/${e.name}`))
+    await mem.syncDir('/store')
+    const keep = new Set([chunks[0]!.id, chunks[5]!.id])
+    await collectGarbage(store, id => keep.has(id))
+    expect(await store.compact()).toMatchObject({ packsRemoved: 2 })
+    // A disk that wrote the directory changes (the removals) but no file data since: a power loss now.
+    await mem.syncDir('/store')
+    mem.crash()
+    const restarted = new PackChunkStore(mem, '/store', { packBytesMax: 4000 })
+    for (const c of chunks.filter(x => keep.has(x.id))) expect(await restarted.get(c.id)).toEqual(c.bytes)
+  })
+
   it('a chunk deleted while a compaction moves it stays deleted', async () => {
     const mem = new HookedFileSystem()
     mem.mkdirSync('/store')
