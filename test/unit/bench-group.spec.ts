@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { cli, formatResult, markdownTable, MEASURED_CALL, parseOptions, summarize, USAGE, VOTERS } from '../../bench/group.js'
 import type { GroupBenchResult, SizeResult } from '../../bench/group.js'
+import { runBenchCli } from './bench-cli-run.js'
 
 describe('bench/group.ts', () => {
   // The smallest real run: a DHT of 9 (3 plain nodes, 5 voters, 1 spare), one client, 3 sends,
@@ -49,12 +50,12 @@ describe('bench/group.ts', () => {
   })
 
   it('--help prints the usage; bad flags exit 2 without running anything', async () => {
-    const out: string[] = []
-    const err: string[] = []
-    expect(await cli(['--help'], t => out.push(t), t => err.push(t))).toBe(0)
-    expect(out.join('')).toBe(USAGE + '\n')
-    expect(await cli(['--sizes', '3'], t => out.push(t), t => err.push(t))).toBe(2)
-    expect(err.join('')).toMatch(/too small/)
+    const help = await runBenchCli(cli, ['--help'])
+    expect(help.code).toBe(0)
+    expect(help.out).toBe(USAGE + '\n')
+    const bad = await runBenchCli(cli, ['--sizes', '3'])
+    expect(bad.code).toBe(2)
+    expect(bad.err).toMatch(/too small/)
   })
 
   it('summarises with nearest-rank percentiles', () => {

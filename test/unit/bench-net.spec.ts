@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { cli, formatResult, markdownTable, parseOptions, PHASES, USAGE } from '../../bench/net.js'
 import type { LoadRow, NetBenchResult } from '../../bench/net.js'
+import { runBenchCli } from './bench-cli-run.js'
 
 function sane (row: LoadRow, inflight: number): void {
   expect(row.inflight).toBe(inflight)
@@ -84,11 +85,11 @@ describe('bench/net.ts --quick', () => {
   })
 
   it('--help prints the usage; bad flags exit 2', async () => {
-    const out: string[] = []
-    const err: string[] = []
-    expect(await cli(['--help'], t => out.push(t), t => err.push(t))).toBe(0)
-    expect(out.join('')).toBe(USAGE + '\n')
-    expect(await cli(['--phases', 'x'], t => out.push(t), t => err.push(t))).toBe(2)
-    expect(err.join('')).toMatch(/unknown phase x/)
+    const help = await runBenchCli(cli, ['--help'])
+    expect(help.code).toBe(0)
+    expect(help.out).toBe(USAGE + '\n')
+    const bad = await runBenchCli(cli, ['--phases', 'x'])
+    expect(bad.code).toBe(2)
+    expect(bad.err).toMatch(/unknown phase x/)
   })
 })

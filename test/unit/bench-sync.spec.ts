@@ -1,15 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { appendTargets, cli, fmtBytes, formatPaperTable, judgeDefault, KiB, MiB, PAPER_CASES, paperLimit, parseOptions, parseSs, sizes, tcpDelta, USAGE } from '../../bench/sync.js'
 import type { Measurement, SyncBenchResult } from '../../bench/sync.js'
+import { runBenchCli } from './bench-cli-run.js'
 
 describe('bench/sync.ts', () => {
   // Three real vpeer processes, tiny files: structure and sanity, never speed.
   it('--quick runs S1–S6 end to end on three processes', async () => {
-    const out: string[] = []
-    const err: string[] = []
-    const code = await cli(['--quick'], t => out.push(t), t => err.push(t))
+    const { code, out, err } = await runBenchCli(cli, ['--quick'])
     expect(code).toBe(0)
-    const r = JSON.parse(out.join('')) as SyncBenchResult
+    const r = JSON.parse(out) as SyncBenchResult
     expect(r).toMatchObject({ bench: 'sync', mode: 'default', params: { quick: true, rescanMs: 500 }, paperCases: [] })
     expect(r.scenarios.map(s => s.id)).toEqual(['S1', 'S2', 'S3', 'S4', 'S5', 'S6'])
     for (const s of r.scenarios) {
@@ -32,8 +31,8 @@ describe('bench/sync.ts', () => {
     // receivers, each chunk possibly twice (the endgame asks two holders), plus frame headers.
     expect(s5?.measured?.traffic.exchangeBytes).toBeLessThan(2 * 2 * 2 * (64 * KiB + 256))
     expect(s6?.measured?.conflict).toMatchObject({ copies: 1, bothVersionsSurvive: true })
-    expect(err.join('')).toMatch(/QUICK RUN/)
-    expect(err.join('')).toMatch(/\| S6 /)
+    expect(err).toMatch(/QUICK RUN/)
+    expect(err).toMatch(/\| S6 /)
   }, 90_000)
 
   it('parses its options and refuses bad ones', () => {
@@ -50,11 +49,10 @@ describe('bench/sync.ts', () => {
   })
 
   it('--help prints the usage; bad flags exit 2', async () => {
-    const out: string[] = []
-    const err: string[] = []
-    expect(await cli(['--help'], t => out.push(t), t => err.push(t))).toBe(0)
-    expect(out.join('')).toBe(USAGE + '\n')
-    expect(await cli(['--scale', '0.5'], t => out.push(t), t => err.push(t))).toBe(2)
+    const help = await runBenchCli(cli, ['--help'])
+    expect(help.code).toBe(0)
+    expect(help.out).toBe(USAGE + '\n')
+    expect((await runBenchCli(cli, ['--scale', '0.5'])).code).toBe(2)
   })
 
   it('computes the paper\'s physical limit as the shared notes do', () => {
