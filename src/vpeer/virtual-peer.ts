@@ -206,7 +206,10 @@ export interface ReconfigureOptions extends AbortOptions {
 export interface VirtualPeerEvents {
   /** This peer's view of the leadership changed (a leader was learned or lost, or its own role changed). */
   leader: CustomEvent<{ readonly leader: NodeId | undefined, readonly role: RoleKind }>
-  /** A membership change was applied here: `configuration` governs slots from `fromSlot` on. */
+  /**
+   * A membership change was applied here, or arrived in a snapshot this replica installed:
+   * `configuration` governs slots from `fromSlot` on.
+   */
   membership: CustomEvent<{ readonly configuration: Configuration, readonly fromSlot: Slot, readonly slot: Slot }>
   /** Slots up to `index` are applied to the state machine here. */
   applied: CustomEvent<{ readonly index: Slot }>
@@ -307,6 +310,8 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private seq = 0
   private readSeq = 0
   private appliedIndex: Slot = 0
+  /** Epoch of the newest configuration a 'membership' event announced (or this replica started with). */
+  private membershipEpoch = 0
   private state: 'new' | 'running' | 'stopped' = 'new'
   private failure: unknown
   private driving = false
@@ -348,6 +353,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
     this.noQuorumTimeoutMs = init.noQuorumTimeoutMs ?? DEFAULT_NO_QUORUM_TIMEOUT_MS
     if (!(this.noQuorumTimeoutMs > 0)) throw new InvalidArgumentError(`noQuorumTimeoutMs must be positive, got ${String(init.noQuorumTimeoutMs)}`)
     this.wireLimits = wireLimitsOf(node.config)
+    this.membershipEpoch = node.status().configuration.epoch
     const host: SnapshotHost<R> = {
       id: init.id,
       node,
@@ -1040,6 +1046,13 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
   private snapshotInstalled (index: Slot): void {
     this.appliedIndex = index
     this.init.observer?.installed?.(index)
+    // A snapshot may carry configurations whose commands this replica never applied: listeners
+    // (allow-lists, member caches) hear of the newest as if it had been applied here.
+    const newest = this.node.status().configurations.at(-1)
+    if (newest !== undefined && newest.configuration.epoch > this.membershipEpoch) {
+      this.membershipEpoch = newest.configuration.epoch
+      this.emit('membership', { configuration: newest.configuration, fromSlot: newest.fromSlot, slot: index })
+    }
     for (const [key, p] of [...this.pending]) {
       const known = this.sessions.lookup(p.command)
       if (known !== undefined && known !== 'expired') this.settle(key, known)
@@ -1097,6 +1110,7 @@ export class VirtualPeer<C, R, Q = unknown, A = unknown> extends EventTarget {
       this.certificates.record(o.configuration)
       this.signOwed()
     }
+    this.membershipEpoch = Math.max(this.membershipEpoch, o.configuration.epoch)
     this.emit('membership', { configuration: o.configuration, fromSlot: o.fromSlot, slot })
     return { ok: true, result: o.configuration as unknown as R }
   }

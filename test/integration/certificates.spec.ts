@@ -24,7 +24,15 @@ type Peer = VirtualPeer<KvCommand, KvResult, KvQuery, KvAnswer>
 const IDS = ['a', 'b', 'c']
 const CONFIGURATION: Configuration = { epoch: 0, voters: IDS, learners: [] }
 
-interface Member { readonly id: NodeId, readonly storage: MemoryStorage, peer: Peer, readonly completed: number[] }
+interface Member {
+  readonly id: NodeId
+  readonly storage: MemoryStorage
+  peer: Peer
+  readonly completed: number[]
+  /** Epochs of the 'membership' events, and the newest one heard when each snapshot was installed. */
+  readonly memberships: number[]
+  readonly membershipAtSnapshot: Array<number | undefined>
+}
 
 class Cluster {
   readonly clock = new SystemClock()
@@ -51,8 +59,10 @@ class Cluster {
       certificates: signer,
       codec: rawOrJson
     })
-    const member: Member = { id, storage, peer, completed: [] }
+    const member: Member = { id, storage, peer, completed: [], memberships: [], membershipAtSnapshot: [] }
     peer.addEventListener('certificate', e => { member.completed.push(e.detail.epoch) })
+    peer.addEventListener('membership', e => { member.memberships.push(e.detail.configuration.epoch) })
+    peer.addEventListener('snapshot', () => { member.membershipAtSnapshot.push(member.memberships.at(-1)) })
     this.members.set(id, member)
     return member
   }
@@ -225,6 +235,10 @@ describe('configuration certificates across a group (LocalNetwork, fake signer)'
     await cluster.peer(leader).reconfigure({ kind: 'addLearner', node: 'd' })
     await writes(cluster.peer(leader), 3, 'l')
     await until(() => d.peer.snapshotTransfer.stats.installs >= 1 && tip(d.peer.certificateChain()) === 3, 'the learner holding the chain to epoch 3')
+    // The configurations the snapshot carried were announced when it was installed, though their
+    // commands were never applied here (listeners such as allow-lists depend on that).
+    expect(d.membershipAtSnapshot[0]).toBeGreaterThanOrEqual(2)
+    expect(d.memberships.at(-1)).toBe(3)
     const all = cluster.running().map(m => m.peer.certificateChain())
     for (const c of all) expect(c).toEqual(all[0])
     expect(all[0]?.links.slice(0, 2)).toEqual(expected?.links)
